@@ -1,0 +1,1 @@
+"""The ``infovaegan`` command line (installed as ``infovaegan_plugin.cli``)."""

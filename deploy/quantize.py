@@ -1,0 +1,281 @@
+"""Reduced-precision variants (fp16, int8) of an exported encoder/generator pair.
+
+A smaller or faster model is only useful if we know what it costs, so every variant is
+measured against its fp32 source on the same inputs (max abs error per output, categorical
+argmax agreement) and the numbers travel with the file (``infovaegan.deviation`` metadata)
+and in the export sidecar. Needs onnx and onnxruntime only, so an existing export can be
+quantized on a machine without torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import onnx
+
+from . import metadata as md
+from .runtime import OnnxEncoder, OnnxGenerator, prepare_images
+
+__all__ = [
+    "VariantReport",
+    "convert_fp16",
+    "encoder_deviation",
+    "generator_deviation",
+    "make_variant",
+    "quantize_int8",
+]
+
+#: Rows per calibration batch; MinMax calibration only needs the value ranges.
+CALIBRATION_BATCH = 32
+
+
+@dataclass(frozen=True)
+class VariantReport:
+    """One reduced-precision pair and how far it is from fp32."""
+
+    precision: str
+    encoder_method: str
+    generator_method: str
+    encoder_path: Path
+    generator_path: Path
+    encoder_deviation: dict[str, Any]
+    generator_deviation: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["encoder_path"] = self.encoder_path.name
+        data["generator_path"] = self.generator_path.name
+        return data
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def convert_fp16(source: str | Path, target: str | Path) -> Path:
+    """Float16 weights and arithmetic, float32 inputs/outputs (``keep_io_types``) so callers
+    and the runtime's validation are unchanged."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = onnx.load(str(source))
+    with _quiet_onnxruntime_tools():
+        converted = convert_float_to_float16(model, keep_io_types=True)
+    # The converter appends its input Cast nodes at the end; the ONNX checker (rightly)
+    # requires topological order, so restore it.
+    _sort_topologically(converted.graph)
+    onnx.save(converted, str(target))
+    return Path(target)
+
+
+def _sort_topologically(graph: onnx.GraphProto) -> None:
+    """Reorder ``graph.node`` so every node comes after the producers of its inputs."""
+    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(name in available for name in n.input)]
+        if not ready:
+            names = sorted({i for n in pending for i in n.input} - available)
+            raise ValueError(f"graph has a cycle or undefined inputs: {names[:5]}.")
+        for node in ready:
+            ordered.append(node)
+            available.update(node.output)
+        placed = {id(node) for node in ready}
+        pending = [n for n in pending if id(n) not in placed]
+    copies = [onnx.NodeProto.FromString(n.SerializeToString()) for n in ordered]
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+class _FeedReader:
+    """``CalibrationDataReader`` over prepared feed dicts, in small batches."""
+
+    def __init__(self, feeds: Mapping[str, np.ndarray]) -> None:
+        n = len(next(iter(feeds.values())))
+        self._batches = iter(
+            [{k: np.ascontiguousarray(v[i : i + CALIBRATION_BATCH]) for k, v in feeds.items()}
+             for i in range(0, n, CALIBRATION_BATCH)]
+        )
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._batches, None)
+
+
+@contextlib.contextmanager
+def _quiet_onnxruntime_tools() -> Iterator[None]:
+    """The quantization tools log advice (e.g. 'run pre-processing') at INFO/WARNING on the
+    root logger; keep service and test logs to real errors."""
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(previous)
+
+
+def quantize_int8(
+    source: str | Path,
+    target: str | Path,
+    calibration: Mapping[str, np.ndarray] | None = None,
+) -> str:
+    """Int8 copy of ``source``; returns the method used.
+
+    With calibration inputs: static QDQ quantization, per-channel weights, MinMax ranges
+    (activations uint8, weights int8, the layout ORT's CPU and TensorRT providers run fast).
+    Without: dynamic quantization of the weights, activations quantized at run time.
+    """
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as scratch, _quiet_onnxruntime_tools():
+        prepared = Path(scratch) / "prepared.onnx"
+        # Shape inference + graph fusion (BatchNorm into Conv) first, as ORT recommends.
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        if calibration is not None:
+            quantize_static(
+                str(prepared), str(target), _FeedReader(calibration),
+                quant_format=QuantFormat.QDQ, per_channel=True,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
+            method = "static QDQ, per-channel int8 weights, uint8 activations, MinMax calibration"
+        else:
+            # uint8 weights: ORT's CPU ConvInteger kernel has no int8-weight variant.
+            quantize_dynamic(
+                str(prepared), str(target), per_channel=False, weight_type=QuantType.QUInt8,
+            )
+            method = "dynamic, uint8 weights, activations quantized at run time"
+    return method
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+def _categorical_sizes(metadata: Mapping[str, Any]) -> list[int]:
+    layout = metadata.get(md.LATENT_LAYOUT) or []
+    return [int(b["size"]) for b in layout if b["kind"] == "categorical"]
+
+
+def encoder_deviation(
+    reference: OnnxEncoder, candidate: OnnxEncoder, images: np.ndarray
+) -> dict[str, Any]:
+    """Max abs error of every output and argmax agreement of each categorical code."""
+    expected, got = reference.encode(images), candidate.encode(images)
+    errors = {
+        name: float(np.abs(got[name] - expected[name]).max(initial=0.0)) for name in expected
+    }
+    agreement: list[float] = []
+    start = 0
+    for size in _categorical_sizes(reference.metadata):
+        ref_block = expected["categorical_logits"][:, start : start + size]
+        got_block = got["categorical_logits"][:, start : start + size]
+        agreement.append(float(np.mean(ref_block.argmax(1) == got_block.argmax(1))))
+        start += size
+    return {
+        "n_images": int(len(images)),
+        "max_abs_error": errors,
+        "argmax_agreement_per_code": agreement,
+        "argmax_agreement": min(agreement) if agreement else None,
+    }
+
+
+def generator_deviation(
+    reference: OnnxGenerator, candidate: OnnxGenerator, n: int = 256, seed: int = 0
+) -> dict[str, Any]:
+    """Pixel error of the candidate on the same prior samples as the reference."""
+    codes = reference.sample_codes(n, seed=seed)
+    diff = np.abs(candidate.decode(codes) - reference.decode(codes))
+    return {
+        "n_samples": int(n),
+        "seed": seed,
+        "max_abs_error": float(diff.max(initial=0.0)),
+        "mean_abs_error": float(diff.mean()) if diff.size else 0.0,
+    }
+
+
+def _stamp_variant(path: Path, source_metadata: Mapping[str, Any], precision: str,
+                   deviation: Mapping[str, Any] | None) -> None:
+    values = {k: v for k, v in source_metadata.items() if k.startswith(md.PREFIX)}
+    values[md.PRECISION] = precision
+    if deviation is not None:
+        values[md.DEVIATION] = dict(deviation)
+    md.stamp_onnx_file(path, values)
+
+
+def make_variant(
+    encoder_path: str | Path,
+    generator_path: str | Path,
+    precision: Literal["fp16", "int8"],
+    images: Any = None,
+    output_dir: str | Path | None = None,
+    n_eval: int = 256,
+    seed: int = 0,
+) -> VariantReport:
+    """Write ``encoder.<precision>.onnx`` and ``generator.<precision>.onnx`` and measure them.
+
+    ``images``: real images for int8 calibration and for measuring the encoder; without them
+    the encoder is quantized dynamically and measured on ``n_eval`` images the fp32
+    generator samples from the prior. The generator's natural inputs are prior samples, so
+    it is always calibrated and measured on those.
+    """
+    if precision not in ("fp16", "int8"):
+        raise ValueError(f"precision must be 'fp16' or 'int8', got {precision!r}.")
+    encoder_path, generator_path = Path(encoder_path), Path(generator_path)
+    out = Path(output_dir) if output_dir is not None else encoder_path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    ref_encoder = OnnxEncoder(encoder_path, providers="cpu")
+    ref_generator = OnnxGenerator(generator_path, providers="cpu")
+
+    if images is not None:
+        eval_images = prepare_images(images, ref_encoder.input_shape, ref_encoder.normalisation)
+        image_source = "caller"
+    else:
+        eval_images = ref_generator.generate(n_eval, seed=seed)
+        image_source = "fp32 generator, prior samples"
+
+    enc_target = out / f"encoder.{precision}.onnx"
+    gen_target = out / f"generator.{precision}.onnx"
+    if precision == "fp16":
+        convert_fp16(encoder_path, enc_target)
+        convert_fp16(generator_path, gen_target)
+        enc_method = gen_method = "float16 weights and compute, float32 inputs/outputs"
+    else:
+        enc_method = quantize_int8(
+            encoder_path, enc_target,
+            {md.ENCODER_INPUT: eval_images} if images is not None else None,
+        )
+        calibration = ref_generator.sample_codes(n_eval, seed=seed + 1)
+        gen_method = quantize_int8(
+            generator_path, gen_target,
+            {k: v for k, v in calibration.items() if k in ref_generator.input_names},
+        )
+
+    # Stamp first so the runtime accepts the files, then again with the measured deviation.
+    _stamp_variant(enc_target, ref_encoder.metadata, precision, None)
+    _stamp_variant(gen_target, ref_generator.metadata, precision, None)
+    enc_dev = encoder_deviation(ref_encoder, OnnxEncoder(enc_target, providers="cpu"),
+                                eval_images)
+    enc_dev["images"] = image_source
+    gen_dev = generator_deviation(ref_generator, OnnxGenerator(gen_target, providers="cpu"),
+                                  n=n_eval, seed=seed)
+    _stamp_variant(enc_target, ref_encoder.metadata, precision, enc_dev)
+    _stamp_variant(gen_target, ref_generator.metadata, precision, gen_dev)
+    for path in (enc_target, gen_target):
+        onnx.checker.check_model(str(path), full_check=True)
+    return VariantReport(
+        precision=precision, encoder_method=enc_method, generator_method=gen_method,
+        encoder_path=enc_target, generator_path=gen_target,
+        encoder_deviation=enc_dev, generator_deviation=gen_dev,
+    )

@@ -1,0 +1,74 @@
+"""Training callbacks: a rich progress bar that stands in for pythae's tqdm bar."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from pythae.trainers.training_callbacks import TrainingCallback
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class RichProgressCallback(TrainingCallback):
+    """One bar per epoch (train, then eval); the trainer skips tqdm when this is given."""
+
+    is_progress_bar = True
+
+    def __init__(self, console: Optional[Console] = None):
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task = None
+        self._started = False
+
+    def _begin(self, description: str, total: int, rank: int) -> None:
+        if rank not in (-1, 0):
+            return
+        if not self._started:
+            self.progress.start()
+            self._started = True
+        self._task = self.progress.add_task(description, total=total)
+
+    def on_train_step_begin(self, training_config, **kwargs):
+        loader = kwargs.get("train_loader")
+        if loader is not None:
+            epoch = kwargs.get("epoch")
+            self._begin(
+                f"epoch {epoch}/{training_config.num_epochs} train",
+                len(loader),
+                kwargs.get("rank", -1),
+            )
+
+    def on_eval_step_begin(self, training_config, **kwargs):
+        loader = kwargs.get("eval_loader")
+        if loader is not None:
+            epoch = kwargs.get("epoch")
+            self._begin(
+                f"epoch {epoch}/{training_config.num_epochs} eval",
+                len(loader),
+                kwargs.get("rank", -1),
+            )
+
+    def on_train_step_end(self, training_config, **kwargs):
+        if self._task is not None:
+            self.progress.advance(self._task)
+
+    on_eval_step_end = on_train_step_end
+
+    def on_train_end(self, training_config, **kwargs):
+        if self._started:
+            self.progress.stop()
+            self._started = False

@@ -1,0 +1,230 @@
+"""MNIST from its IDX files, plus an opt-in, checksum-verified download.
+
+Loading never touches the network: a local directory is accepted on the strength of its IDX
+headers and shapes (re-ordered or re-compressed copies have other checksums yet are valid).
+Only :func:`download_mnist` fetches, and it keeps a file only when its md5 is the official one.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import tempfile
+import urllib.request
+import zlib
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .base import DataError, ImageData, validate_images
+
+PathLike = Union[str, os.PathLike]
+
+MNIST_MIRRORS: Tuple[str, ...] = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+
+#: md5 of the official gzip files, as published with the data set.
+MNIST_MD5: Dict[str, str] = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+
+MNIST_FILES: Dict[str, Tuple[str, str]] = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+# IDX type code -> big-endian numpy dtype ("THE IDX FILE FORMAT", yann.lecun.com/exdb/mnist/).
+_IDX_DTYPES: Dict[int, str] = {
+    0x08: ">u1",
+    0x09: ">i1",
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _read_bytes(path: Path) -> bytes:
+    """File bytes, gunzipped when the content (not the name) says gzip."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    raw = path.read_bytes()
+    if raw[:2] != _GZIP_MAGIC:
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+        raise DataError(f"{path}: corrupt gzip data ({exc})") from exc
+
+
+def parse_idx(buf: bytes, source: str = "<bytes>") -> np.ndarray:
+    """Decode an uncompressed IDX buffer; ``source`` names it in error messages."""
+    if len(buf) < 4:
+        raise DataError(f"{source}: too short for an IDX header ({len(buf)} bytes)")
+    if buf[0] != 0 or buf[1] != 0:
+        raise DataError(
+            f"{source}: bad IDX magic {buf[:4].hex()} (expected two zero bytes, a type code "
+            f"and the number of dimensions): not an IDX file"
+        )
+    code, ndim = buf[2], buf[3]
+    if code not in _IDX_DTYPES:
+        raise DataError(f"{source}: unknown IDX data type code 0x{code:02x}")
+    header = 4 + 4 * ndim
+    if len(buf) < header:
+        raise DataError(f"{source}: truncated IDX header ({len(buf)} of {header} bytes)")
+    dims = struct.unpack(f">{ndim}I", buf[4:header])
+    dtype = np.dtype(_IDX_DTYPES[code])
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    found = len(buf) - header
+    if found < expected:
+        raise DataError(
+            f"{source}: truncated payload: header {dims} needs {expected} bytes, found {found}"
+        )
+    if found > expected:
+        raise DataError(
+            f"{source}: {found - expected} unexpected bytes after the payload of shape {dims}"
+        )
+    arr = np.frombuffer(buf, dtype=dtype, offset=header).reshape(dims)
+    return arr.astype(dtype.newbyteorder("="))  # native order; also a writable copy
+
+
+def read_idx(path: PathLike) -> np.ndarray:
+    """Read an IDX file (gzip-compressed or not) into a native-endian array."""
+    path = Path(path)
+    return parse_idx(_read_bytes(path), str(path))
+
+
+def _find(data_dir: Path, stem: str) -> Path:
+    for candidate in (data_dir / f"{stem}.gz", data_dir / stem):
+        if candidate.is_file():
+            return candidate
+    raise DataError(
+        f"{data_dir / (stem + '.gz')}: file not found (nor {stem} uncompressed); "
+        f"fetch MNIST with infovaegan_plugin.data.download_mnist({str(data_dir)!r})"
+    )
+
+
+def _load_split(data_dir: Path, split: str, limit: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
+    img_path, lab_path = (_find(data_dir, stem) for stem in MNIST_FILES[split])
+    images = read_idx(img_path)
+    labels = read_idx(lab_path)
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise DataError(
+            f"{img_path}: expected uint8 images of shape (N, 28, 28), got "
+            f"{images.dtype} {images.shape}"
+        )
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise DataError(f"{lab_path}: expected uint8 labels of shape (N,), got {labels.shape}")
+    if len(images) != len(labels):
+        raise DataError(
+            f"{data_dir}: {split} split has {len(images)} images but {len(labels)} labels"
+        )
+    if labels.size and labels.max() > 9:
+        raise DataError(f"{lab_path}: labels must be digits 0-9, found {int(labels.max())}")
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return images, labels
+
+
+def load_mnist(
+    data_dir: PathLike, split: str = "train", limit: Optional[int] = None
+) -> ImageData:
+    """MNIST ``split`` ("train", "test" or "all" = train then test) as (N, 1, 28, 28) in [0, 1].
+
+    ``limit`` keeps the first rows of each split, for quick runs.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: MNIST directory not found")
+    if split not in ("train", "test", "all"):
+        raise DataError(f"MNIST split must be 'train', 'test' or 'all', got {split!r}")
+    if limit is not None and limit < 1:
+        raise DataError(f"limit must be a positive number of images, got {limit}")
+    splits = ("train", "test") if split == "all" else (split,)
+    parts = [_load_split(data_dir, s, limit) for s in splits]
+    images = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+    labels = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
+    return ImageData(
+        images=validate_images(images, expected_shape=(1, 28, 28), name=f"mnist-{split}"),
+        labels=labels.astype(np.int64),
+        name=f"mnist-{split}",
+        class_names=tuple(str(d) for d in range(10)),
+    )
+
+
+def _urllib_fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (https mirrors)
+        return response.read()
+
+
+def _write_atomically(target: Path, payload: bytes) -> None:
+    """Temp file in the same directory + rename, so an interrupted run leaves no half file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        if hashlib.md5(Path(tmp).read_bytes()).hexdigest() != MNIST_MD5[target.name]:
+            raise DataError(f"{target}: checksum changed while writing; disk problem?")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def download_mnist(
+    target_dir: PathLike,
+    mirrors: Sequence[str] = MNIST_MIRRORS,
+    force: bool = False,
+    fetch: Optional[Callable[[str], bytes]] = None,
+    files: Optional[Iterable[str]] = None,
+) -> List[Path]:
+    """Download the MNIST gzip files into ``target_dir``, keeping only md5-verified copies.
+
+    Mirrors are tried in order; a failed fetch or a wrong checksum moves on to the next one,
+    and a file no mirror serves intact raises DataError (nothing is written for it).
+    Files already present are kept unless ``force``. ``fetch(url) -> bytes`` defaults to
+    urllib and is a parameter so tests can serve local bytes. Returns the file paths.
+    """
+    fetch = _urllib_fetch if fetch is None else fetch
+    names = list(MNIST_MD5) if files is None else list(files)
+    unknown = [n for n in names if n not in MNIST_MD5]
+    if unknown:
+        raise DataError(f"unknown MNIST files {unknown}; known: {sorted(MNIST_MD5)}")
+    if not mirrors:
+        raise DataError("no MNIST mirror given")
+    target = Path(target_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in names:
+        dest = target / name
+        paths.append(dest)
+        if dest.is_file() and not force:
+            continue
+        failures = []
+        for mirror in mirrors:
+            url = mirror.rstrip("/") + "/" + name
+            try:
+                payload = fetch(url)
+            except OSError as exc:  # URLError, HTTPError, timeouts
+                failures.append(f"{url}: {exc}")
+                continue
+            digest = hashlib.md5(payload).hexdigest()
+            if digest != MNIST_MD5[name]:
+                failures.append(
+                    f"{url}: checksum mismatch (md5 {digest}, expected {MNIST_MD5[name]})"
+                )
+                continue
+            _write_atomically(dest, payload)
+            break
+        else:
+            raise DataError(f"could not download {name}: " + "; ".join(failures))
+    return paths

@@ -1,0 +1,151 @@
+"""Configuration of InfoVAEGAN: the latent layout, the architecture and the loss weights.
+
+The config alone rebuilds the networks (no pickled code in saved models), so every choice that
+shapes a network lives here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import field
+from typing import List, Literal, Tuple, Union
+
+from pydantic.dataclasses import dataclass
+from pythae.models.base.base_config import BaseAEConfig
+
+#: Ablations of the same code base used to reproduce the paper's comparisons.
+VARIANTS = ("infovaegan", "infogan", "ali")
+
+
+@dataclass
+class InfoVAEGANConfig(BaseAEConfig):
+    """InfoVAEGAN model configuration.
+
+    Parameters:
+        input_dim: image shape ``(C, H, W)``; images are floats in ``[0, 1]``.
+        categorical_dims: sizes of the categorical codes, e.g. ``[10]`` for MNIST digits.
+        continuous_dim: number of continuous codes (rotation, width, ...).
+        noise_dim: size of the unstructured noise ``z ~ N(0, I)``.
+        continuous_prior: ``"uniform"`` (U[-1, 1], as InfoGAN) or ``"normal"`` (N(0, 1)).
+        architecture: ``"auto"`` picks from ``input_dim`` (``small`` up to 16 px, ``infogan28``
+            up to 48 px, ``dcgan64`` above); or name one of them.
+        hidden_dim: width of the fully connected layers.
+        base_channels: channels of the first conv layer (doubled at each down-sampling).
+        infer_noise: the encoder also infers the noise (a Gaussian latent with prior N(0, I)),
+            so real images are reconstructed from inferred noise; otherwise reconstruction
+            feeds the prior mean (zeros) as a fixed noise. See docs/RESULTS.md for the
+            measurement behind the default.
+        mi_categorical_weight / mi_continuous_weight: mutual-information terms (GAN stage).
+        elbo_reconstruction_weight / kl_continuous_weight / kl_categorical_weight /
+        kl_noise_weight: terms of the data-free ELBO (inference stage).
+        gumbel_temperature: temperature of the Gumbel-softmax relaxation.
+        reconstruction_loss: ``"bce"`` or ``"mse"`` for the ELBO's reconstruction term.
+        joint_discriminator: ALI-style discriminator on (image, code) pairs.
+        use_inference_stage: run the data-free ELBO stage (False gives InfoGAN).
+        use_mutual_information: use the MI terms (False with a joint discriminator gives ALI).
+        variant: the name of the ablation this config describes (informational).
+    """
+
+    input_dim: Union[Tuple[int, ...], None] = None
+    latent_dim: int = 0
+    categorical_dims: List[int] = field(default_factory=lambda: [10])
+    continuous_dim: int = 2
+    noise_dim: int = 62
+    continuous_prior: Literal["uniform", "normal"] = "uniform"
+    architecture: Literal["auto", "small", "infogan28", "dcgan64"] = "auto"
+    hidden_dim: int = 1024
+    base_channels: int = 64
+    infer_noise: bool = True
+    mi_categorical_weight: float = 1.0
+    mi_continuous_weight: float = 0.1
+    elbo_reconstruction_weight: float = 1.0
+    kl_continuous_weight: float = 1.0
+    kl_categorical_weight: float = 1.0
+    kl_noise_weight: float = 1.0
+    gumbel_temperature: float = 0.67
+    reconstruction_loss: Literal["bce", "mse"] = "bce"
+    joint_discriminator: bool = False
+    use_inference_stage: bool = True
+    use_mutual_information: bool = True
+    variant: Literal["infovaegan", "infogan", "ali", "custom"] = "infovaegan"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.input_dim is None:
+            raise ValueError(
+                "InfoVAEGANConfig needs input_dim=(C, H, W), e.g. (1, 28, 28) for MNIST."
+            )
+        self.input_dim = tuple(int(d) for d in self.input_dim)
+        if len(self.input_dim) != 3 or min(self.input_dim) < 1:
+            raise ValueError(
+                f"input_dim must be (C, H, W) with positive sizes, got {self.input_dim}."
+            )
+        if self.input_dim[1] < 8 or self.input_dim[2] < 8:
+            raise ValueError(f"images must be at least 8x8 pixels, got {self.input_dim}.")
+        if not self.categorical_dims and self.continuous_dim == 0:
+            raise ValueError("InfoVAEGAN needs at least one categorical or continuous code.")
+        if any(k < 2 for k in self.categorical_dims):
+            raise ValueError(
+                f"each categorical code needs at least 2 values, got {self.categorical_dims}."
+            )
+        if self.continuous_dim < 0 or self.noise_dim < 0:
+            raise ValueError("continuous_dim and noise_dim must be >= 0.")
+        if self.gumbel_temperature <= 0:
+            raise ValueError(f"gumbel_temperature must be > 0, got {self.gumbel_temperature}.")
+        if not self.use_mutual_information and not self.joint_discriminator and (
+            not self.use_inference_stage
+        ):
+            raise ValueError(
+                "with no MI term, no joint discriminator and no inference stage the encoder "
+                "would never be trained."
+            )
+        self.latent_dim = self.generator_input_dim
+
+    @property
+    def categorical_total(self) -> int:
+        return int(sum(self.categorical_dims))
+
+    @property
+    def code_dim(self) -> int:
+        """Size of the interpretable code (one-hot categorical + continuous)."""
+        return self.categorical_total + self.continuous_dim
+
+    @property
+    def generator_input_dim(self) -> int:
+        return self.noise_dim + self.code_dim
+
+    @property
+    def feature_dim(self) -> int:
+        """Size of the feature vector ``encode(x).features``."""
+        return self.code_dim + (self.noise_dim if self.infer_noise else 0)
+
+    @property
+    def resolved_architecture(self) -> str:
+        if self.architecture != "auto":
+            return self.architecture
+        size = max(self.input_dim[1], self.input_dim[2])
+        if size <= 16:
+            return "small"
+        if size <= 48:
+            return "infogan28"
+        return "dcgan64"
+
+    @classmethod
+    def for_variant(cls, variant: str, **kwargs) -> "InfoVAEGANConfig":
+        """A config for one of the paper's compared models, on the same code base.
+
+        ``infogan``: no inference stage (the encoder is InfoGAN's Q network).
+        ``ali``: joint (image, code) discriminator, no MI term, no inference stage (ALI/BiGAN).
+        """
+        switches = {
+            "infovaegan": {},
+            "infogan": {"use_inference_stage": False},
+            "ali": {
+                "use_inference_stage": False,
+                "use_mutual_information": False,
+                "joint_discriminator": True,
+            },
+        }
+        if variant not in switches:
+            raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}.")
+        merged = {**switches[variant], **kwargs, "variant": variant}
+        return cls(**merged)

@@ -1,0 +1,189 @@
+"""The structured latent space: layout, prior, reparameterisations and the loss terms on it.
+
+Generator input order is ``[noise, categorical_0, ..., categorical_k, continuous]``; this module
+is the only place that knows it, so the model, the sampler and the ONNX export cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+
+from .infovaegan_config import InfoVAEGANConfig
+
+LOGVAR_MIN, LOGVAR_MAX = -8.0, 8.0
+#: U[-1, 1] has variance 1/3: the KL of a Gaussian posterior is taken to this moment-matched
+#: Gaussian, because the KL to a uniform is infinite for any Gaussian.
+UNIFORM_MATCHED_VAR = 1.0 / 3.0
+
+
+@dataclass
+class LatentCodes:
+    """One batch of generator inputs, kept apart so each loss can address its own block."""
+
+    noise: torch.Tensor  # (N, noise_dim)
+    categorical: torch.Tensor  # (N, sum(categorical_dims)) one-hot or relaxed
+    continuous: torch.Tensor  # (N, continuous_dim)
+    categorical_index: Optional[torch.Tensor] = None  # (N, n_codes) long, when sampled hard
+
+    def generator_input(self) -> torch.Tensor:
+        return torch.cat([self.noise, self.categorical, self.continuous], dim=1)
+
+    def code(self, with_noise: bool) -> torch.Tensor:
+        """The (image, code) pair's code for a joint discriminator."""
+        parts = [self.categorical, self.continuous] + ([self.noise] if with_noise else [])
+        return torch.cat(parts, dim=1)
+
+    def detach(self) -> "LatentCodes":
+        """The same codes cut from the graph (the discriminator step must not train E)."""
+        return LatentCodes(
+            noise=self.noise.detach(),
+            categorical=self.categorical.detach(),
+            continuous=self.continuous.detach(),
+            categorical_index=self.categorical_index,
+        )
+
+    def __len__(self) -> int:
+        return self.noise.shape[0]
+
+
+def latent_layout(config: InfoVAEGANConfig) -> List[Dict[str, object]]:
+    """Blocks of the generator input, in order, with their priors (for export metadata)."""
+    layout: List[Dict[str, object]] = [
+        {"name": "noise", "kind": "noise", "size": config.noise_dim, "prior": "normal"}
+    ]
+    for i, size in enumerate(config.categorical_dims):
+        layout.append(
+            {"name": f"categorical_{i}", "kind": "categorical", "size": size, "prior": "categorical"}
+        )
+    layout.append(
+        {
+            "name": "continuous",
+            "kind": "continuous",
+            "size": config.continuous_dim,
+            "prior": config.continuous_prior,
+        }
+    )
+    return layout
+
+
+def one_hot_per_code(index: torch.Tensor, dims: List[int]) -> torch.Tensor:
+    """(N, n_codes) class indices -> concatenated one-hot blocks (N, sum(dims))."""
+    if not dims:
+        return index.new_zeros((index.shape[0], 0), dtype=torch.float32)
+    blocks = [F.one_hot(index[:, i], size).float() for i, size in enumerate(dims)]
+    return torch.cat(blocks, dim=1)
+
+
+def split_per_code(logits: torch.Tensor, dims: List[int]) -> List[torch.Tensor]:
+    return list(torch.split(logits, dims, dim=1)) if dims else []
+
+
+def softmax_per_code(logits: torch.Tensor, dims: List[int]) -> torch.Tensor:
+    blocks = [F.softmax(block, dim=1) for block in split_per_code(logits, dims)]
+    return torch.cat(blocks, dim=1) if blocks else logits
+
+
+def argmax_per_code(logits: torch.Tensor, dims: List[int]) -> torch.Tensor:
+    """Most likely value of each categorical code, (N, n_codes)."""
+    blocks = [block.argmax(dim=1) for block in split_per_code(logits, dims)]
+    if not blocks:
+        return logits.new_zeros((logits.shape[0], 0), dtype=torch.long)
+    return torch.stack(blocks, dim=1)
+
+
+def gumbel_softmax_per_code(
+    logits: torch.Tensor, dims: List[int], temperature: float
+) -> torch.Tensor:
+    """Concrete relaxation of each categorical code: differentiable samples for the ELBO."""
+    blocks = [
+        F.gumbel_softmax(block, tau=temperature, hard=False)
+        for block in split_per_code(logits, dims)
+    ]
+    return torch.cat(blocks, dim=1) if blocks else logits
+
+
+def sample_prior(
+    config: InfoVAEGANConfig,
+    n: int,
+    device: torch.device | str = "cpu",
+    generator: Optional[torch.Generator] = None,
+) -> LatentCodes:
+    """Draw ``n`` generator inputs: z ~ N(0, I), c ~ Cat(uniform), d ~ U[-1, 1] or N(0, 1)."""
+    kw = {"device": device, "generator": generator}
+    noise = torch.randn(n, config.noise_dim, **kw)
+    index = torch.stack(
+        [torch.randint(0, size, (n,), **kw) for size in config.categorical_dims], dim=1
+    ) if config.categorical_dims else torch.zeros(n, 0, dtype=torch.long, device=device)
+    if config.continuous_prior == "uniform":
+        continuous = torch.rand(n, config.continuous_dim, **kw) * 2.0 - 1.0
+    else:
+        continuous = torch.randn(n, config.continuous_dim, **kw)
+    return LatentCodes(
+        noise=noise,
+        categorical=one_hot_per_code(index, config.categorical_dims).to(device),
+        continuous=continuous,
+        categorical_index=index,
+    )
+
+
+def split_encoder_output(config: InfoVAEGANConfig, raw: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Flat encoder output -> named posterior parameters (log-variances clamped for stability)."""
+    sizes = [config.categorical_total, config.continuous_dim, config.continuous_dim]
+    if config.infer_noise:
+        sizes += [config.noise_dim, config.noise_dim]
+    parts = torch.split(raw, sizes, dim=1)
+    out = {
+        "categorical_logits": parts[0],
+        "continuous_mean": parts[1],
+        "continuous_logvar": parts[2].clamp(LOGVAR_MIN, LOGVAR_MAX),
+    }
+    if config.infer_noise:
+        out["noise_mean"] = parts[3]
+        out["noise_logvar"] = parts[4].clamp(LOGVAR_MIN, LOGVAR_MAX)
+    return out
+
+
+def reparameterize(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+
+
+# ----- loss terms (each: sum over latent dimensions, mean over the batch) -----
+
+
+def categorical_cross_entropy(logits: torch.Tensor, index: torch.Tensor, dims: List[int]):
+    """MI lower bound, categorical part: -E[log Q(c | G(z, c, d))]."""
+    total = logits.new_zeros(())
+    for i, block in enumerate(split_per_code(logits, dims)):
+        total = total + F.cross_entropy(block, index[:, i])
+    return total
+
+
+def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """MI lower bound, continuous part: -log N(x; mean, exp(logvar))."""
+    nll = 0.5 * (logvar + (x - mean) ** 2 * torch.exp(-logvar) + math.log(2 * math.pi))
+    return nll.sum(dim=1).mean()
+
+
+def kl_gaussian(mean: torch.Tensor, logvar: torch.Tensor, prior_var: float = 1.0) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, prior_var))."""
+    var = torch.exp(logvar)
+    kl = 0.5 * (math.log(prior_var) - logvar + (var + mean**2) / prior_var - 1.0)
+    return kl.sum(dim=1).mean()
+
+
+def kl_categorical_uniform(logits: torch.Tensor, dims: List[int]) -> torch.Tensor:
+    """KL(q(c | x) || uniform), summed over the categorical codes."""
+    total = logits.new_zeros(())
+    for block in split_per_code(logits, dims):
+        log_q = F.log_softmax(block, dim=1)
+        total = total + (log_q.exp() * (log_q + math.log(block.shape[1]))).sum(dim=1).mean()
+    return total
+
+
+def continuous_prior_var(config: InfoVAEGANConfig) -> float:
+    return UNIFORM_MATCHED_VAR if config.continuous_prior == "uniform" else 1.0

@@ -1,0 +1,182 @@
+"""Encoder, generator and discriminator, built from an :class:`InfoVAEGANConfig` alone.
+
+One convolutional family adapts to ``input_dim``; an architecture name only fixes how many
+down-samplings the trunk makes and how wide each layer is:
+
+- ``small``     (8-16 px, e.g. scikit-learn digits): conv3 s1, conv4 s2 (InfoGAN-like, shallow)
+- ``infogan28`` (MNIST): InfoGAN's MNIST nets, conv4 s2 x2 + FC ``hidden_dim``
+- ``dcgan64``   (dSprites, CelebA-size): the 64x64 nets of the authors' code, conv4 s2 x4
+
+Because nothing but the config describes a network, saved models hold weights only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import List, Tuple
+
+import torch
+from torch import nn
+
+from .infovaegan_config import InfoVAEGANConfig
+
+LEAK = 0.1  # InfoGAN's leaky-ReLU slope
+
+
+def conv_plan(config: InfoVAEGANConfig) -> List[Tuple[int, int]]:
+    """(out_channels, stride) of each trunk conv layer for the config's architecture."""
+    b = config.base_channels
+    plans = {
+        "small": [(b, 1), (2 * b, 2)],
+        "infogan28": [(b, 2), (2 * b, 2)],
+        "dcgan64": [(max(b // 2, 1), 2), (max(b // 2, 1), 2), (b, 2), (b, 2)],
+    }
+    return plans[config.resolved_architecture]
+
+
+def _downsampled(size: int, plan: List[Tuple[int, int]]) -> int:
+    for _, stride in plan:
+        size = size // stride
+    if size < 1:
+        raise ValueError("the image is too small for this architecture; use 'small'.")
+    return size
+
+
+def _conv(in_ch: int, out_ch: int, stride: int) -> nn.Conv2d:
+    if stride == 2:
+        return nn.Conv2d(in_ch, out_ch, kernel_size=4, stride=2, padding=1)
+    return nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=1, padding=1)
+
+
+def _deconv(in_ch: int, out_ch: int, stride: int) -> nn.Module:
+    if stride == 2:
+        return nn.ConvTranspose2d(in_ch, out_ch, kernel_size=4, stride=2, padding=1)
+    return nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=1, padding=1)
+
+
+def init_weights(module: nn.Module) -> None:
+    """DCGAN initialisation, which the InfoGAN and InfoVAEGAN reference code use."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class ImageTrunk(nn.Module):
+    """Conv trunk + FC layer mapping an image to a ``hidden_dim`` feature (encoder and D)."""
+
+    def __init__(self, config: InfoVAEGANConfig):
+        super().__init__()
+        channels, height, width = config.input_dim
+        plan = conv_plan(config)
+        layers: List[nn.Module] = []
+        in_ch = channels
+        for i, (out_ch, stride) in enumerate(plan):
+            layers.append(_conv(in_ch, out_ch, stride))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(out_ch))
+            layers.append(nn.LeakyReLU(LEAK))
+            in_ch = out_ch
+        flat = in_ch * _downsampled(height, plan) * _downsampled(width, plan)
+        layers += [
+            nn.Flatten(),
+            nn.Linear(flat, config.hidden_dim),
+            nn.BatchNorm1d(config.hidden_dim),
+            nn.LeakyReLU(LEAK),
+        ]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+
+class Encoder(nn.Module):
+    """Inference network: image -> categorical logits, continuous (and noise) Gaussian params.
+
+    Returns one flat tensor; :class:`InfoVAEGAN` splits it by the config's latent layout so
+    the split lives in a single place.
+    """
+
+    def __init__(self, config: InfoVAEGANConfig):
+        super().__init__()
+        self.trunk = ImageTrunk(config)
+        out = config.categorical_total + 2 * config.continuous_dim
+        if config.infer_noise:
+            out += 2 * config.noise_dim
+        self.head = nn.Linear(config.hidden_dim, out)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(images))
+
+
+class Generator(nn.Module):
+    """Generator: (noise, one-hot codes, continuous codes) -> image in [0, 1]."""
+
+    def __init__(self, config: InfoVAEGANConfig):
+        super().__init__()
+        channels, height, width = config.input_dim
+        plan = conv_plan(config)
+        scale = math.prod(stride for _, stride in plan)
+        self.start_h = math.ceil(height / scale)
+        self.start_w = math.ceil(width / scale)
+        self.out_h, self.out_w = height, width
+        self.start_ch = plan[-1][0]
+        self.fc = nn.Sequential(
+            nn.Linear(config.generator_input_dim, config.hidden_dim),
+            nn.BatchNorm1d(config.hidden_dim),
+            nn.ReLU(),
+            nn.Linear(config.hidden_dim, self.start_ch * self.start_h * self.start_w),
+            nn.BatchNorm1d(self.start_ch * self.start_h * self.start_w),
+            nn.ReLU(),
+        )
+        targets = [out_ch for out_ch, _ in plan[:-1]][::-1] + [channels]
+        strides = [stride for _, stride in plan][::-1]
+        layers: List[nn.Module] = []
+        in_ch = self.start_ch
+        for i, (out_ch, stride) in enumerate(zip(targets, strides)):
+            layers.append(_deconv(in_ch, out_ch, stride))
+            if i < len(targets) - 1:
+                layers += [nn.BatchNorm2d(out_ch), nn.ReLU()]
+            in_ch = out_ch
+        layers.append(nn.Sigmoid())
+        self.deconv = nn.Sequential(*layers)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        hidden = self.fc(latent).view(-1, self.start_ch, self.start_h, self.start_w)
+        images = self.deconv(hidden)
+        if images.shape[-2:] != (self.out_h, self.out_w):  # sizes not a multiple of the scale
+            top = (images.shape[-2] - self.out_h) // 2
+            left = (images.shape[-1] - self.out_w) // 2
+            images = images[..., top : top + self.out_h, left : left + self.out_w]
+        return images
+
+
+class Discriminator(nn.Module):
+    """Image discriminator, or ALI-style joint (image, code) discriminator."""
+
+    def __init__(self, config: InfoVAEGANConfig):
+        super().__init__()
+        self.trunk = ImageTrunk(config)
+        self.joint = config.joint_discriminator
+        if self.joint:
+            self.code_net = nn.Sequential(
+                nn.Linear(config.feature_dim, config.hidden_dim), nn.LeakyReLU(LEAK)
+            )
+            self.head = nn.Sequential(
+                nn.Linear(2 * config.hidden_dim, config.hidden_dim),
+                nn.LeakyReLU(LEAK),
+                nn.Linear(config.hidden_dim, 1),
+            )
+        else:
+            self.head = nn.Linear(config.hidden_dim, 1)
+
+    def forward(self, images: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        features = self.trunk(images)
+        if self.joint:
+            if code is None:
+                raise ValueError("a joint discriminator needs the (image, code) pair.")
+            features = torch.cat([features, self.code_net(code)], dim=1)
+        return self.head(features).squeeze(1)

@@ -1,0 +1,161 @@
+"""The one place that hooks plug-in models into pythae.
+
+pythae picks trainers and loads saved models through hard-coded if-chains
+(``TrainingPipeline.__init__``/``__call__``, ``AutoModel.load_from_folder``,
+``AutoConfig.from_json_file``): a plug-in trainer config that subclasses ``BaseTrainerConfig``
+would silently get ``BaseTrainer``, and a saved plug-in model would not load. ``install()``
+wraps those four entry points once; each wrapper handles a *registered* model/config/trainer
+and hands everything else to pythae's original code unchanged.
+
+To add a model: ``register(Registration(...))``; no wrapper needs editing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+from pythae.models import AutoModel
+from pythae.models.auto_model import AutoConfig
+from pythae.pipelines import TrainingPipeline
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A model/config/trainer/trainer-config quadruple pythae should know about."""
+
+    model_name: str  # ``model.model_name``
+    model_cls: type
+    config_cls: type
+    trainer_cls: type
+    trainer_config_cls: type
+
+
+_BY_MODEL_NAME: Dict[str, Registration] = {}
+_BY_CONFIG_NAME: Dict[str, Registration] = {}
+_ORIGINALS: Dict[str, object] = {}
+
+
+def register(entry: Registration) -> None:
+    """Make ``entry`` known to the wrappers (idempotent for the same entry)."""
+    _BY_MODEL_NAME[entry.model_name] = entry
+    _BY_CONFIG_NAME[entry.config_cls.__name__] = entry
+
+
+def registered() -> Dict[str, Registration]:
+    return dict(_BY_MODEL_NAME)
+
+
+def for_trainer_config(training_config: object) -> Optional[Registration]:
+    for entry in _BY_MODEL_NAME.values():
+        if isinstance(training_config, entry.trainer_config_cls):
+            return entry
+    return None
+
+
+def _config_name(json_path: str) -> Optional[str]:
+    try:
+        with open(json_path) as fh:
+            return json.load(fh).get("name")
+    except (OSError, ValueError, AttributeError):
+        return None  # let pythae's own code report the problem
+
+
+# ----- wrappers ------------------------------------------------------------------------
+
+
+def _pipeline_init(self, model, training_config=None):
+    entry = _BY_MODEL_NAME.get(getattr(model, "model_name", None))
+    if entry is not None:
+        if training_config is None:
+            training_config = entry.trainer_config_cls()
+        elif not isinstance(training_config, entry.trainer_config_cls):
+            raise AssertionError(
+                f"A '{entry.trainer_config_cls.__name__}' is expected for training a "
+                f"{entry.model_name}, got '{type(training_config).__name__}'."
+            )
+    _ORIGINALS["pipeline_init"](self, model=model, training_config=training_config)
+
+
+def _as_dataset(pipeline, data):
+    if isinstance(data, (np.ndarray, torch.Tensor)):
+        processed = pipeline.data_processor.process_data(data)
+        return pipeline.data_processor.to_dataset(processed)
+    return data
+
+
+def _pipeline_call(self, train_data, eval_data=None, callbacks=None):
+    entry = for_trainer_config(self.training_config)
+    if entry is None:
+        return _ORIGINALS["pipeline_call"](self, train_data, eval_data, callbacks)
+    train_dataset = _as_dataset(self, train_data)
+    self._check_dataset(train_dataset)
+    eval_dataset = None
+    if eval_data is not None:
+        eval_dataset = _as_dataset(self, eval_data)
+        self._check_dataset(eval_dataset)
+    self.trainer = entry.trainer_cls(
+        model=self.model,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        training_config=self.training_config,
+        callbacks=callbacks,
+    )
+    self.trainer.train()
+
+
+def _auto_model_load(cls, dir_path: str):
+    entry = _BY_CONFIG_NAME.get(_config_name(os.path.join(dir_path, "model_config.json")) or "")
+    if entry is not None:
+        return entry.model_cls.load_from_folder(dir_path)
+    return _ORIGINALS["auto_model_load"](cls, dir_path)
+
+
+def _auto_config_load(cls, json_path: str):
+    entry = _BY_CONFIG_NAME.get(_config_name(json_path) or "")
+    if entry is not None:
+        raw = entry.config_cls._dict_from_json(json_path)
+        raw.pop("name", None)
+        raw.pop("latent_dim", None)  # derived from the latent layout
+        return entry.config_cls.from_dict(raw)
+    return _ORIGINALS["auto_config_load"](cls, json_path)
+
+
+def install() -> None:
+    """Wrap pythae's four entry points; calling it again changes nothing."""
+    if _ORIGINALS:
+        return
+    _ORIGINALS["pipeline_init"] = TrainingPipeline.__init__
+    _ORIGINALS["pipeline_call"] = TrainingPipeline.__call__
+    _ORIGINALS["auto_model_load"] = AutoModel.__dict__["load_from_folder"].__func__
+    _ORIGINALS["auto_config_load"] = AutoConfig.__dict__["from_json_file"].__func__
+    TrainingPipeline.__init__ = _pipeline_init
+    TrainingPipeline.__call__ = _pipeline_call
+    AutoModel.load_from_folder = classmethod(_auto_model_load)
+    AutoConfig.from_json_file = classmethod(_auto_config_load)
+
+
+def is_installed() -> bool:
+    return bool(_ORIGINALS)
+
+
+def register_builtin_models() -> None:
+    """Register InfoVAEGAN and install the wrappers (what ``import infovaegan_plugin`` does)."""
+    from .models.infovaegan import InfoVAEGAN, InfoVAEGANConfig
+    from .trainers.infovaegan_trainer import InfoVAEGANTrainer, InfoVAEGANTrainerConfig
+
+    register(
+        Registration(
+            model_name="InfoVAEGAN",
+            model_cls=InfoVAEGAN,
+            config_cls=InfoVAEGANConfig,
+            trainer_cls=InfoVAEGANTrainer,
+            trainer_config_cls=InfoVAEGANTrainerConfig,
+        )
+    )
+    install()
+

@@ -1,0 +1,542 @@
+"""InfoVAEGAN trainer: pythae's ``BaseTrainer`` with three optimizers and two stages per step.
+
+Reused from pythae: data loaders, output folders, callbacks (progress bar, loggers), final
+model + ``training_config.json`` layout, ``checkpoint_epoch_N`` folders, seeding.
+Different from pythae, and why:
+
+- the final model is the *last* epoch's, not the lowest eval loss: GAN losses do not rank
+  models (the eval loss is still reported);
+- distributed training averages gradients explicitly (all-reduce before each optimizer step)
+  instead of wrapping the model in DDP: the GAN's three networks are called outside
+  ``forward``, which DDP would not synchronise, and DDP's ``device_ids`` breaks CPU (gloo);
+- a NaN/inf loss stops training with a message naming the loss, after saving the last good
+  state as a checkpoint, so no finished epoch is lost;
+- checkpoints hold the three optimizers and can be resumed from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import logging
+import os
+import time
+from copy import deepcopy
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.optim as optim
+import torch.optim.lr_scheduler as lr_scheduler
+from pythae.customexception import ModelError
+from pythae.data.datasets import BaseDataset
+from pythae.trainers import BaseTrainer
+from pythae.trainers.training_callbacks import (
+    CallbackHandler,
+    MetricConsolePrinterCallback,
+    ProgressBarCallback,
+    TrainingCallback,
+)
+
+from ...models.infovaegan import InfoVAEGAN
+from ...models.infovaegan import latents as L
+from .infovaegan_trainer_config import InfoVAEGANTrainerConfig
+
+logger = logging.getLogger(__name__)
+
+OPTIMIZERS_FILE = "optimizers.pt"
+HISTORY_FILE = "training_history.json"
+NETWORK_OPTIMIZERS = ("discriminator", "generator", "encoder")
+
+
+class NonFiniteLossError(ArithmeticError):
+    """A loss became NaN or inf; training stopped after keeping the last good state."""
+
+
+class InfoVAEGANTrainer(BaseTrainer):
+    """Trains an :class:`InfoVAEGAN` with the GAN+MI stage and the data-free ELBO stage.
+
+    Args:
+        model: the model to train.
+        train_dataset: a pythae ``BaseDataset`` (see ``infovaegan_plugin.data``).
+        eval_dataset: optional; with labels, the categorical code's accuracy is reported.
+        training_config: an :class:`InfoVAEGANTrainerConfig` (default one if None).
+        callbacks: pythae training callbacks.
+    """
+
+    def __init__(
+        self,
+        model: InfoVAEGAN,
+        train_dataset: BaseDataset,
+        eval_dataset: Optional[BaseDataset] = None,
+        training_config: Optional[InfoVAEGANTrainerConfig] = None,
+        callbacks: Optional[List[TrainingCallback]] = None,
+    ):
+        if training_config is None:
+            training_config = InfoVAEGANTrainerConfig()
+        if not isinstance(training_config, InfoVAEGANTrainerConfig):
+            raise TypeError(
+                "InfoVAEGANTrainer needs an InfoVAEGANTrainerConfig, got "
+                f"{type(training_config).__name__}."
+            )
+        if not isinstance(model, InfoVAEGAN):
+            raise TypeError(f"InfoVAEGANTrainer trains InfoVAEGAN, got {type(model).__name__}.")
+        if training_config.output_dir is None:
+            training_config.output_dir = "dummy_output_dir"
+
+        self.training_config = training_config
+        self.model_config = model.model_config
+        self.model_name = model.model_name
+        self.world_size = training_config.world_size
+        self.local_rank = training_config.local_rank
+        self.rank = training_config.rank
+        self.dist_backend = training_config.dist_backend
+        self.distributed = self.world_size > 1
+        self.device = self._setup_devices() if self.distributed else self._single_device()
+
+        self.amp_context, self.grad_scaler = self._amp()
+        model = model.to(self.device)
+        model.device = self.device
+        self.model = model
+        if self.distributed:
+            self._broadcast_state()
+
+        self.train_dataset = train_dataset
+        self.eval_dataset = eval_dataset
+        self.train_loader = self.get_train_dataloader(train_dataset)
+        self.eval_loader = (
+            self.get_eval_dataloader(eval_dataset) if eval_dataset is not None else None
+        )
+        self.callbacks = callbacks
+        self._run_model_sanity_check(model, self.train_loader)
+        self.history: List[Dict[str, float]] = []
+        self._last_good: Optional[Dict[str, Any]] = None
+
+    # ----- devices, precision, distribution -----------------------------------------
+
+    def _single_device(self) -> str:
+        use_cuda = torch.cuda.is_available() and not self.training_config.no_cuda
+        return "cuda" if use_cuda else "cpu"
+
+    def _setup_devices(self):
+        """Join the process group; gloo on CPU (pythae only initialises it for CUDA)."""
+        if self.training_config.no_cuda or not torch.cuda.is_available():
+            device, backend = torch.device("cpu"), "gloo"
+        else:
+            torch.cuda.set_device(self.local_rank)
+            device, backend = torch.device("cuda", self.local_rank), self.dist_backend
+        if not dist.is_initialized():
+            dist.init_process_group(
+                backend=backend,
+                init_method="env://",
+                world_size=self.world_size,
+                rank=self.rank,
+            )
+        return device
+
+    def _amp(self):
+        """pythae's ``amp`` switch: fp16 + grad scaling on CUDA, bf16 autocast on CPU."""
+        if not self.training_config.amp:
+            return contextlib.nullcontext(), None
+        device_type = torch.device(self.device).type
+        if device_type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
+        return torch.autocast("cpu", dtype=torch.bfloat16), None
+
+    def _broadcast_state(self) -> None:
+        """Start every rank from rank 0's weights, as DDP would."""
+        for tensor in list(self.model.parameters()) + list(self.model.buffers()):
+            dist.broadcast(tensor.data, src=0)
+
+    def _average_gradients(self, params: List[torch.nn.Parameter]) -> None:
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def _set_inputs_to_device(self, inputs: Dict[str, Any]):
+        if torch.device(self.device).type == "cpu":
+            return inputs
+        for key in list(inputs.keys()):
+            if torch.is_tensor(inputs[key]):
+                inputs[key] = inputs[key].to(self.device, non_blocking=True)
+        return inputs
+
+    def _run_model_sanity_check(self, model, loader):
+        """One forward pass in eval mode, so the check leaves no trace in BN statistics."""
+        was_training = model.training
+        try:
+            model.eval()
+            with torch.no_grad():
+                model(self._set_inputs_to_device(next(iter(loader))))
+        except Exception as exc:
+            raise ModelError(
+                "InfoVAEGAN could not run a forward pass on the first training batch: "
+                f"{exc}. Check that the images are float (N, C, H, W) in [0, 1] and that "
+                f"input_dim={self.model_config.input_dim} matches them."
+            ) from exc
+        finally:
+            model.train(was_training)
+            model.reset_forward_passes()
+
+    # ----- optimizers and schedulers -------------------------------------------------
+
+    def _make_optimizer(self, params, name: str) -> optim.Optimizer:
+        cfg = self.training_config
+        optimizer_cls = getattr(optim, cfg.optimizer_cls)
+        kwargs = dict(cfg.optimizer_params or {})
+        kwargs["lr"] = getattr(cfg, f"{name}_learning_rate")
+        if "betas" in inspect.signature(optimizer_cls).parameters:
+            kwargs.setdefault("betas", tuple(getattr(cfg, f"{name}_betas")))
+        return optimizer_cls(params, **kwargs)
+
+    def set_optimizer(self):
+        m = self.model
+        gan_params = list(m.generator.parameters())
+        if self.model_config.use_mutual_information or self.model_config.joint_discriminator:
+            gan_params += list(m.encoder.parameters())
+        self.optimizers: Dict[str, optim.Optimizer] = {
+            "discriminator": self._make_optimizer(m.discriminator.parameters(), "discriminator"),
+            "generator": self._make_optimizer(gan_params, "generator"),
+            "encoder": self._make_optimizer(m.encoder.parameters(), "encoder"),
+        }
+        self.optimizer = self.optimizers["generator"]  # pythae callers expect one attribute
+
+    def set_scheduler(self):
+        cfg = self.training_config
+        self.schedulers: Dict[str, Any] = {}
+        if cfg.scheduler_cls is not None:
+            scheduler_cls = getattr(lr_scheduler, cfg.scheduler_cls)
+            for name, optimizer in self.optimizers.items():
+                self.schedulers[name] = scheduler_cls(optimizer, **(cfg.scheduler_params or {}))
+        self.scheduler = self.schedulers.get("generator")
+
+    def _schedulers_step(self, metrics=None):
+        for scheduler in self.schedulers.values():
+            if isinstance(scheduler, lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(metrics)
+            else:
+                scheduler.step()
+
+    def _setup_callbacks(self):
+        """pythae's defaults, except that a given progress-bar callback replaces tqdm's."""
+        callbacks = list(self.callbacks or [TrainingCallback()])
+        self.callback_handler = CallbackHandler(callbacks=callbacks, model=self.model)
+        if not any(getattr(c, "is_progress_bar", False) for c in callbacks):
+            self.callback_handler.add_callback(ProgressBarCallback())
+        self.callback_handler.add_callback(MetricConsolePrinterCallback())
+
+    def _step(self, name: str, output, epoch: int, step: int) -> None:
+        """Backward + step of one optimizer; a NaN/inf loss stops before touching weights."""
+        loss = output.loss
+        if not bool(torch.isfinite(loss)):
+            bad = {
+                k: float(v)
+                for k, v in output.items()
+                if torch.is_tensor(v) and v.dim() == 0 and not bool(torch.isfinite(v))
+            }
+            raise NonFiniteLossError(
+                f"non-finite {name} loss at epoch {epoch}, step {step}: {bad}. Lower the "
+                "learning rates or check the data for NaN/inf."
+            )
+        optimizer = self.optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        if self.grad_scaler is not None:
+            self.grad_scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        if self.distributed:
+            self._average_gradients([p for g in optimizer.param_groups for p in g["params"]])
+        if self.grad_scaler is not None:
+            self.grad_scaler.step(optimizer)
+            self.grad_scaler.update()
+        else:
+            optimizer.step()
+
+    # ----- one training step: GAN + MI stage, then the data-free inference stage ------
+
+    def inference_stage_active(self, epoch: int) -> bool:
+        return self.model_config.use_inference_stage and epoch > self.training_config.warmup_epochs
+
+    def training_step(
+        self, real: torch.Tensor, epoch: int, step: int = 1
+    ) -> Dict[str, torch.Tensor]:
+        """One step; forward passes (d_steps=1, no joint D): G 2, D 3, E 2.
+
+        The generated batch and its prior sample serve both stages: the ELBO stage
+        reconstructs the very images (and noise) the GAN stage generated.
+        """
+        m, cfg = self.model, self.model_config
+        with self.amp_context:
+            prior = m.sample_prior(real.shape[0])
+            fake = m.generator(prior.generator_input())
+            real_codes = m.encode_sample(real) if cfg.joint_discriminator else None
+        detached_codes = real_codes.detach() if real_codes is not None else None
+        for _ in range(self.training_config.discriminator_steps):
+            with self.amp_context:
+                d_out = m.discriminator_loss(real, fake.detach(), prior, detached_codes)
+            self._step("discriminator", d_out, epoch, step)
+        with self.amp_context:
+            g_out = m.generator_loss(fake, prior, real, real_codes)
+        self._step("generator", g_out, epoch, step)
+        metrics = {
+            "discriminator_loss": d_out.loss.detach(),
+            "generator_loss": g_out.adversarial.detach(),
+            "mi_categorical": g_out.mi_categorical.detach(),
+            "mi_continuous": g_out.mi_continuous.detach(),
+        }
+        if self.inference_stage_active(epoch):
+            with self.amp_context:
+                e_out = m.elbo_loss(fake.detach(), prior)
+            self._step("encoder", e_out, epoch, step)
+            metrics.update(
+                elbo_loss=e_out.loss.detach(),
+                elbo_reconstruction=e_out.reconstruction.detach(),
+                kl_continuous=e_out.kl_continuous.detach(),
+                kl_categorical=e_out.kl_categorical.detach(),
+                kl_noise=e_out.kl_noise.detach(),
+            )
+        return metrics
+
+    def train_step(self, epoch: int) -> Dict[str, float]:
+        self.callback_handler.on_train_step_begin(
+            training_config=self.training_config,
+            train_loader=self.train_loader,
+            epoch=epoch,
+            rank=self.rank,
+        )
+        self.model.train()
+        if self.distributed and hasattr(self.train_loader.sampler, "set_epoch"):
+            self.train_loader.sampler.set_epoch(epoch)
+        sums: Dict[str, torch.Tensor] = {}
+        for step, inputs in enumerate(self.train_loader):
+            real = self._set_inputs_to_device(inputs)["data"]
+            metrics = self.training_step(real, epoch, step + 1)
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + value.float()
+            self.callback_handler.on_train_step_end(training_config=self.training_config)
+        self.model.update()
+        n = max(len(self.train_loader), 1)
+        means = {key: float(value) / n for key, value in sums.items()}
+        means["train_epoch_loss"] = sum(
+            means.get(k, 0.0) for k in ("discriminator_loss", "generator_loss", "elbo_loss")
+        )
+        return means
+
+    def eval_step(self, epoch: int) -> Dict[str, float]:
+        """Eval losses, real-image reconstruction MSE and (with labels) clustering accuracy."""
+        self.callback_handler.on_eval_step_begin(
+            training_config=self.training_config,
+            eval_loader=self.eval_loader,
+            epoch=epoch,
+            rank=self.rank,
+        )
+        self.model.eval()
+        cfg = self.model_config
+        sums = {"eval_epoch_loss": 0.0, "eval_recon_mse": 0.0}
+        seen = 0
+        predictions, labels = [], []
+        with torch.no_grad(), self.amp_context:
+            for inputs in self.eval_loader:
+                inputs = self._set_inputs_to_device(inputs)
+                out = self.model(inputs)
+                n = inputs["data"].shape[0]
+                sums["eval_epoch_loss"] += float(out.loss) * n
+                sums["eval_recon_mse"] += float(out.recon_loss) * n
+                seen += n
+                if cfg.categorical_dims and "labels" in inputs.keys():
+                    probs = out.z[:, : cfg.categorical_dims[0]]
+                    predictions.append(probs.argmax(1).cpu().numpy())
+                    labels.append(inputs["labels"].cpu().numpy())
+                self.callback_handler.on_eval_step_end(training_config=self.training_config)
+        metrics = self._reduce_eval(sums, seen)
+        if self.training_config.eval_accuracy and predictions and self._has_labels():
+            y_pred, y_true = self._gather(np.concatenate(predictions), np.concatenate(labels))
+            from ...metrics.clustering import unsupervised_accuracy
+
+            metrics["eval_accuracy"] = float(unsupervised_accuracy(y_true.astype(np.int64), y_pred))
+        return metrics
+
+    def _has_labels(self) -> bool:
+        flag = getattr(self.eval_dataset, "has_labels", None)
+        if flag is not None:
+            return bool(flag)
+        labels = getattr(self.eval_dataset, "labels", None)
+        return labels is not None and torch.as_tensor(labels).unique().numel() > 1
+
+    def _reduce_eval(self, sums: Dict[str, float], seen: int) -> Dict[str, float]:
+        if self.distributed:
+            packed = torch.tensor(list(sums.values()) + [seen], dtype=torch.float64)
+            dist.all_reduce(packed)
+            sums = dict(zip(sums.keys(), packed[:-1].tolist()))
+            seen = int(packed[-1])
+        return {key: value / max(seen, 1) for key, value in sums.items()}
+
+    def _gather(self, y_pred: np.ndarray, y_true: np.ndarray):
+        if not self.distributed:
+            return y_pred, y_true
+        parts: List[Any] = [None] * self.world_size
+        dist.all_gather_object(parts, (y_pred, y_true))
+        return np.concatenate([p for p, _ in parts]), np.concatenate([t for _, t in parts])
+
+    # ----- training loop -------------------------------------------------------------
+
+    def train(self, log_output_dir: Optional[str] = None):
+        """Train for ``num_epochs`` (continuing a checkpoint when configured)."""
+        self.prepare_training()
+        start_epoch = 1
+        if self.training_config.resume_from_checkpoint:
+            start_epoch = self.load_checkpoint(self.training_config.resume_from_checkpoint) + 1
+        self.callback_handler.on_train_begin(
+            training_config=self.training_config, model_config=self.model_config
+        )
+        file_logger = None
+        if log_output_dir is not None and self.is_main_process:
+            file_logger = self._get_file_logger(log_output_dir=log_output_dir)
+        self._remember_good_state(start_epoch - 1)
+        for epoch in range(start_epoch, self.training_config.num_epochs + 1):
+            self.callback_handler.on_epoch_begin(
+                training_config=self.training_config,
+                epoch=epoch,
+                train_loader=self.train_loader,
+                eval_loader=self.eval_loader,
+            )
+            started = time.perf_counter()
+            try:
+                metrics = self.train_step(epoch)
+            except NonFiniteLossError as exc:
+                self.callback_handler.on_epoch_end(training_config=self.training_config)
+                path = self._save_last_good()
+                raise NonFiniteLossError(f"{exc} Last good state kept in {path}.") from exc
+            metrics["train_time_s"] = time.perf_counter() - started
+            if self.eval_loader is not None:
+                metrics.update(self.eval_step(epoch))
+            self._schedulers_step(metrics.get("eval_recon_mse", metrics["train_epoch_loss"]))
+            if (
+                self.training_config.steps_predict is not None
+                and epoch % self.training_config.steps_predict == 0
+                and self.is_main_process
+                and self.eval_loader is not None
+            ):
+                true_data, reconstructions, generations = self.predict(self.model)
+                self.callback_handler.on_prediction_step(
+                    self.training_config,
+                    true_data=true_data,
+                    reconstructions=reconstructions,
+                    generations=generations,
+                    global_step=epoch,
+                )
+            self.callback_handler.on_epoch_end(training_config=self.training_config)
+            self.history.append({"epoch": epoch, **metrics})
+            self._remember_good_state(epoch)
+            steps = self.training_config.steps_saving
+            if steps is not None and epoch % steps == 0 and self.is_main_process:
+                self.save_checkpoint(self.model, self.training_dir, epoch)
+                logger.info("Saved checkpoint at epoch %d", epoch)
+            if file_logger is not None:
+                file_logger.info(json.dumps({"epoch": epoch, **metrics}))
+            self.callback_handler.on_log(
+                self.training_config, metrics, global_step=epoch, rank=self.rank
+            )
+        final_dir = os.path.join(self.training_dir, "final_model")
+        if self.is_main_process:
+            self.save_model(self.model, dir_path=final_dir)
+            with open(os.path.join(final_dir, HISTORY_FILE), "w") as fh:
+                json.dump(self.history, fh, indent=2)
+            logger.info("Saved final model in %s", final_dir)
+        if self.distributed:
+            dist.destroy_process_group()
+        self.callback_handler.on_train_end(self.training_config)
+
+    def predict(self, model: InfoVAEGAN):
+        """Real images, their reconstructions and prior samples for prediction callbacks."""
+        model.eval()
+        with torch.no_grad():
+            inputs = self._set_inputs_to_device(next(iter(self.eval_loader)))
+            real = inputs["data"][:10]
+            return real.cpu(), model.reconstruct(real).cpu(), model.generate(real.shape[0]).cpu()
+
+    # ----- checkpoints ----------------------------------------------------------------
+
+    def save_model(self, model: InfoVAEGAN, dir_path: str) -> None:
+        """pythae's final-model layout; the model is never DDP-wrapped here."""
+        model.save(dir_path)
+        self.training_config.save_json(dir_path, "training_config")
+        self.callback_handler.on_save(self.training_config)
+
+    def _optimizer_payload(self, epoch: int) -> Dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "torch_rng_state": torch.get_rng_state(),
+        }
+
+    def save_checkpoint(self, model: InfoVAEGAN, dir_path: str, epoch: int) -> str:
+        """``checkpoint_epoch_N``: model files + the three optimizers (+ schedulers)."""
+        checkpoint_dir = os.path.join(dir_path, f"checkpoint_epoch_{epoch}")
+        model.save(checkpoint_dir)
+        torch.save(self._optimizer_payload(epoch), os.path.join(checkpoint_dir, OPTIMIZERS_FILE))
+        self.training_config.save_json(checkpoint_dir, "training_config")
+        return checkpoint_dir
+
+    def load_checkpoint(self, checkpoint_dir: str) -> int:
+        """Restore weights, optimizers and schedulers; return the checkpoint's epoch."""
+        path = os.path.join(checkpoint_dir, OPTIMIZERS_FILE)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{checkpoint_dir!r} is not a checkpoint folder: missing {OPTIMIZERS_FILE}."
+            )
+        restored = InfoVAEGAN.load_from_folder(checkpoint_dir)
+        if restored.model_config != self.model_config:
+            raise ValueError(
+                f"checkpoint {checkpoint_dir!r} was trained with another model config."
+            )
+        self.model.load_state_dict(restored.state_dict())
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        for name, state in payload["optimizers"].items():
+            self.optimizers[name].load_state_dict(state)
+            self._set_optimizer_on_device(self.optimizers[name], self.device)
+        for name, state in payload.get("schedulers", {}).items():
+            if name in self.schedulers:
+                self.schedulers[name].load_state_dict(state)
+        torch.set_rng_state(payload["torch_rng_state"])
+        return int(payload["epoch"])
+
+    def _set_optimizer_on_device(self, optimizer, device):
+        for state in optimizer.state.values():
+            for key, value in state.items():
+                if torch.is_tensor(value) and key != "step":
+                    state[key] = value.to(device)
+        return optimizer
+
+    def _remember_good_state(self, epoch: int) -> None:
+        """Keep the state after the last finished epoch (CPU copy) for NaN recovery."""
+        self._last_good = {
+            "epoch": epoch,
+            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "payload": deepcopy(self._optimizer_payload(epoch)),
+        }
+
+    def _save_last_good(self) -> Optional[str]:
+        if self._last_good is None or not self.is_main_process:
+            return None
+        good = self._last_good
+        checkpoint_dir = os.path.join(self.training_dir, f"checkpoint_epoch_{good['epoch']}")
+        if os.path.isfile(os.path.join(checkpoint_dir, OPTIMIZERS_FILE)):
+            return checkpoint_dir
+        snapshot = InfoVAEGAN(self.model_config)
+        snapshot.load_state_dict(good["model"])
+        snapshot.save(checkpoint_dir)
+        torch.save(good["payload"], os.path.join(checkpoint_dir, OPTIMIZERS_FILE))
+        self.training_config.save_json(checkpoint_dir, "training_config")
+        return checkpoint_dir
+

@@ -1,0 +1,58 @@
+"""Training configuration of InfoVAEGAN: three optimizers and the stage schedule.
+
+pythae's own fields keep their meaning: ``optimizer_cls`` / ``optimizer_params`` and
+``scheduler_cls`` / ``scheduler_params`` apply to each of the three optimizers, ``amp``,
+``no_cuda``, ``steps_saving`` (checkpoint every N epochs), ``steps_predict`` and the
+distributed fields. ``learning_rate`` is unused: each optimizer has its own.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+from pydantic.dataclasses import dataclass
+from pythae.trainers import BaseTrainerConfig
+
+
+@dataclass
+class InfoVAEGANTrainerConfig(BaseTrainerConfig):
+    """InfoVAEGAN trainer configuration.
+
+    Parameters:
+        discriminator_learning_rate, discriminator_betas: the discriminator's optimizer.
+        generator_learning_rate, generator_betas: the GAN + MI stage optimizer, which owns the
+            generator and the encoder (InfoGAN's Q network role).
+        encoder_learning_rate, encoder_betas: the data-free ELBO stage optimizer (encoder only).
+        discriminator_steps: discriminator updates per generator update (same batch).
+        warmup_epochs: GAN-only epochs before the inference stage starts (0: both stages from
+            the first step, as in the authors' code).
+        resume_from_checkpoint: a ``checkpoint_epoch_N`` folder to continue from.
+        eval_accuracy: report the unsupervised accuracy of the first categorical code on
+            labelled eval data each epoch.
+    """
+
+    per_device_train_batch_size: int = 64
+    per_device_eval_batch_size: int = 256
+    num_epochs: int = 20
+    learning_rate: float = 2e-4
+    discriminator_learning_rate: float = 2e-4
+    discriminator_betas: Tuple[float, float] = (0.5, 0.999)
+    generator_learning_rate: float = 1e-3
+    generator_betas: Tuple[float, float] = (0.5, 0.999)
+    encoder_learning_rate: float = 2e-4
+    encoder_betas: Tuple[float, float] = (0.5, 0.999)
+    discriminator_steps: int = 1
+    warmup_epochs: int = 0
+    resume_from_checkpoint: Optional[str] = None
+    eval_accuracy: bool = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("discriminator", "generator", "encoder"):
+            lr = getattr(self, f"{name}_learning_rate")
+            if lr <= 0:
+                raise ValueError(f"{name}_learning_rate must be > 0, got {lr}.")
+        if self.discriminator_steps < 1:
+            raise ValueError(f"discriminator_steps must be >= 1, got {self.discriminator_steps}.")
+        if self.warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}.")

@@ -1,0 +1,78 @@
+"""The runtime must import and run where only numpy + onnxruntime are installed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+BLOCKER = textwrap.dedent(
+    """
+    import sys
+
+    class Blocker:
+        # torch and onnx are absent on a serving machine: any import of them must fail here.
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("torch", "onnx"):
+                raise ImportError(f"blocked import of {name}")
+            return None
+
+    sys.modules["torch"] = None
+    sys.modules["onnx"] = None
+    sys.meta_path.insert(0, Blocker())
+    """
+)
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    from infovaegan_plugin.deploy import OnnxGenerator, runtime  # lazy package attribute too
+    assert runtime.resolve_providers("auto")
+    codes = runtime.OnnxEncoder({encoder!r}).encode(np.zeros((2, 8, 8), np.uint8))
+    images = OnnxGenerator({generator!r}).generate(3)
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "onnx")
+                    and sys.modules[m] is not None)
+    assert not loaded, loaded
+    print("ok", codes["features"].shape, images.shape)
+    """
+)
+
+#: Stands in for a lazily-importing parent package: ``infovaegan_plugin`` as a bare package
+#: object, so only the deploy modules themselves are under test.
+BARE_PARENT = textwrap.dedent(
+    """
+    import importlib.util, types
+    spec = importlib.util.find_spec("infovaegan_plugin")
+    parent = types.ModuleType("infovaegan_plugin")
+    parent.__path__ = list(spec.submodule_search_locations)
+    sys.modules["infovaegan_plugin"] = parent
+    """
+)
+
+
+def _run(script: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_deploy_runtime_modules_need_neither_torch_nor_onnx(digits_export):
+    """runtime.py and metadata.py alone: no torch/onnx import, nothing on stderr."""
+    encoder, generator = (str(p) for p in digits_export)
+    result = _run(BLOCKER + BARE_PARENT + SCRIPT.format(encoder=encoder, generator=generator))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok (2, 16) (3, 1, 8, 8)"
+    assert result.stderr == ""
+
+
+def test_runtime_imports_through_the_package_without_torch_or_onnx(digits_export):
+    """The real import path a serving machine uses: ``infovaegan_plugin/__init__.py`` runs
+    first, so it must not import torch eagerly either."""
+    encoder, generator = (str(p) for p in digits_export)
+    result = _run(BLOCKER + SCRIPT.format(encoder=encoder, generator=generator))
+    assert result.returncode == 0, (
+        "importing infovaegan_plugin.deploy.runtime pulled in torch/onnx; the last lines of "
+        "the traceback show which module did:\n" + "\n".join(result.stderr.splitlines()[-6:])
+    )
+    assert result.stdout.strip() == "ok (2, 16) (3, 1, 8, 8)"
+    assert result.stderr == ""

@@ -1,0 +1,232 @@
+"""InfoVAEGAN model: config validation, shapes, loss values, save/load."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from pythae.data.datasets import DatasetOutput
+from pythae.models import AutoModel
+from pythae.models.auto_model import AutoConfig
+
+from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig, ModelLoadError
+from infovaegan_plugin.models.infovaegan import latents as L
+
+
+# ----- config ---------------------------------------------------------------------------
+
+
+def test_config_requires_input_dim():
+    with pytest.raises(ValueError, match="input_dim"):
+        InfoVAEGANConfig()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"input_dim": (1, 28)}, r"\(C, H, W\)"),
+        ({"input_dim": (1, 4, 4)}, "at least 8x8"),
+        ({"input_dim": (1, 8, 8), "categorical_dims": [1]}, "at least 2 values"),
+        ({"input_dim": (1, 8, 8), "gumbel_temperature": 0.0}, "gumbel_temperature"),
+        ({"input_dim": (1, 8, 8), "categorical_dims": [], "continuous_dim": 0}, "at least one"),
+    ],
+)
+def test_config_rejects_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        InfoVAEGANConfig(**kwargs)
+
+
+def test_unknown_variant_is_named():
+    with pytest.raises(ValueError, match="unknown variant 'vae'"):
+        InfoVAEGANConfig.for_variant("vae", input_dim=(1, 8, 8))
+
+
+@pytest.mark.parametrize(
+    "size, arch", [(8, "small"), (16, "small"), (28, "infogan28"), (32, "infogan28"), (64, "dcgan64")]
+)
+def test_architecture_follows_image_size(size, arch):
+    cfg = InfoVAEGANConfig(input_dim=(1, size, size))
+    assert cfg.resolved_architecture == arch
+
+
+def test_latent_sizes_are_derived():
+    cfg = InfoVAEGANConfig(input_dim=(1, 8, 8), categorical_dims=[10, 3], continuous_dim=2, noise_dim=5)
+    assert cfg.latent_dim == cfg.generator_input_dim == 5 + 13 + 2
+    assert cfg.feature_dim == 13 + 2 + 5
+    assert InfoVAEGANConfig(input_dim=(1, 8, 8), noise_dim=5, infer_noise=False).feature_dim == 12
+
+
+def test_variants_set_the_ablation_switches():
+    infogan = InfoVAEGANConfig.for_variant("infogan", input_dim=(1, 8, 8))
+    ali = InfoVAEGANConfig.for_variant("ali", input_dim=(1, 8, 8))
+    assert (infogan.use_inference_stage, infogan.use_mutual_information) == (False, True)
+    assert (ali.joint_discriminator, ali.use_mutual_information, ali.use_inference_stage) == (
+        True,
+        False,
+        False,
+    )
+
+
+# ----- shapes -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("input_dim", [(1, 8, 8), (1, 28, 28), (3, 30, 30), (1, 64, 64)])
+@pytest.mark.parametrize("infer_noise", [True, False])
+def test_encode_decode_shapes(make_model, input_dim, infer_noise):
+    model = make_model(input_dim=input_dim, categorical_dims=[10, 3], infer_noise=infer_noise).eval()
+    x = torch.rand(5, *input_dim)
+    out = model.encode(x)
+    assert out.categorical_logits.shape == (5, 13)
+    assert out.categorical_probs.shape == (5, 13)
+    torch.testing.assert_close(out.categorical_probs[:, :10].sum(1), torch.ones(5))
+    torch.testing.assert_close(out.categorical_probs[:, 10:].sum(1), torch.ones(5))
+    assert out.continuous_mean.shape == out.continuous_logvar.shape == (5, 2)
+    assert ("noise_mean" in out.keys()) == infer_noise
+    assert out.features.shape == (5, model.model_config.feature_dim)
+    torch.testing.assert_close(model.embed(x), out.features)
+    rec = model.reconstruct(x)
+    assert rec.shape == x.shape
+    assert float(rec.min()) >= 0.0 and float(rec.max()) <= 1.0
+    assert model.predict_categories(x).shape == (5, 2)
+
+
+def test_generate_respects_given_codes_and_seed(make_model):
+    model = make_model().eval()
+    index = torch.arange(10)
+    a = model.generate(10, categorical=index, generator=torch.Generator().manual_seed(3))
+    b = model.generate(10, categorical=index, generator=torch.Generator().manual_seed(3))
+    assert a.shape == (10, 1, 8, 8)
+    torch.testing.assert_close(a, b)
+    noise, cont = torch.zeros(10, 4), torch.zeros(10, 2)
+    explicit = model.decode(noise, L.one_hot_per_code(index[:, None], [10]), cont)
+    fixed = model.generate(10, categorical=index, continuous=cont, noise=noise)
+    torch.testing.assert_close(explicit, fixed)
+
+
+def test_traverse_varies_one_code(make_model):
+    model = make_model().eval()
+    grid = model.traverse(dimension=1, num_values=7)
+    assert grid.shape == (10 * 7, 1, 8, 8)
+    rows = grid.view(10, 7, -1)
+    assert float((rows[:, 0] - rows[:, -1]).abs().max()) > 0  # the code changes the image
+    with pytest.raises(ValueError, match="dimension must be in"):
+        model.traverse(dimension=2)
+
+
+@pytest.mark.parametrize(
+    "images, error, message",
+    [
+        (torch.rand(2, 1, 9, 8), ValueError, r"\(N, 1, 8, 8\), got \(2, 1, 9, 8\)"),
+        (torch.rand(1, 8, 8), ValueError, "shape"),
+        (torch.ones(2, 1, 8, 8, dtype=torch.uint8), TypeError, "float"),
+        ([[0.0]], TypeError, "torch.Tensor"),
+    ],
+)
+def test_bad_images_get_clear_errors(make_model, images, error, message):
+    with pytest.raises(error, match=message):
+        make_model().encode(images)
+
+
+def test_decode_checks_block_sizes(make_model):
+    with pytest.raises(ValueError, match=r"categorical must have shape \(N, 10\)"):
+        make_model().decode(torch.zeros(2, 4), torch.zeros(2, 9), torch.zeros(2, 2))
+
+
+# ----- loss terms -----------------------------------------------------------------------
+
+
+def test_kl_gaussian_matches_torch_distributions():
+    torch.manual_seed(0)
+    mean, logvar = torch.randn(6, 3), torch.randn(6, 3)
+    q = torch.distributions.Normal(mean, torch.exp(0.5 * logvar))
+    for prior_var in (1.0, 1.0 / 3.0):
+        p = torch.distributions.Normal(torch.zeros(3), torch.full((3,), math.sqrt(prior_var)))
+        expected = torch.distributions.kl_divergence(q, p).sum(1).mean()
+        torch.testing.assert_close(L.kl_gaussian(mean, logvar, prior_var), expected)
+
+
+def test_gaussian_nll_matches_log_prob():
+    torch.manual_seed(1)
+    x, mean, logvar = torch.randn(4, 2), torch.randn(4, 2), torch.randn(4, 2)
+    expected = -torch.distributions.Normal(mean, torch.exp(0.5 * logvar)).log_prob(x).sum(1).mean()
+    torch.testing.assert_close(L.gaussian_nll(x, mean, logvar), expected)
+
+
+def test_categorical_terms_have_known_values():
+    uniform = torch.zeros(4, 10)
+    index = torch.randint(0, 10, (4, 1))
+    torch.testing.assert_close(L.categorical_cross_entropy(uniform, index, [10]), torch.tensor(math.log(10)))
+    torch.testing.assert_close(L.kl_categorical_uniform(uniform, [10]), torch.tensor(0.0))
+    certain = torch.full((4, 10), -1e4)
+    certain[:, 0] = 1e4
+    torch.testing.assert_close(
+        L.kl_categorical_uniform(certain, [10]), torch.tensor(math.log(10)), atol=1e-4, rtol=0
+    )
+
+
+def test_prior_sample_has_the_layout():
+    cfg = InfoVAEGANConfig(input_dim=(1, 8, 8), categorical_dims=[10, 3], continuous_dim=2, noise_dim=4)
+    codes = L.sample_prior(cfg, 500, generator=torch.Generator().manual_seed(0))
+    assert codes.generator_input().shape == (500, 4 + 13 + 2)
+    assert torch.all(codes.categorical.sum(1) == 2)  # one hot per code
+    assert float(codes.continuous.min()) >= -1 and float(codes.continuous.max()) <= 1
+    torch.testing.assert_close(
+        codes.categorical[:, :10].argmax(1), codes.categorical_index[:, 0]
+    )
+    assert [b["size"] for b in L.latent_layout(cfg)] == [4, 10, 3, 2]
+
+
+def test_forward_returns_finite_losses(make_model):
+    for variant in ("infovaegan", "infogan", "ali"):
+        model = make_model(variant)
+        out = model(DatasetOutput(data=torch.rand(8, 1, 8, 8)))
+        for key in ("loss", "discriminator_loss", "generator_loss", "encoder_loss", "recon_loss"):
+            assert torch.isfinite(out[key]), (variant, key)
+        assert out.recon_x.shape == (8, 1, 8, 8)
+        # an untrained discriminator is near chance: BCE(real) + BCE(fake) ~ 2 log 2
+        assert abs(float(out.discriminator_loss) - 2 * math.log(2)) < 0.3
+    assert float(make_model("infogan")(DatasetOutput(data=torch.rand(4, 1, 8, 8))).encoder_loss) == 0.0
+
+
+# ----- save / load --------------------------------------------------------------------------
+
+
+def test_save_load_round_trip_without_pickles(make_model, tmp_path: Path):
+    model = make_model(categorical_dims=[10, 3]).eval()
+    model.save(str(tmp_path))
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["environment.json", "model.pt", "model_config.json"]
+    assert not list(tmp_path.glob("*.pkl"))
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)  # no pickled code inside
+    assert set(payload) == {"model_state_dict"}
+    x = torch.rand(6, 1, 8, 8)
+    for loaded in (InfoVAEGAN.load_from_folder(str(tmp_path)), AutoModel.load_from_folder(str(tmp_path))):
+        assert isinstance(loaded, InfoVAEGAN)
+        loaded.eval()
+        torch.testing.assert_close(loaded.encode(x).features, model.encode(x).features, rtol=0, atol=0)
+        torch.testing.assert_close(loaded.reconstruct(x), model.reconstruct(x), rtol=0, atol=0)
+    config = AutoConfig.from_json_file(str(tmp_path / "model_config.json"))
+    assert config == model.model_config
+
+
+def test_load_errors_name_the_problem(make_model, tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match="model_config.json"):
+        InfoVAEGAN.load_from_folder(str(tmp_path))
+    make_model().save(str(tmp_path))
+    (tmp_path / "model.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ModelLoadError, match="cannot read weights"):
+        InfoVAEGAN.load_from_folder(str(tmp_path))
+    make_model(hidden_dim=16).save(str(tmp_path / "other"))
+    (tmp_path / "other" / "model_config.json").write_text(
+        (tmp_path / "model_config.json").read_text()
+    )
+    with pytest.raises(ModelLoadError, match="do not match the architecture"):
+        InfoVAEGAN.load_from_folder(str(tmp_path / "other"))
+    cfg = json.loads((tmp_path / "model_config.json").read_text())
+    cfg["name"] = "VAEConfig"
+    (tmp_path / "model_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError, match="does not describe an InfoVAEGAN"):
+        InfoVAEGAN.load_from_folder(str(tmp_path))

@@ -1,0 +1,215 @@
+"""InfoVAEGAN trainer: optimizer ownership, forward-pass budget, checkpoints, NaN, AMP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from pythae.data.datasets import BaseDataset
+
+from infovaegan_plugin import (
+    InfoVAEGAN,
+    InfoVAEGANTrainer,
+    InfoVAEGANTrainerConfig,
+    NonFiniteLossError,
+)
+
+
+def make_trainer(model, datasets, tmp_path, **kwargs) -> InfoVAEGANTrainer:
+    train, evaluation = datasets
+    config = InfoVAEGANTrainerConfig(
+        output_dir=str(tmp_path), per_device_train_batch_size=32, **{"num_epochs": 1, **kwargs}
+    )
+    trainer = InfoVAEGANTrainer(model, train, evaluation, training_config=config)
+    trainer.prepare_training()
+    return trainer
+
+
+def snapshot(module: torch.nn.Module) -> dict:
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def changed(module: torch.nn.Module, before: dict) -> bool:
+    return any(not torch.equal(p, before[name]) for name, p in module.named_parameters())
+
+
+def test_each_optimizer_steps_exactly_its_networks(make_model, digits_datasets, tmp_path):
+    model = make_model()
+    trainer = make_trainer(model, digits_datasets, tmp_path)
+    real = digits_datasets[0].data[:32]
+    prior = model.sample_prior(32)
+    fake = model.generator(prior.generator_input())
+    nets = model.networks()
+
+    def run(name, output):
+        before = {k: snapshot(v) for k, v in nets.items()}
+        trainer._step(name, output, epoch=1, step=1)
+        return {k for k, v in nets.items() if changed(v, before[k])}
+
+    assert run("discriminator", model.discriminator_loss(real, fake.detach(), prior)) == {
+        "discriminator"
+    }
+    assert run("generator", model.generator_loss(fake, prior)) == {"generator", "encoder"}
+    assert run("encoder", model.elbo_loss(fake.detach(), prior)) == {"encoder"}
+    owned = {
+        name: {id(p) for g in opt.param_groups for p in g["params"]}
+        for name, opt in trainer.optimizers.items()
+    }
+    assert owned["discriminator"] == {id(p) for p in model.discriminator.parameters()}
+    assert owned["encoder"] == {id(p) for p in model.encoder.parameters()}
+    assert owned["generator"] == {
+        id(p) for p in [*model.generator.parameters(), *model.encoder.parameters()]
+    }
+
+
+def test_optimizers_have_their_own_learning_rates(make_model, digits_datasets, tmp_path):
+    trainer = make_trainer(
+        make_model(),
+        digits_datasets,
+        tmp_path,
+        discriminator_learning_rate=1e-4,
+        generator_learning_rate=2e-3,
+        encoder_learning_rate=3e-4,
+        encoder_betas=(0.9, 0.99),
+    )
+    groups = {k: o.param_groups[0] for k, o in trainer.optimizers.items()}
+    assert [groups[k]["lr"] for k in ("discriminator", "generator", "encoder")] == [1e-4, 2e-3, 3e-4]
+    assert groups["encoder"]["betas"] == (0.9, 0.99)
+    assert groups["discriminator"]["betas"] == (0.5, 0.999)
+
+
+@pytest.mark.parametrize(
+    "variant, d_steps, expected",
+    [
+        ("infovaegan", 1, {"generator": 2, "discriminator": 3, "encoder": 2}),
+        ("infovaegan", 2, {"generator": 2, "discriminator": 5, "encoder": 2}),
+        ("infogan", 1, {"generator": 1, "discriminator": 3, "encoder": 1}),
+        ("ali", 1, {"generator": 1, "discriminator": 4, "encoder": 1}),
+    ],
+)
+def test_forward_passes_per_step_are_minimal(
+    make_model, digits_datasets, tmp_path, variant, d_steps, expected
+):
+    model = make_model(variant)
+    trainer = make_trainer(model, digits_datasets, tmp_path, discriminator_steps=d_steps)
+    model.reset_forward_passes()
+    metrics = trainer.training_step(digits_datasets[0].data[:32], epoch=1)
+    assert dict(model.forward_passes) == expected
+    assert ("elbo_loss" in metrics) == (variant == "infovaegan")
+
+
+def test_warmup_runs_gan_stage_only(make_model, digits_datasets, tmp_path):
+    model = make_model()
+    trainer = make_trainer(model, digits_datasets, tmp_path, warmup_epochs=1)
+    assert "elbo_loss" not in trainer.training_step(digits_datasets[0].data[:32], epoch=1)
+    assert "elbo_loss" in trainer.training_step(digits_datasets[0].data[:32], epoch=2)
+    assert trainer.inference_stage_active(2) and not trainer.inference_stage_active(1)
+
+
+def test_training_writes_pythae_layout_and_history(make_model, digits_datasets, tmp_path):
+    model = make_model()
+    trainer = make_trainer(model, digits_datasets, tmp_path, num_epochs=2, steps_saving=1)
+    trainer.train()
+    run = Path(trainer.training_dir)
+    assert run.name.startswith("InfoVAEGAN_training_")
+    for folder in ("checkpoint_epoch_1", "checkpoint_epoch_2", "final_model"):
+        assert (run / folder / "model.pt").is_file() and (run / folder / "model_config.json").is_file()
+    assert (run / "checkpoint_epoch_1" / "optimizers.pt").is_file()
+    assert (run / "final_model" / "training_config.json").is_file()
+    history = json.loads((run / "final_model" / "training_history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    for key in ("discriminator_loss", "elbo_loss", "eval_recon_mse", "eval_accuracy"):
+        assert all(torch.isfinite(torch.tensor(h[key])) for h in history), key
+    assert 0.0 <= history[-1]["eval_accuracy"] <= 1.0
+    # the final model is the last epoch's weights
+    final = InfoVAEGAN.load_from_folder(str(run / "final_model"))
+    for name, tensor in final.state_dict().items():
+        torch.testing.assert_close(tensor, model.state_dict()[name], rtol=0, atol=0)
+
+
+def test_resume_continues_from_checkpoint(make_model, digits_datasets, tmp_path):
+    first = make_trainer(make_model(), digits_datasets, tmp_path / "a", num_epochs=2, steps_saving=1)
+    first.train()
+    checkpoint = Path(first.training_dir) / "checkpoint_epoch_1"
+    saved = torch.load(checkpoint / "optimizers.pt", weights_only=True)
+    assert saved["epoch"] == 1 and set(saved["optimizers"]) == {"discriminator", "generator", "encoder"}
+
+    resumed = make_trainer(
+        make_model(seed=1),
+        digits_datasets,
+        tmp_path / "b",
+        num_epochs=2,
+        resume_from_checkpoint=str(checkpoint),
+    )
+    epoch = resumed.load_checkpoint(str(checkpoint))
+    assert epoch == 1
+    restored = InfoVAEGAN.load_from_folder(str(checkpoint))
+    for name, tensor in restored.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[name], tensor, rtol=0, atol=0)
+    for name, opt in resumed.optimizers.items():
+        assert opt.state_dict()["state"].keys() == saved["optimizers"][name]["state"].keys()
+    resumed.train()
+    assert [h["epoch"] for h in resumed.history] == [2]
+
+
+def test_resume_rejects_a_folder_that_is_not_a_checkpoint(make_model, digits_datasets, tmp_path):
+    trainer = make_trainer(make_model(), digits_datasets, tmp_path)
+    with pytest.raises(FileNotFoundError, match="not a checkpoint folder"):
+        trainer.load_checkpoint(str(tmp_path))
+
+
+def test_nan_loss_stops_and_keeps_last_good_state(make_model, digits_datasets, tmp_path, monkeypatch):
+    model = make_model()
+    trainer = make_trainer(model, digits_datasets, tmp_path, num_epochs=3)
+    original = InfoVAEGAN.generator_loss
+    calls = {"n": 0}
+    calls_per_epoch = len(trainer.train_loader) + len(trainer.eval_loader)  # eval calls it too
+
+    def poisoned(self, *args, **kwargs):
+        calls["n"] += 1
+        out = original(self, *args, **kwargs)
+        if calls["n"] == calls_per_epoch + 2:  # second step of epoch 2
+            out["loss"] = out.loss * float("nan")
+            out["adversarial"] = out.adversarial * float("nan")
+        return out
+
+    monkeypatch.setattr(InfoVAEGAN, "generator_loss", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite generator loss at epoch 2, step 2.*adversarial.*checkpoint_epoch_1"):
+        trainer.train()
+    # the poisoned step never reached the weights
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    kept = Path(trainer.training_dir) / "checkpoint_epoch_1"
+    assert (kept / "optimizers.pt").is_file()
+    restored = InfoVAEGAN.load_from_folder(str(kept))
+    assert all(torch.isfinite(t).all() for t in restored.state_dict().values() if t.is_floating_point())
+    assert not (Path(trainer.training_dir) / "final_model").exists()
+
+
+def test_amp_on_cpu_trains_with_finite_losses(make_model, digits_datasets, tmp_path):
+    trainer = make_trainer(make_model(), digits_datasets, tmp_path, amp=True, no_cuda=True)
+    metrics = trainer.train_step(epoch=1)
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+
+
+def test_trainer_rejects_wrong_types(make_model, digits_datasets):
+    from pythae.trainers import BaseTrainerConfig
+
+    with pytest.raises(TypeError, match="needs an InfoVAEGANTrainerConfig"):
+        InfoVAEGANTrainer(make_model(), digits_datasets[0], training_config=BaseTrainerConfig())
+
+
+def test_trainer_config_validates():
+    with pytest.raises(ValueError, match="encoder_learning_rate"):
+        InfoVAEGANTrainerConfig(encoder_learning_rate=0.0)
+    with pytest.raises(ValueError, match="discriminator_steps"):
+        InfoVAEGANTrainerConfig(discriminator_steps=0)
+
+
+def test_sanity_check_names_shape_problem(make_model, tmp_path):
+    bad = BaseDataset(torch.rand(8, 1, 9, 9), torch.zeros(8))
+    from pythae.customexception import ModelError
+
+    with pytest.raises(ModelError, match=r"input_dim=\(1, 8, 8\)"):
+        InfoVAEGANTrainer(make_model(), bad, training_config=InfoVAEGANTrainerConfig(output_dir=str(tmp_path)))
