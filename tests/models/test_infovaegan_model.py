@@ -87,7 +87,8 @@ def test_encode_decode_shapes(make_model, input_dim, infer_noise):
     assert ("noise_mean" in out.keys()) == infer_noise
     assert out.features.shape == (5, model.model_config.feature_dim)
     torch.testing.assert_close(model.embed(x), out.features)
-    rec = model.reconstruct(x)
+    with torch.no_grad():
+        rec = model.reconstruct(x)
     assert rec.shape == x.shape
     assert float(rec.min()) >= 0.0 and float(rec.max()) <= 1.0
     assert model.predict_categories(x).shape == (5, 2)
@@ -106,9 +107,25 @@ def test_generate_respects_given_codes_and_seed(make_model):
     torch.testing.assert_close(explicit, fixed)
 
 
+def test_pythae_predict_and_interpolate(make_model):
+    model = make_model().eval()
+    x, y = torch.rand(3, 1, 8, 8), torch.rand(3, 1, 8, 8)
+    with torch.no_grad():
+        out = model.predict(x)
+        torch.testing.assert_close(out.recon_x, model.reconstruct(x))
+        torch.testing.assert_close(out.embedding, model.embed(x))
+        line = model.interpolate(x, y, granularity=5)
+        assert line.shape == (3, 5, 1, 8, 8)
+        torch.testing.assert_close(line[:, 0], model.reconstruct(x))  # ends are reconstructions
+        torch.testing.assert_close(line[:, -1], model.reconstruct(y))
+    with pytest.raises(ValueError, match="same shape"):
+        model.interpolate(x, y[:2])
+
+
 def test_traverse_varies_one_code(make_model):
     model = make_model().eval()
-    grid = model.traverse(dimension=1, num_values=7)
+    with torch.no_grad():
+        grid = model.traverse(dimension=1, num_values=7)
     assert grid.shape == (10 * 7, 1, 8, 8)
     rows = grid.view(10, 7, -1)
     assert float((rows[:, 0] - rows[:, -1]).abs().max()) > 0  # the code changes the image

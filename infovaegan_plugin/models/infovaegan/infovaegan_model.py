@@ -155,6 +155,30 @@ class InfoVAEGAN(BaseAE):
         codes = self.posterior_mode(self.encode(inputs), fixed_noise=fixed_noise)
         return self.generator(codes.generator_input())
 
+    def predict(self, inputs: torch.Tensor) -> ModelOutput:
+        """pythae's ``predict``: reconstruction and embedding without losses."""
+        encoded = self.encode(inputs)
+        codes = self.posterior_mode(encoded)
+        return ModelOutput(recon_x=self.generator(codes.generator_input()), embedding=encoded.features)
+
+    def interpolate(
+        self, starting_inputs: torch.Tensor, ending_inputs: torch.Tensor, granularity: int = 10
+    ) -> torch.Tensor:
+        """pythae's ``interpolate``: a straight line between the posterior modes of two
+        batches, in generator-input space (one-hot codes blend through probabilities);
+        returns (B, granularity, C, H, W)."""
+        if starting_inputs.shape != ending_inputs.shape:
+            raise ValueError(
+                f"starting and ending inputs must have the same shape, got "
+                f"{tuple(starting_inputs.shape)} and {tuple(ending_inputs.shape)}."
+            )
+        start = self.posterior_mode(self.encode(starting_inputs)).generator_input()
+        end = self.posterior_mode(self.encode(ending_inputs)).generator_input()
+        t = torch.linspace(0, 1, granularity, device=start.device)[None, :, None]
+        line = start[:, None] * (1 - t) + end[:, None] * t
+        images = self.generator(line.reshape(-1, start.shape[1]))
+        return images.reshape(start.shape[0], granularity, *self.model_config.input_dim)
+
     def decode(
         self, noise: torch.Tensor, categorical: torch.Tensor, continuous: torch.Tensor
     ) -> torch.Tensor:
