@@ -204,8 +204,8 @@ def test_forward_returns_finite_losses(make_model):
             assert torch.isfinite(out[key]), (variant, key)
         assert out.recon_x.shape == (8, 1, 8, 8)
         # an untrained discriminator is near chance: BCE(real) + BCE(fake) ~ 2 log 2
-        assert abs(float(out.discriminator_loss) - 2 * math.log(2)) < 0.3
-    assert float(make_model("infogan")(DatasetOutput(data=torch.rand(4, 1, 8, 8))).encoder_loss) == 0.0
+        assert abs(out.discriminator_loss.item() - 2 * math.log(2)) < 0.3
+    assert make_model("infogan")(DatasetOutput(data=torch.rand(4, 1, 8, 8))).encoder_loss.item() == 0.0
 
 
 # ----- save / load --------------------------------------------------------------------------
