@@ -42,25 +42,21 @@ class RichProgressCallback(TrainingCallback):
             self._started = True
         self._task = self.progress.add_task(description, total=total)
 
-    def on_train_step_begin(self, training_config, **kwargs):
-        loader = kwargs.get("train_loader")
+    def _begin_phase(self, phase: str, training_config, kwargs) -> None:
+        loader = kwargs.get(f"{phase}_loader")
         if loader is not None:
             epoch = kwargs.get("epoch")
             self._begin(
-                f"epoch {epoch}/{training_config.num_epochs} train",
+                f"epoch {epoch}/{training_config.num_epochs} {phase}",
                 len(loader),
                 kwargs.get("rank", -1),
             )
 
+    def on_train_step_begin(self, training_config, **kwargs):
+        self._begin_phase("train", training_config, kwargs)
+
     def on_eval_step_begin(self, training_config, **kwargs):
-        loader = kwargs.get("eval_loader")
-        if loader is not None:
-            epoch = kwargs.get("epoch")
-            self._begin(
-                f"epoch {epoch}/{training_config.num_epochs} eval",
-                len(loader),
-                kwargs.get("rank", -1),
-            )
+        self._begin_phase("eval", training_config, kwargs)
 
     def on_train_step_end(self, training_config, **kwargs):
         if self._task is not None:
