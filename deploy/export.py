@@ -173,6 +173,13 @@ def _export_module(
                 dynamic_axes={name: {0: "batch"} for name in [*input_names, *output_names]},
             )
         else:
+            import importlib.util
+
+            if importlib.util.find_spec("onnxscript") is None:
+                raise ModuleNotFoundError(
+                    "exporter='dynamo' needs the onnxscript package: "
+                    "pip install 'infovaegan-plugin[dynamo]' (or use the default legacy exporter)."
+                )
             batch = torch.export.Dim("batch", min=1)
             program = torch.onnx.export(
                 module, example, dynamo=True, opset_version=opset, input_names=input_names,
