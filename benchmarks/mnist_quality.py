@@ -78,6 +78,8 @@ def run_variant(variant: str, args, train, test) -> dict:
         seed=args.seed,
         steps_saving=None,
         no_cuda=args.device == "cpu",
+        warmup_epochs=args.warmup_epochs,
+        encoder_learning_rate=args.encoder_learning_rate,
     )
     pipeline = TrainingPipeline(model=model, training_config=training_config)
     start = time.perf_counter()
@@ -86,6 +88,8 @@ def run_variant(variant: str, args, train, test) -> dict:
     model = pipeline.trainer.model.cpu()
     result = {
         "variant": variant,
+        "warmup_epochs": args.warmup_epochs,
+        "encoder_learning_rate": args.encoder_learning_rate,
         "infer_noise": model.model_config.infer_noise,
         "epochs": args.epochs,
         "seed": args.seed,
@@ -111,6 +115,8 @@ def main() -> None:
     parser.add_argument("--hidden-dim", type=int, default=512)
     parser.add_argument("--base-channels", type=int, default=32)
     parser.add_argument("--train-limit", type=int, default=None)
+    parser.add_argument("--warmup-epochs", type=int, default=0, help="GAN-only epochs first")
+    parser.add_argument("--encoder-learning-rate", type=float, default=2e-4, help="ELBO stage lr")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--run-dir", default="runs/benchmarks/mnist_quality")
