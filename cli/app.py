@@ -28,6 +28,11 @@ def _root() -> None:
 
 COMMAND_MODULES: tuple[str, ...] = (
     "train",
+    "export",
+    "encode",
+    "generate",
+    "evaluate",
+    "benchmark",
 )
 
 for _name in COMMAND_MODULES:

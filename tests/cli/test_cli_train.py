@@ -18,7 +18,7 @@ runner = CliRunner()
 def test_help_lists_every_command():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("train",):
+    for command in ("train", "export", "encode", "generate", "traverse", "evaluate", "benchmark"):
         assert command in result.output
 
 

@@ -239,7 +239,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         loss = output.loss
         if not bool(torch.isfinite(loss)):
             bad = {
-                k: float(v)
+                k: float(v.detach())
                 for k, v in output.items()
                 if torch.is_tensor(v) and v.dim() == 0 and not bool(torch.isfinite(v))
             }

@@ -1,0 +1,144 @@
+"""``infovaegan benchmark``: train InfoVAEGAN and the compared models on one budget, score all
+with the same metrics, write a markdown table, JSON, bar charts and traversal grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from .common import console, fail, resolve_device, user_errors
+
+DATASET_CHOICES = ("mnist", "dsprites", "digits")
+
+
+def parse_list(text: str, what: str) -> List[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        fail(f"--{what} is empty.")
+    return items
+
+
+def parse_seeds(text: str) -> List[int]:
+    try:
+        return [int(s) for s in parse_list(text, "seeds")]
+    except ValueError:
+        fail(f"--seeds must be comma-separated integers, e.g. 0,1,2; got {text!r}.")
+        raise  # unreachable: fail() exits
+
+
+#: Metric groups printed as separate tables, so each fits an 80-column terminal.
+TABLE_GROUPS = (
+    ("clustering, reconstruction, samples",
+     ("accuracy", "nmi", "ari", "recon_mse", "recon_bce", "cfd")),
+    ("disentanglement", ("beta_vae", "factor_vae", "mig", "dci")),
+)
+
+
+def summary_tables(summary: dict) -> List[Table]:
+    """Headline metrics per model (mean over seeds), one table per metric group."""
+    from infovaegan_plugin.evaluation import METRICS
+    from infovaegan_plugin.evaluation.report import DISPLAY, SHORT
+
+    models = summary["models"]
+    tables = []
+    for i, (title, group) in enumerate(TABLE_GROUPS):
+        keys = [k for k in group if any(k in m["metrics"] for m in models.values())]
+        if not keys:
+            continue
+        table = Table(title=f"{summary['dataset']}: {title} (mean over seeds)")
+        table.add_column("model", no_wrap=True)
+        for key in keys:
+            table.add_column(f"{SHORT[key]} {'↑' if METRICS[key][1] else '↓'}", justify="right")
+        if i == 0:
+            table.add_column("train s", justify="right")
+        for name, entry in models.items():
+            cells = [
+                f"{entry['metrics'][k]['mean']:.3f}" if k in entry["metrics"] else "n/a"
+                for k in keys
+            ]
+            if i == 0:
+                cells.append(f"{entry['train_time_s']['mean']:.0f}")
+            table.add_row(DISPLAY.get(name, name), *cells)
+        tables.append(table)
+    return tables
+
+
+def benchmark(
+    dataset: str = typer.Option("dsprites", help="mnist or dsprites (digits for smoke runs)."),
+    models: str = typer.Option(
+        "infovaegan,infogan,ali,beta_vae,factor_vae,beta_tc_vae,vaegan",
+        help="Comma-separated models to compare.",
+    ),
+    epochs: Optional[int] = typer.Option(None, help="Epochs for every model (default: preset)."),
+    seeds: str = typer.Option("0", help="Comma-separated seeds, e.g. 0,1,2 (one run per seed)."),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Results folder (resumable)."),
+    data_dir: Optional[Path] = typer.Option(None, help="MNIST IDX folder (or the dSprites npz)."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size (default: preset)."),
+    metric_scale: float = typer.Option(
+        1.0, help="Disentanglement sample sizes; 1.0 = disentanglement_lib defaults."
+    ),
+    n_samples: int = typer.Option(5000, help="Generated images for the Frechet distance."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)."),
+    force: bool = typer.Option(False, help="Retrain runs that already have a result."),
+    limit: Optional[int] = typer.Option(
+        None, help="Images used: dSprites renders N (default 20000); others keep the first N."
+    ),
+    hidden_dim: Optional[int] = typer.Option(None, hidden=True),
+    base_channels: Optional[int] = typer.Option(None, hidden=True),
+    classifier_epochs: int = typer.Option(5, hidden=True),
+    eval_fraction: float = typer.Option(0.1, hidden=True),
+) -> None:
+    """Compare InfoVAEGAN, InfoGAN, ALI, beta-VAE, FactorVAE, beta-TCVAE and VAEGAN."""
+    import torch
+
+    from infovaegan_plugin.callbacks import RichProgressCallback
+    from infovaegan_plugin.data import DataError
+    from infovaegan_plugin.evaluation import BenchmarkError, BenchmarkSettings, run_benchmark
+
+    if dataset not in DATASET_CHOICES:
+        fail(f"--dataset must be one of {', '.join(DATASET_CHOICES)}, got {dataset!r}.")
+    if threads < 0:
+        fail(f"--threads must be >= 0, got {threads}.")
+    if threads:
+        torch.set_num_threads(threads)
+    device = resolve_device(device)
+    with user_errors(BenchmarkError, DataError, FileNotFoundError):
+        settings = BenchmarkSettings(
+            dataset=dataset,
+            output_dir=output_dir,
+            models=tuple(parse_list(models, "models")),
+            seeds=tuple(parse_seeds(seeds)),
+            epochs=epochs,
+            batch_size=batch_size,
+            data_dir=data_dir,
+            limit=limit,
+            eval_fraction=eval_fraction,
+            hidden_dim=hidden_dim,
+            base_channels=base_channels,
+            metric_scale=metric_scale,
+            n_samples=n_samples,
+            classifier_epochs=classifier_epochs,
+            device=device,
+            force=force,
+        )
+        summary = run_benchmark(
+            settings, console, make_callbacks=lambda: [RichProgressCallback(console=console)]
+        )
+    for table in summary_tables(summary):
+        console.print(table)
+    for target in summary["targets"]:
+        word = {True: "[green]met[/]", False: "[red]missed[/]", None: "not checked"}[target["met"]]
+        console.print(f"target: {target['target']}: {word} ({target['detail']})")
+    out = settings.dataset_dir
+    console.print(f"ran {len(summary['ran'])}, skipped {len(summary['skipped'])} finished run(s)")
+    console.print(f"table:    {out / 'comparison.md'}")
+    console.print(f"summary:  {out / 'summary.json'}")
+    console.print(f"charts:   {out / 'charts'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("benchmark")(benchmark)

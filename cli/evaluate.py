@@ -1,0 +1,154 @@
+"""``infovaegan evaluate MODEL_DIR``: every metric of a trained model on its held-out data, as a
+table and a JSON file, plus traversal / sample / reconstruction grids."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .common import console, fail, resolve_device, user_errors
+from .train import NAMED, load_train_eval, metrics_table
+
+CONFIG_FILE = "model_config.json"
+OUTPUT_FILE = "evaluation.json"
+
+
+def resolve_model_dir(path: Path) -> Path:
+    """A saved model folder, the ``final_model`` inside a run folder, or the newest
+    ``final_model`` one or two levels down (``infovaegan train`` / ``benchmark`` outputs)."""
+    if not path.exists():
+        fail(f"MODEL_DIR {path} does not exist.")
+    if not path.is_dir():
+        fail(f"MODEL_DIR {path} is a file; pass the folder holding {CONFIG_FILE} and model.pt.")
+    for candidate in (path / CONFIG_FILE, path / "final_model" / CONFIG_FILE):
+        if candidate.is_file():
+            return candidate.parent
+    pattern = f"final_model/{CONFIG_FILE}"
+    runs = [*path.glob(f"*/{pattern}"), *path.glob(f"*/*/{pattern}")]
+    if not runs:
+        fail(
+            f"no saved model in {path}: expected {CONFIG_FILE} and model.pt (a final_model "
+            "folder), or a run folder that contains final_model/."
+        )
+    newest = max(runs, key=lambda p: p.stat().st_mtime).parent
+    if len(runs) > 1:
+        console.print(f"{len(runs)} saved models in {path}; evaluating the newest, {newest}")
+    return newest
+
+
+def load_model(model_dir: Path, allow_pickle: bool, device: str):
+    """InfoVAEGAN (weights only), or any pythae model when pickled code is allowed."""
+    from infovaegan_plugin import InfoVAEGAN, ModelLoadError
+
+    try:
+        name = json.loads((model_dir / CONFIG_FILE).read_text()).get("name")
+    except ValueError as exc:
+        fail(f"{model_dir / CONFIG_FILE} is not valid JSON: {exc}")
+    with user_errors(ModelLoadError, FileNotFoundError):
+        if name == "InfoVAEGANConfig":
+            return InfoVAEGAN.load_from_folder(str(model_dir)).to(device)
+        if not allow_pickle:
+            fail(
+                f"{model_dir} holds a pythae {name or 'unknown'} model; pythae saves custom "
+                "networks with cloudpickle, which runs code when loaded. Pass --allow-pickle if "
+                "you trust this folder."
+            )
+        from pythae.models import AutoModel
+
+        return AutoModel.load_from_folder(str(model_dir)).to(device)
+
+
+def evaluate(
+    model_dir: Path = typer.Argument(..., help="Saved model folder (or a training run folder)."),
+    dataset: str = typer.Option(..., help="digits, mnist, dsprites, or a path: the model's data."),
+    data_dir: Optional[Path] = typer.Option(None, help="Folder of the named data set (MNIST IDX)."),
+    seed: int = typer.Option(0, help="Seed of the held-out split (as in training) and the metrics."),
+    output_dir: Optional[Path] = typer.Option(
+        None, help="Where evaluation.json and PNGs go (default: evaluation/ in the model folder)."
+    ),
+    classifier_dir: Optional[Path] = typer.Option(
+        None, help="Feature-classifier cache; share it to compare models' Frechet distances."
+    ),
+    metric_scale: float = typer.Option(
+        1.0, help="Disentanglement sample sizes (dSprites); 1.0 = disentanglement_lib defaults."
+    ),
+    n_samples: int = typer.Option(5000, help="Generated images for the classifier Frechet distance."),
+    cfd: bool = typer.Option(
+        True, help="Compute the classifier Frechet distance (trains a small classifier once)."
+    ),
+    allow_pickle: bool = typer.Option(
+        False, help="Also load pythae models whose networks are pickled (trusted folders only)."
+    ),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N images (as in training)."),
+    eval_fraction: float = typer.Option(0.1, help="Held-out share when the data has no test split."),
+    classifier_epochs: int = typer.Option(5, hidden=True),
+) -> None:
+    """Score a trained model: clustering, reconstruction, Frechet distance, disentanglement."""
+    from infovaegan_plugin.data import DataError
+    from infovaegan_plugin.evaluation import (
+        DSpritesGroundTruth,
+        EvaluationSettings,
+        adapter_for,
+        evaluate_adapter,
+        load_or_train_classifier,
+        planned_steps,
+        write_grids,
+    )
+    from infovaegan_plugin.evaluation.comparison import describe_model
+
+    device = resolve_device(device)
+    folder = resolve_model_dir(model_dir)
+    model = load_model(folder, allow_pickle, device)
+    out = output_dir or folder / "evaluation"
+    with user_errors(DataError, ValueError, FileNotFoundError):
+        settings = EvaluationSettings(seed=seed, metric_scale=metric_scale, n_samples=n_samples)
+        train_data, held_out = load_train_eval(dataset, data_dir, limit, eval_fraction, seed)
+        expected = tuple(model.model_config.input_dim)
+        if tuple(held_out.input_dim) != expected:
+            fail(f"the model takes images {expected}, {dataset} has {held_out.input_dim}.")
+        classifier = None
+        if cfd and train_data.labels is not None:
+            console.print("feature classifier: loading or training (once per directory)")
+            classifier = load_or_train_classifier(
+                classifier_dir or out / "classifier", train_data, held_out, classifier_epochs, seed
+            )
+    ground_truth = DSpritesGroundTruth() if dataset == "dsprites" else None
+    adapter = adapter_for(model)
+    steps = planned_steps(held_out, ground_truth, classifier)
+    console.print(f"[bold]{folder}[/] on {len(held_out)} held-out {held_out.name} images")
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+    with progress:
+        task = progress.add_task("evaluating", total=len(steps))
+
+        def on_step(name: str) -> None:
+            done = steps.index(name) if name in steps else 0
+            progress.update(task, completed=done, description=f"evaluating: {name}")
+
+        result = evaluate_adapter(adapter, held_out, settings, ground_truth, classifier, on_step)
+        progress.update(task, completed=len(steps), description="evaluated")
+    grids = write_grids(adapter, held_out, out, seed=seed)
+    payload = {
+        "model_dir": str(folder),
+        "dataset": dataset if dataset in NAMED else str(dataset),
+        "architecture": describe_model(model),
+        **result,
+        "grids": grids["paths"],
+        "traversal_rows": grids["traversal_rows"],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / OUTPUT_FILE).write_text(json.dumps(payload, indent=2, default=float))
+    console.print(metrics_table(result["metrics"], f"{held_out.name} (held-out)"))
+    console.print(f"clustering: {result['clustering_method']}")
+    console.print(f"evaluation:  {out / OUTPUT_FILE}")
+    for path in grids["paths"].values():
+        console.print(f"grid:        {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate)

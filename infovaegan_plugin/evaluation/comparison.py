@@ -1,0 +1,422 @@
+"""Train InfoVAEGAN and the models the paper compares it with, on one budget, and score all of
+them with the same metrics.
+
+Layout of ``output_dir`` (one folder per data set, so MNIST and dSprites runs can share it)::
+
+    <dataset>/classifier/                   feature classifier of the Frechet distance (once)
+    <dataset>/<model>/seed<k>/result.json   everything measured for that run (written last)
+    <dataset>/<model>/seed<k>/*.png         traversal, samples, reconstructions
+    <dataset>/<model>/seed<k>/training/     pythae's run folder (InfoVAEGAN variants reload
+                                            with InfoVAEGAN.load_from_folder)
+    <dataset>/summary.json, comparison.md, charts/<metric>.png
+
+Resumable: a run whose ``result.json`` exists is not retrained. Results of different budgets
+must not be averaged together, so a ``result.json`` written with other settings stops the
+command (unless ``force``) instead of being silently reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import torch
+from pythae.pipelines import TrainingPipeline
+from rich.console import Console
+
+from ..data import ImageData, load_dataset, to_pythae_dataset
+from ..models.infovaegan import InfoVAEGAN, InfoVAEGANConfig
+from ..presets import model_config_for, preset_for
+from ..trainers import InfoVAEGANTrainerConfig
+from .adapters import adapter_for
+from .baselines import (
+    BASELINE_NAMES,
+    baseline_trainer_config,
+    build_baseline,
+    count_parameters,
+    make_trainer,
+    matched_latent_dim,
+    quiet_pythae,
+)
+from .dsprites_ground_truth import DSpritesGroundTruth
+from .evaluate import (
+    EvaluationSettings,
+    evaluate_adapter,
+    load_or_train_classifier,
+    planned_steps,
+    write_grids,
+)
+from .report import write_report
+
+INFOVAEGAN_VARIANTS = ("infovaegan", "infogan", "ali")
+MODEL_NAMES: Tuple[str, ...] = INFOVAEGAN_VARIANTS + BASELINE_NAMES
+DATASETS = ("digits", "mnist", "dsprites")
+#: dSprites images rendered for a comparison when no ``limit`` is given.
+DSPRITES_DEFAULT_IMAGES = 20000
+#: Fixed split seed: every model and seed is scored on the same held-out images.
+DATA_SEED = 0
+RESULT_FILE = "result.json"
+
+
+class BenchmarkError(ValueError):
+    """Bad benchmark input, or an output folder holding results of other settings."""
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    """One comparison: which models and seeds, the shared training budget and the metrics."""
+
+    dataset: str
+    output_dir: Path
+    models: Tuple[str, ...] = MODEL_NAMES
+    seeds: Tuple[int, ...] = (0,)
+    epochs: Optional[int] = None
+    batch_size: Optional[int] = None
+    data_dir: Optional[Path] = None
+    limit: Optional[int] = None
+    eval_fraction: float = 0.1
+    hidden_dim: Optional[int] = None
+    base_channels: Optional[int] = None
+    metric_scale: float = 1.0
+    n_samples: int = 5000
+    classifier_epochs: int = 5
+    device: str = "cpu"
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise BenchmarkError(
+                f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}."
+            )
+        unknown = [m for m in self.models if m not in MODEL_NAMES]
+        if unknown or not self.models:
+            raise BenchmarkError(
+                f"unknown model(s) {', '.join(unknown) or '(none given)'}; valid models: "
+                f"{', '.join(MODEL_NAMES)}."
+            )
+        if len(set(self.models)) != len(self.models) or len(set(self.seeds)) != len(self.seeds):
+            raise BenchmarkError("models and seeds must not repeat.")
+        if not self.seeds:
+            raise BenchmarkError("give at least one seed.")
+        for name in ("epochs", "batch_size", "limit", "hidden_dim", "base_channels"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise BenchmarkError(f"{name} must be >= 1, got {value}.")
+        EvaluationSettings(metric_scale=self.metric_scale, n_samples=self.n_samples)
+
+    @property
+    def num_epochs(self) -> int:
+        return self.epochs or int(preset_for(self.dataset)["epochs"])
+
+    @property
+    def train_batch_size(self) -> int:
+        return self.batch_size or int(preset_for(self.dataset)["batch_size"])
+
+    def fingerprint(self) -> Dict[str, Any]:
+        """The settings a result depends on; results with different ones are not comparable."""
+        return {
+            "dataset": self.dataset,
+            "epochs": self.num_epochs,
+            "batch_size": self.train_batch_size,
+            "limit": self.limit,
+            "eval_fraction": self.eval_fraction,
+            "hidden_dim": self.hidden_dim,
+            "base_channels": self.base_channels,
+            "metric_scale": self.metric_scale,
+            "n_samples": self.n_samples,
+            "classifier_epochs": self.classifier_epochs,
+        }
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The settings as JSON (resolved epochs and batch size) for ``summary.json``."""
+        out = asdict(self)
+        out.pop("force")
+        out.update(
+            output_dir=str(self.output_dir),
+            data_dir=None if self.data_dir is None else str(self.data_dir),
+            models=list(self.models),
+            seeds=list(self.seeds),
+            epochs=self.num_epochs,
+            batch_size=self.train_batch_size,
+        )
+        return out
+
+    @property
+    def dataset_dir(self) -> Path:
+        return Path(self.output_dir) / self.dataset
+
+    def run_dir(self, model: str, seed: int) -> Path:
+        return self.dataset_dir / model / f"seed{seed}"
+
+
+# ----- data and models --------------------------------------------------------------------
+
+
+def load_benchmark_data(
+    dataset: str, data_dir: Optional[Path], limit: Optional[int], eval_fraction: float
+) -> Tuple[ImageData, ImageData]:
+    """(train, held-out): MNIST's official test split, else a fixed-seed hold-out."""
+    if dataset == "mnist":
+        train = load_dataset("mnist", data_dir, split="train", limit=limit)
+        return train, load_dataset("mnist", data_dir, split="test", limit=limit)
+    if dataset == "dsprites":
+        n = limit or DSPRITES_DEFAULT_IMAGES
+        data = load_dataset("dsprites", data_dir, n=n, seed=DATA_SEED)
+    else:
+        data = load_dataset(dataset, data_dir)
+        if limit is not None:
+            data = data.subset(slice(0, limit))
+    return data.split(eval_fraction, DATA_SEED)
+
+
+def base_config(
+    settings: BenchmarkSettings, input_dim, variant: str = "infovaegan"
+) -> InfoVAEGANConfig:
+    """The data set's preset config, with the benchmark's width overrides."""
+    overrides = {
+        k: getattr(settings, k) for k in ("hidden_dim", "base_channels") if getattr(settings, k)
+    }
+    return model_config_for(settings.dataset, input_dim, variant, **overrides)
+
+
+def _common_trainer_fields(settings: BenchmarkSettings, seed: int, out: Path) -> Dict[str, Any]:
+    return {
+        "output_dir": str(out),
+        "num_epochs": settings.num_epochs,
+        "per_device_train_batch_size": settings.train_batch_size,
+        "per_device_eval_batch_size": 256,
+        "seed": seed,
+        "steps_saving": None,
+        "no_cuda": settings.device == "cpu",
+    }
+
+
+def train_model(
+    name: str,
+    settings: BenchmarkSettings,
+    train_ds,
+    eval_ds,
+    seed: int,
+    out: Path,
+    callbacks: Optional[list] = None,
+) -> torch.nn.Module:
+    """Train one model for the shared budget; returns it in eval mode (last epoch's weights)."""
+    input_dim = tuple(train_ds.data.shape[1:])
+    fields = _common_trainer_fields(settings, seed, out)
+    torch.manual_seed(seed)
+    with quiet_pythae():
+        if name in INFOVAEGAN_VARIANTS:
+            model = InfoVAEGAN(base_config(settings, input_dim, name))
+            training_config = InfoVAEGANTrainerConfig(**fields)
+            pipeline = TrainingPipeline(model=model, training_config=training_config)
+            pipeline(train_data=train_ds, eval_data=eval_ds, callbacks=callbacks)
+            trained = pipeline.trainer.model
+        else:
+            model = build_baseline(name, base_config(settings, input_dim))
+            trainer = make_trainer(
+                model, baseline_trainer_config(name, **fields), train_ds, eval_ds, callbacks
+            )
+            trainer.train()
+            trained = trainer.model
+    return trained.eval()
+
+
+def describe_model(model: torch.nn.Module) -> Dict[str, Any]:
+    """Class, latent size and parameter counts (the capacity-match claim, checkable)."""
+    info: Dict[str, Any] = {
+        "class": type(model).__name__,
+        "total_parameters": count_parameters(model),
+    }
+    for part in ("encoder", "decoder", "generator", "discriminator"):
+        if hasattr(model, part):
+            info[f"{part}_parameters"] = count_parameters(getattr(model, part))
+    if isinstance(model, InfoVAEGAN):
+        cfg = model.model_config
+        info.update(
+            code_dim=cfg.code_dim,
+            noise_dim=cfg.noise_dim,
+            latent_dim=cfg.generator_input_dim,
+            infer_noise=cfg.infer_noise,
+            variant=cfg.variant,
+        )
+    else:
+        info["latent_dim"] = int(model.model_config.latent_dim)
+    return info
+
+
+# ----- resumability -----------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> Optional[Dict[str, Any]]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def existing_result(settings: BenchmarkSettings, model: str, seed: int) -> Optional[Dict[str, Any]]:
+    """The finished result of a run, ``None`` when it must (re)run; raises when the folder holds
+    a result of other settings (averaging it with new runs would mix budgets)."""
+    path = settings.run_dir(model, seed) / RESULT_FILE
+    if settings.force or not path.is_file():
+        return None
+    result = _read_json(path)
+    if result is None:
+        return None  # a torn write: rerun
+    old, new = result.get("fingerprint", {}), settings.fingerprint()
+    diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
+    if diff:
+        changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
+        raise BenchmarkError(
+            f"{path} was written with other settings ({changes}); use another --output-dir, "
+            "the same settings, or --force to retrain."
+        )
+    return result
+
+
+def _write_json_atomic(path: Path, payload: Dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=_json_default))
+    os.replace(tmp, path)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# ----- the benchmark ----------------------------------------------------------------------
+
+
+Callbacks = Callable[[], list]
+
+
+def run_one(
+    name: str,
+    seed: int,
+    settings: BenchmarkSettings,
+    data: Tuple[ImageData, ImageData],
+    datasets: Tuple[Any, Any],
+    classifier,
+    ground_truth,
+    console: Console,
+    make_callbacks: Optional[Callbacks] = None,
+) -> Dict[str, Any]:
+    """Train, evaluate, draw and record one (model, seed) run."""
+    train_data, eval_data = data
+    run_dir = settings.run_dir(name, seed)
+    training_dir = run_dir / "training"
+    if training_dir.exists():
+        shutil.rmtree(training_dir)  # a run that stopped half-way: start it again
+    training_dir.mkdir(parents=True)
+    started = time.perf_counter()
+    model = train_model(
+        name, settings, *datasets, seed, training_dir, make_callbacks() if make_callbacks else None
+    )
+    train_time = time.perf_counter() - started
+    console.print(f"  trained in {train_time:.1f} s; evaluating")
+    adapter = adapter_for(model)
+    eval_settings = EvaluationSettings(
+        seed=seed, metric_scale=settings.metric_scale, n_samples=settings.n_samples
+    )
+    started = time.perf_counter()
+    evaluation = evaluate_adapter(
+        adapter,
+        eval_data,
+        eval_settings,
+        ground_truth=ground_truth,
+        classifier=classifier,
+        on_step=lambda step: console.print(f"  - {step}"),
+    )
+    grids = write_grids(adapter, eval_data, run_dir, seed=seed)
+    eval_time = time.perf_counter() - started
+    result = {
+        "model": name,
+        "dataset": settings.dataset,
+        "seed": seed,
+        "fingerprint": settings.fingerprint(),
+        "n_train": len(train_data),
+        "train_time_s": train_time,
+        "eval_time_s": eval_time,
+        "architecture": describe_model(model),
+        **evaluation,
+        "grids": {k: os.path.relpath(v, run_dir) for k, v in grids["paths"].items()},
+        "traversal_rows": grids["traversal_rows"],
+    }
+    _write_json_atomic(run_dir / RESULT_FILE, result)
+    return result
+
+
+def run_benchmark(
+    settings: BenchmarkSettings,
+    console: Optional[Console] = None,
+    make_callbacks: Optional[Callbacks] = None,
+) -> Dict[str, Any]:
+    """Run (or resume) every (model, seed) pair, then write the summary, table and charts.
+
+    ``make_callbacks`` builds fresh training callbacks per run (e.g. a progress bar).
+    Returns the summary dict written to ``summary.json``, plus ``"ran"``/``"skipped"`` lists.
+    """
+    console = console or Console()
+    jobs = [(m, s) for s in settings.seeds for m in settings.models]
+    done: Dict[Tuple[str, int], Dict[str, Any]] = {}
+    for name, seed in jobs:  # check every finished run first: fail before hours of training
+        result = existing_result(settings, name, seed)
+        if result is not None:
+            done[(name, seed)] = result
+    ran: List[str] = []
+    skipped = [f"{m}/seed{s}" for (m, s) in done]
+    if len(done) < len(jobs):
+        data = load_benchmark_data(
+            settings.dataset, settings.data_dir, settings.limit, settings.eval_fraction
+        )
+        console.print(
+            f"[bold]{settings.dataset}[/]: {len(data[0])} training / {len(data[1])} held-out "
+            f"images, {settings.num_epochs} epochs, batch {settings.train_batch_size}"
+        )
+        datasets = (to_pythae_dataset(data[0]), to_pythae_dataset(data[1]))
+        classifier = load_or_train_classifier(
+            settings.dataset_dir / "classifier", data[0], data[1], settings.classifier_epochs
+        )
+        ground_truth = DSpritesGroundTruth() if settings.dataset == "dsprites" else None
+        steps = planned_steps(data[1], ground_truth, classifier)
+        console.print(f"metrics: {', '.join(steps)}")
+    for i, (name, seed) in enumerate(jobs, 1):
+        label = f"[{i}/{len(jobs)}] {name} seed {seed}"
+        if (name, seed) in done:
+            finished = settings.run_dir(name, seed) / RESULT_FILE
+            console.print(f"{label}: skipped (finished: {finished})")
+            continue
+        console.print(f"[bold]{label}[/]: training")
+        done[(name, seed)] = run_one(
+            name, seed, settings, data, datasets, classifier, ground_truth, console, make_callbacks
+        )
+        ran.append(f"{name}/seed{seed}")
+    summary = write_report(settings, [done[j] for j in jobs])
+    return {**summary, "ran": ran, "skipped": skipped}
+
+
+__all__ = [
+    "MODEL_NAMES",
+    "INFOVAEGAN_VARIANTS",
+    "DATASETS",
+    "BenchmarkError",
+    "BenchmarkSettings",
+    "load_benchmark_data",
+    "base_config",
+    "train_model",
+    "run_one",
+    "run_benchmark",
+    "existing_result",
+    "matched_latent_dim",
+]

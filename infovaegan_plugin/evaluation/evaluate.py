@@ -1,0 +1,251 @@
+"""All metrics of one trained model on held-out data, as one JSON-ready dict.
+
+The flat ``metrics`` dict holds one headline number per metric (see :data:`METRICS` for names,
+meaning and direction); ``details`` keeps the full reports (cluster counts, metric sample sizes,
+train/eval accuracies of the disentanglement classifiers, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data import ImageData
+from ..metrics import (
+    METRIC_NAMES,
+    DatasetClassifier,
+    GroundTruthData,
+    classifier_frechet_report,
+    clustering_report,
+    evaluate_disentanglement,
+    evaluate_reconstruction,
+    train_feature_classifier,
+)
+from ..viz import save_grid
+from .adapters import BATCH, ModelAdapter
+
+#: Headline metrics: key -> (label, higher is better).
+METRICS: Dict[str, tuple] = {
+    "accuracy": ("clustering accuracy", True),
+    "nmi": ("NMI", True),
+    "ari": ("ARI", True),
+    "recon_mse": ("reconstruction MSE", False),
+    "recon_bce": ("reconstruction BCE", False),
+    "cfd": ("classifier Frechet distance", False),
+    "beta_vae": ("beta-VAE metric", True),
+    "factor_vae": ("FactorVAE metric", True),
+    "mig": ("MIG", True),
+    "dci": ("DCI disentanglement", True),
+}
+#: Where each disentanglement metric's headline score lives in its report.
+_DISENTANGLEMENT_HEADLINE = {
+    "beta_vae": "eval_accuracy",
+    "factor_vae": "eval_accuracy",
+    "mig": "discrete_mig",
+    "dci": "disentanglement",
+}
+#: Grid tiles larger than this are downsampled (area) to it: a 64 px sprite stays legible at
+#: 32 px and the PNG stays small enough to commit.
+MAX_TILE = 32
+#: Images the feature classifier is trained on at most (a few epochs on CPU).
+CLASSIFIER_MAX_IMAGES = 20000
+CLASSIFIER_METRICS_FILE = "classifier_metrics.json"
+
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """``metric_scale`` multiplies the disentanglement sample sizes (1.0: disentanglement_lib's
+    defaults); ``n_samples`` generated images are compared with the held-out images."""
+
+    seed: int = 0
+    metric_scale: float = 1.0
+    n_samples: int = 5000
+    disentanglement_metrics: tuple = METRIC_NAMES
+
+    def __post_init__(self) -> None:
+        if not self.metric_scale > 0:
+            raise ValueError(f"metric scale must be > 0, got {self.metric_scale}.")
+        if self.n_samples < 2:
+            raise ValueError(f"the number of samples must be >= 2, got {self.n_samples}.")
+
+    def as_dict(self) -> Dict[str, Any]:
+        out = asdict(self)
+        out["disentanglement_metrics"] = list(self.disentanglement_metrics)
+        return out
+
+
+def planned_steps(
+    data: ImageData, ground_truth: Optional[GroundTruthData], classifier: Optional[object]
+) -> List[str]:
+    """The evaluation steps :func:`evaluate_adapter` will run (for progress bars)."""
+    steps = ["clustering"] if data.labels is not None else []
+    steps.append("reconstruction")
+    if classifier is not None:
+        steps.append("cfd")
+    if ground_truth is not None:
+        steps.append("disentanglement")
+    return steps
+
+
+def sample_images(adapter: ModelAdapter, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` prior samples, generated in batches (each batch its own derived seed)."""
+    chunks = []
+    for i, start in enumerate(range(0, n, BATCH)):
+        batch = adapter.sample(min(BATCH, n - start), seed=seed * 100_003 + i)
+        chunks.append(batch.detach().cpu().float().numpy())
+    return np.clip(np.concatenate(chunks, axis=0), 0.0, 1.0)
+
+
+def evaluate_adapter(
+    adapter: ModelAdapter,
+    data: ImageData,
+    settings: EvaluationSettings = EvaluationSettings(),
+    ground_truth: Optional[GroundTruthData] = None,
+    classifier: Optional[DatasetClassifier] = None,
+    on_step: Optional[Step] = None,
+) -> Dict[str, Any]:
+    """Clustering (when ``data`` has labels), reconstruction, classifier Frechet distance (when
+    a classifier is given) and disentanglement (when ``ground_truth`` is given)."""
+    notify = on_step or (lambda name: None)
+    metrics: Dict[str, float] = {}
+    details: Dict[str, Any] = {}
+    timings: Dict[str, float] = {}
+    images = data.images
+
+    def timed(name: str, fn: Callable[[], Any]) -> Any:
+        notify(name)
+        started = time.perf_counter()
+        value = fn()
+        timings[name] = time.perf_counter() - started
+        return value
+
+    if data.labels is not None:
+        n_classes = int(np.unique(data.labels).size)
+        report = timed(
+            "clustering",
+            lambda: clustering_report(
+                data.labels, adapter.cluster(images, max(n_classes, 2), settings.seed)
+            ),
+        )
+        details["clustering"] = {**report, "method": adapter.clustering_method}
+        metrics.update({k: report[k] for k in ("accuracy", "nmi", "ari")})
+    recon = timed("reconstruction", lambda: evaluate_reconstruction(adapter.reconstruct, images))
+    details["reconstruction"] = recon
+    metrics["recon_mse"], metrics["recon_bce"] = recon["mse"], recon["bce"]
+    if classifier is not None:
+        def cfd() -> Dict[str, Any]:
+            fake = sample_images(adapter, settings.n_samples, settings.seed)
+            return classifier_frechet_report(classifier, images, fake)
+
+        details["cfd"] = timed("cfd", cfd)
+        metrics["cfd"] = details["cfd"]["cfd"]
+    if ground_truth is not None:
+        scores = timed(
+            "disentanglement",
+            lambda: evaluate_disentanglement(
+                ground_truth,
+                adapter.represent,
+                rng_seed=settings.seed,
+                metrics=settings.disentanglement_metrics,
+                scale=settings.metric_scale,
+            ),
+        )
+        details["disentanglement"] = scores
+        for name in settings.disentanglement_metrics:
+            metrics[name] = float(scores[name][_DISENTANGLEMENT_HEADLINE[name]])
+    return {
+        "metrics": metrics,
+        "details": details,
+        "timings_s": timings,
+        "n_eval": len(data),
+        "clustering_method": adapter.clustering_method,
+        "settings": settings.as_dict(),
+    }
+
+
+def save_small_grid(images: Any, path: Path, ncol: int, max_tile: int = MAX_TILE) -> Path:
+    """:func:`save_grid` with tiles over ``max_tile`` pixels shrunk first (area average)."""
+    if not torch.is_tensor(images):
+        images = torch.from_numpy(np.asarray(images, dtype=np.float32))
+    images = images.detach().cpu().float()
+    height, width = images.shape[-2:]
+    if max(height, width) > max_tile:
+        factor = max_tile / max(height, width)
+        size = (max(1, round(height * factor)), max(1, round(width * factor)))
+        images = F.interpolate(images, size=size, mode="area")
+    return save_grid(images.clamp(0, 1), path, ncol=ncol)
+
+
+def write_grids(
+    adapter: ModelAdapter, data: ImageData, out_dir: Path, seed: int = 0
+) -> Dict[str, Any]:
+    """traversal.png (see each adapter's ``traversal``), samples.png (10 x 10 prior samples)
+    and reconstructions.png (10 held-out images over their reconstructions)."""
+    out_dir = Path(out_dir)
+    reference = data.images[: min(len(data), 512)]
+    images, ncol, rows = adapter.traversal(reference)
+    paths = {"traversal": save_small_grid(images, out_dir / "traversal.png", ncol=ncol)}
+    paths["samples"] = save_small_grid(
+        sample_images(adapter, 100, seed), out_dir / "samples.png", 10
+    )
+    real = torch.from_numpy(np.ascontiguousarray(reference[:10]))
+    with torch.no_grad():
+        recon = adapter.reconstruct(real).detach().cpu()
+    paths["reconstructions"] = save_small_grid(
+        torch.cat([real, recon]), out_dir / "reconstructions.png", ncol=real.shape[0]
+    )
+    return {"paths": {k: str(v) for k, v in paths.items()}, "traversal_rows": rows}
+
+
+def load_or_train_classifier(
+    directory: Path,
+    train_data: ImageData,
+    eval_data: Optional[ImageData] = None,
+    epochs: int = 5,
+    seed: int = 0,
+) -> DatasetClassifier:
+    """The dataset's feature classifier: loaded from ``directory`` when saved there before
+    (every model of a comparison must be scored by the same one), else trained and saved."""
+    directory = Path(directory)
+    if (directory / "classifier.pt").is_file():
+        classifier = DatasetClassifier.load(directory)
+        if tuple(classifier.input_dim) != tuple(train_data.input_dim):
+            raise ValueError(
+                f"the classifier saved in {directory} expects images {classifier.input_dim}, "
+                f"the data has {train_data.input_dim}; use another classifier directory."
+            )
+        return classifier
+    if train_data.labels is None:
+        raise ValueError("the classifier Frechet distance needs labelled training data.")
+    subset = train_data.subset(slice(0, CLASSIFIER_MAX_IMAGES))
+    started = time.perf_counter()
+    classifier = train_feature_classifier(subset.images, subset.labels, epochs=epochs, seed=seed)
+    info: Dict[str, Any] = {
+        "train_images": len(subset),
+        "epochs": epochs,
+        "seed": seed,
+        "train_time_s": time.perf_counter() - started,
+    }
+    if eval_data is not None and eval_data.labels is not None:
+        info["held_out_accuracy"] = classifier_accuracy(classifier, eval_data)
+    classifier.save(directory)
+    (directory / CLASSIFIER_METRICS_FILE).write_text(json.dumps(info, indent=2))
+    return classifier
+
+
+def classifier_accuracy(classifier: DatasetClassifier, data: ImageData) -> float:
+    preds = []
+    with torch.no_grad():
+        for start in range(0, len(data), BATCH):
+            batch = torch.from_numpy(np.ascontiguousarray(data.images[start : start + BATCH]))
+            preds.append(classifier(batch).argmax(1).numpy())
+    return float((np.concatenate(preds) == data.labels).mean())

@@ -1,0 +1,252 @@
+"""Summaries of a comparison: mean +/- std over seeds, a markdown table, the paper's targets,
+one bar chart per metric, and the hardware the numbers were measured on."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .charts import bar_chart
+from .evaluate import METRICS
+
+SUMMARY_FILE = "summary.json"
+TABLE_FILE = "comparison.md"
+#: Display names in tables and charts.
+DISPLAY = {
+    "infovaegan": "InfoVAEGAN",
+    "infogan": "InfoGAN",
+    "ali": "ALI",
+    "beta_vae": "beta-VAE",
+    "factor_vae": "FactorVAE",
+    "beta_tc_vae": "beta-TCVAE",
+    "vaegan": "VAEGAN",
+}
+#: Column headers where width is scarce (terminal tables).
+SHORT = {
+    "accuracy": "acc",
+    "nmi": "NMI",
+    "ari": "ARI",
+    "recon_mse": "MSE",
+    "recon_bce": "BCE",
+    "cfd": "CFD",
+    "beta_vae": "bVAE",
+    "factor_vae": "FVAE",
+    "mig": "MIG",
+    "dci": "DCI",
+}
+#: The paper's MNIST clustering-accuracy target.
+MNIST_ACCURACY_TARGET = 0.95
+
+
+def hardware_info(device: str = "cpu") -> Dict[str, Any]:
+    """What the wall times were measured on."""
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "nproc": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device,
+    }
+    if device == "cuda" and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _stats(values: Sequence[float]) -> Dict[str, Any]:
+    arr = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": float(arr.mean()),
+        "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
+        "n": int(arr.size),
+        "values": [float(v) for v in arr],
+    }
+
+
+def summarize(results: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Per model (in first-seen order): metric statistics over seeds, times, figure paths."""
+    models: Dict[str, Dict[str, Any]] = {}
+    for result in results:
+        entry = models.setdefault(result["model"], {"runs": []})
+        entry["runs"].append(result)
+    summary: Dict[str, Dict[str, Any]] = {}
+    for name, entry in models.items():
+        runs = sorted(entry["runs"], key=lambda r: r["seed"])
+        keys = [k for k in METRICS if all(k in r["metrics"] for r in runs)]
+        summary[name] = {
+            "seeds": [r["seed"] for r in runs],
+            "metrics": {k: _stats([r["metrics"][k] for r in runs]) for k in keys},
+            "train_time_s": _stats([r["train_time_s"] for r in runs]),
+            "eval_time_s": _stats([r["eval_time_s"] for r in runs]),
+            "clustering_method": runs[0].get("clustering_method"),
+            "architecture": runs[0].get("architecture", {}),
+            "traversal": f"{name}/seed{runs[0]['seed']}/{runs[0]['grids']['traversal']}",
+        }
+    return summary
+
+
+def _mean(summary: Dict[str, Any], model: str, metric: str) -> Optional[float]:
+    stats = summary.get(model, {}).get("metrics", {}).get(metric)
+    return None if stats is None else stats["mean"]
+
+
+def check_targets(dataset: str, summary: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The paper's claims checked against these numbers: ``met`` is True, False, or None
+    when a model the claim needs was not run."""
+    ours = "infovaegan"
+    targets: List[Dict[str, Any]] = []
+
+    def add(text: str, met: Optional[bool], detail: str) -> None:
+        targets.append({"target": text, "met": met, "detail": detail})
+
+    if dataset == "mnist":
+        acc = _mean(summary, ours, "accuracy")
+        add(f"InfoVAEGAN clustering accuracy >= {MNIST_ACCURACY_TARGET:.0%}",
+            None if acc is None else acc >= MNIST_ACCURACY_TARGET,
+            "not run" if acc is None else f"InfoVAEGAN {acc:.4f}")
+        others = {m: _mean(summary, m, "accuracy") for m in summary if m != ours}
+        others = {m: v for m, v in others.items() if v is not None}
+        best = max(others.items(), key=lambda kv: kv[1]) if others else None
+        add("InfoVAEGAN accuracy is the best of the compared models",
+            None if acc is None or best is None else acc >= best[1],
+            "not run" if acc is None or best is None
+            else f"InfoVAEGAN {acc:.4f}, best other {DISPLAY.get(best[0], best[0])} {best[1]:.4f}")
+        mse = _mean(summary, ours, "recon_mse")
+        for rival in ("infogan", "ali"):
+            other = _mean(summary, rival, "recon_mse")
+            add(f"InfoVAEGAN reconstruction MSE below {DISPLAY[rival]}'s",
+                None if mse is None or other is None else mse < other,
+                "not run" if mse is None or other is None
+                else f"InfoVAEGAN {mse:.4f}, {DISPLAY[rival]} {other:.4f}")
+    elif dataset == "dsprites":
+        for metric in ("beta_vae", "factor_vae", "mig", "dci"):
+            ours_v, theirs = _mean(summary, ours, metric), _mean(summary, "beta_vae", metric)
+            add(f"InfoVAEGAN {METRICS[metric][0]} >= beta-VAE's",
+                None if ours_v is None or theirs is None else ours_v >= theirs,
+                "not run" if ours_v is None or theirs is None
+                else f"InfoVAEGAN {ours_v:.4f}, beta-VAE {theirs:.4f}")
+    return targets
+
+
+def _cell(stats: Dict[str, Any], bold: bool) -> str:
+    text = f"{stats['mean']:.4f}"
+    if stats["n"] > 1:
+        text += f" ± {stats['std']:.4f}"
+    return f"**{text}**" if bold else text
+
+
+def markdown_table(summary: Dict[str, Any]) -> str:
+    """Models as rows, metrics as columns (best mean in bold; arrows give the direction)."""
+    metrics = [k for k in METRICS if any(k in s["metrics"] for s in summary.values())]
+    best: Dict[str, float] = {}
+    for k in metrics:
+        values = [s["metrics"][k]["mean"] for s in summary.values() if k in s["metrics"]]
+        best[k] = max(values) if METRICS[k][1] else min(values)
+    arrows = [f"{k} {'↑' if METRICS[k][1] else '↓'}" for k in metrics]
+    header = ["model", *arrows, "train s", "eval s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, s in summary.items():
+        cells = [DISPLAY.get(name, name)]
+        for k in metrics:
+            stats = s["metrics"].get(k)
+            bold = stats is not None and math.isclose(stats["mean"], best[k])
+            cells.append("n/a" if stats is None else _cell(stats, bold))
+        cells += [f"{s['train_time_s']['mean']:.0f}", f"{s['eval_time_s']['mean']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def targets_markdown(targets: List[Dict[str, Any]]) -> str:
+    if not targets:
+        return "No paper targets for this data set."
+    word = {True: "met", False: "**missed**", None: "not checked"}
+    return "\n".join(f"- {t['target']}: {word[t['met']]} ({t['detail']})" for t in targets)
+
+
+def write_charts(summary: Dict[str, Any], out_dir: Path) -> Dict[str, str]:
+    """One PNG per metric; returns metric -> path."""
+    paths = {}
+    for key, (label, higher) in METRICS.items():
+        names = [m for m in summary if key in summary[m]["metrics"]]
+        if not names:
+            continue
+        stats = [summary[m]["metrics"][key] for m in names]
+        path = bar_chart(
+            Path(out_dir) / f"{key}.png",
+            f"{label} ({'higher' if higher else 'lower'} is better)",
+            [DISPLAY.get(m, m) for m in names],
+            [s["mean"] for s in stats],
+            [s["std"] for s in stats],
+            highlight=DISPLAY["infovaegan"],
+        )
+        paths[key] = str(path)
+    return paths
+
+
+def write_report(settings, results: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """summary.json, comparison.md and charts/ in the data set's folder; returns the summary."""
+    out = settings.dataset_dir
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(results)
+    targets = check_targets(settings.dataset, summary)
+    charts = write_charts(summary, out / "charts")
+    wall = sum(r["train_time_s"] + r["eval_time_s"] for r in results)
+    payload = {
+        "dataset": settings.dataset,
+        "settings": settings.as_dict(),
+        "fingerprint": settings.fingerprint(),
+        "hardware": hardware_info(settings.device),
+        "total_wall_time_s": wall,
+        "models": summary,
+        "targets": targets,
+        "charts": {k: os.path.relpath(v, out) for k, v in charts.items()},
+    }
+    (out / SUMMARY_FILE).write_text(json.dumps(payload, indent=2))
+    (out / TABLE_FILE).write_text(report_markdown(payload))
+    return payload
+
+
+def report_markdown(payload: Dict[str, Any]) -> str:
+    """The comparison page: settings, table, targets, charts and traversal grids."""
+    s, hw = payload["settings"], payload["hardware"]
+    lines = [
+        f"# {payload['dataset']}: InfoVAEGAN and compared models",
+        "",
+        f"Epochs {s['epochs']}, batch size {s['batch_size']}, seeds {s['seeds']}, "
+        f"metric scale {s['metric_scale']}, {s['n_samples']} generated images for the "
+        f"classifier Frechet distance. Total wall time {payload['total_wall_time_s']:.0f} s on "
+        f"{hw['cpu']} ({hw['nproc']} CPUs, {hw['torch_threads']} torch threads, {hw['device']}).",
+        "",
+        markdown_table(payload["models"]),
+        "",
+        "## Paper targets",
+        "",
+        targets_markdown(payload["targets"]),
+        "",
+        "## Charts",
+        "",
+        *[f"![{k}]({v})" for k, v in payload["charts"].items()],
+        "",
+        "## Traversals",
+        "",
+        *[f"- {DISPLAY.get(m, m)}: ![{m}]({v['traversal']})" for m, v in payload["models"].items()],
+        "",
+    ]
+    return "\n".join(lines)

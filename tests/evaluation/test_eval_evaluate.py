@@ -1,0 +1,109 @@
+"""evaluate_adapter, the grids and the cached feature classifier, on tiny data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from infovaegan_plugin.data import load_dsprites
+from infovaegan_plugin.evaluation import (
+    DSpritesGroundTruth,
+    EvaluationSettings,
+    adapter_for,
+    build_baseline,
+    evaluate_adapter,
+    load_or_train_classifier,
+    planned_steps,
+    sample_images,
+    write_grids,
+)
+from infovaegan_plugin.evaluation.evaluate import save_small_grid
+
+
+@pytest.fixture
+def split(digits):
+    return digits.subset(slice(0, 200)), digits.subset(slice(200, 260))
+
+
+def test_digits_metrics_have_the_documented_keys_and_ranges(make_model, split, tmp_path):
+    train, held_out = split
+    classifier = load_or_train_classifier(tmp_path / "clf", train, held_out, epochs=1)
+    steps = []
+    result = evaluate_adapter(adapter_for(make_model()), held_out,
+                              EvaluationSettings(n_samples=50), classifier=classifier,
+                              on_step=steps.append)
+    expected = ["clustering", "reconstruction", "cfd"]
+    assert steps == planned_steps(held_out, None, classifier) == expected
+    m = result["metrics"]
+    assert set(m) == {"accuracy", "nmi", "ari", "recon_mse", "recon_bce", "cfd"}
+    assert 0 <= m["accuracy"] <= 1 and 0 <= m["nmi"] <= 1 and -1 <= m["ari"] <= 1
+    assert 0 < m["recon_mse"] < 1 and m["recon_bce"] > 0 and m["cfd"] >= 0
+    assert result["details"]["cfd"]["n_fake"] == 50
+    assert result["details"]["clustering"]["method"].startswith("categorical code")
+    assert result["n_eval"] == 60
+    json.dumps(result)  # JSON-ready as it is
+
+
+@pytest.mark.filterwarnings("ignore:The number of unique classes:UserWarning")
+def test_dsprites_adds_disentanglement_for_a_vae(config_factory):
+    data = load_dsprites(n=64, seed=1)
+    torch.manual_seed(0)
+    model = build_baseline("beta_vae", config_factory(input_dim=(1, 64, 64)))
+    truth = DSpritesGroundTruth()
+    result = evaluate_adapter(adapter_for(model), data,
+                              EvaluationSettings(metric_scale=0.002, n_samples=8), truth)
+    m = result["metrics"]
+    for key in ("beta_vae", "factor_vae", "mig", "dci"):
+        assert 0.0 <= m[key] <= 1.0
+    assert "k-means" in result["clustering_method"]
+    sizes = result["details"]["disentanglement"]["settings"]["sizes"]
+    assert sizes["beta_vae"]["num_train"] == 20  # 10000 * 0.002
+
+
+def test_grids_are_written_small(make_model, digits, tmp_path):
+    grids = write_grids(adapter_for(make_model()), digits.subset(slice(0, 30)), tmp_path)
+    for name in ("traversal", "samples", "reconstructions"):
+        assert (tmp_path / f"{name}.png").is_file()
+    assert len(grids["traversal_rows"]) == 2 * 10
+    big = np.random.default_rng(0).random((4, 1, 64, 64), dtype=np.float32)
+    width, height = Image.open(save_small_grid(big, tmp_path / "big.png", ncol=4)).size
+    assert (width, height) == (4 * 33 + 1, 33 + 1)  # 64 px tiles shrunk to 32 px
+
+
+def test_samples_come_in_batches_with_one_seed(make_model):
+    adapter = adapter_for(make_model())
+    a, b = sample_images(adapter, 300, seed=1), sample_images(adapter, 300, seed=1)
+    assert a.shape == (300, 1, 8, 8) and np.array_equal(a, b)
+
+
+def test_classifier_is_trained_once_then_loaded(split, tmp_path, monkeypatch):
+    train, held_out = split
+    first = load_or_train_classifier(tmp_path, train, held_out, epochs=1)
+    info = json.loads((tmp_path / "classifier_metrics.json").read_text())
+    assert info["train_images"] == 200 and 0 <= info["held_out_accuracy"] <= 1
+    import infovaegan_plugin.evaluation.evaluate as ev
+
+    monkeypatch.setattr(ev, "train_feature_classifier", lambda *a, **k: pytest.fail("retrained"))
+    again = load_or_train_classifier(tmp_path, train, held_out)
+    for p, q in zip(first.parameters(), again.parameters()):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="expects images"):
+        load_or_train_classifier(tmp_path, load_dsprites(n=4), None)
+
+
+def test_settings_reject_bad_values():
+    with pytest.raises(ValueError, match="metric scale"):
+        EvaluationSettings(metric_scale=0)
+    with pytest.raises(ValueError, match="samples"):
+        EvaluationSettings(n_samples=1)
+
+
+def test_infovaegan_without_labels_skips_clustering(make_model, digits):
+    unlabelled = replace(digits.subset(slice(0, 20)), labels=None)
+    result = evaluate_adapter(adapter_for(make_model()), unlabelled, EvaluationSettings())
+    assert set(result["metrics"]) == {"recon_mse", "recon_bce"}
