@@ -7,7 +7,7 @@ digit stays legible.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Union
+from typing import Dict, Union
 
 import numpy as np
 import torch
@@ -96,6 +96,3 @@ def write_model_grids(
             )
     return paths
 
-
-def list_grids(paths: Dict[str, Path]) -> List[str]:
-    return [str(p) for p in paths.values()]

@@ -82,10 +82,6 @@ class InfoVAEGAN(BaseAE):
         for net in self.networks().values():
             net.forward_count = 0
 
-    @property
-    def config(self) -> InfoVAEGANConfig:
-        return self.model_config
-
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 

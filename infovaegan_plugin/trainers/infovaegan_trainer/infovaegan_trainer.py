@@ -41,7 +41,6 @@ from pythae.trainers.training_callbacks import (
 )
 
 from ...models.infovaegan import InfoVAEGAN
-from ...models.infovaegan import latents as L
 from .infovaegan_trainer_config import InfoVAEGANTrainerConfig
 
 logger = logging.getLogger(__name__)
