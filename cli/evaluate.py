@@ -18,26 +18,19 @@ OUTPUT_FILE = "evaluation.json"
 
 
 def resolve_model_dir(path: Path) -> Path:
-    """A saved model folder, the ``final_model`` inside a run folder, or the newest
-    ``final_model`` one or two levels down (``infovaegan train`` / ``benchmark`` outputs)."""
+    """A saved model folder, or the newest ``final_model`` inside a run or benchmark folder
+    (:func:`infovaegan_plugin.saved_models.find_model_dir`)."""
+    from infovaegan_plugin.saved_models import find_model_dir
+
     if not path.exists():
         fail(f"MODEL_DIR {path} does not exist.")
     if not path.is_dir():
         fail(f"MODEL_DIR {path} is a file; pass the folder holding {CONFIG_FILE} and model.pt.")
-    for candidate in (path / CONFIG_FILE, path / "final_model" / CONFIG_FILE):
-        if candidate.is_file():
-            return candidate.parent
-    pattern = f"final_model/{CONFIG_FILE}"
-    runs = [*path.glob(f"*/{pattern}"), *path.glob(f"*/*/{pattern}")]
-    if not runs:
-        fail(
-            f"no saved model in {path}: expected {CONFIG_FILE} and model.pt (a final_model "
-            "folder), or a run folder that contains final_model/."
-        )
-    newest = max(runs, key=lambda p: p.stat().st_mtime).parent
-    if len(runs) > 1:
-        console.print(f"{len(runs)} saved models in {path}; evaluating the newest, {newest}")
-    return newest
+    with user_errors(FileNotFoundError):
+        folder = find_model_dir(path, what="model")
+    if folder not in (path, path / "final_model"):
+        console.print(f"evaluating the newest saved model in {path}: {folder}")
+    return folder
 
 
 def load_model(model_dir: Path, allow_pickle: bool, device: str):

@@ -24,6 +24,8 @@ import onnx
 import torch
 from torch import nn
 
+from ..models.infovaegan.infovaegan_model import MODEL_FILE
+from ..saved_models import find_model_dir
 from . import metadata as md
 from .quantize import VariantReport, make_variant
 from .runtime import OnnxEncoder, OnnxGenerator, prepare_images
@@ -42,7 +44,6 @@ __all__ = [
 MIN_OPSET = 17
 #: fp32 ONNX Runtime vs PyTorch beyond this means the graph is wrong, not rounding.
 PARITY_TOLERANCE = 1e-3
-_CONFIG_FILE, _WEIGHTS_FILE = "model_config.json", "model.pt"
 
 
 class ExportVerificationError(RuntimeError):
@@ -97,32 +98,6 @@ class ExportResult:
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def _is_model_dir(path: Path) -> bool:
-    return (path / _CONFIG_FILE).is_file() and (path / _WEIGHTS_FILE).is_file()
-
-
-def find_model_dir(path: str | os.PathLike[str]) -> Path:
-    """The saved-model folder inside ``path``.
-
-    ``path`` may be the folder itself (``model_config.json`` + ``model.pt``) or a training
-    run: its ``final_model``, possibly inside ``*_training_*`` sub-folders, the most recent
-    (by the weights' modification time) when several runs share the output folder.
-    """
-    root = Path(path)
-    if not root.exists():
-        raise FileNotFoundError(f"model folder not found: {root}")
-    if _is_model_dir(root):
-        return root
-    candidates = [d for d in root.rglob("final_model") if d.is_dir() and _is_model_dir(d)]
-    if not candidates:
-        raise FileNotFoundError(
-            f"{root} holds no saved InfoVAEGAN: expected {_CONFIG_FILE} and {_WEIGHTS_FILE} "
-            "there, or a training run with a final_model folder (e.g. "
-            "InfoVAEGAN_training_<date>/final_model)."
-        )
-    return max(candidates, key=lambda d: ((d / _WEIGHTS_FILE).stat().st_mtime, str(d)))
 
 
 def load_model(model_or_dir: Any) -> tuple[nn.Module, Path | None]:
@@ -286,7 +261,7 @@ def export_onnx(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     encoder_path, generator_path = out / "encoder.onnx", out / "generator.onnx"
-    source_sha = md.sha256_file(source_dir / _WEIGHTS_FILE) if source_dir is not None else None
+    source_sha = md.sha256_file(source_dir / MODEL_FILE) if source_dir is not None else None
     common = {
         "input_shape": input_shape,
         "latent_layout": model.latent_layout(),

@@ -146,16 +146,17 @@ class InfoVAEGAN(BaseAE):
             categorical_index=index,
         )
 
+    def _decode_mode(self, encoded: ModelOutput, fixed_noise: bool = False) -> torch.Tensor:
+        return self.generator(self.posterior_mode(encoded, fixed_noise).generator_input())
+
     def reconstruct(self, inputs: torch.Tensor, fixed_noise: bool = False) -> torch.Tensor:
         """generator(encoder(x)) from the posterior mode (see :meth:`posterior_mode`)."""
-        codes = self.posterior_mode(self.encode(inputs), fixed_noise=fixed_noise)
-        return self.generator(codes.generator_input())
+        return self._decode_mode(self.encode(inputs), fixed_noise)
 
     def predict(self, inputs: torch.Tensor) -> ModelOutput:
         """pythae's ``predict``: reconstruction and embedding without losses."""
         encoded = self.encode(inputs)
-        codes = self.posterior_mode(encoded)
-        return ModelOutput(recon_x=self.generator(codes.generator_input()), embedding=encoded.features)
+        return ModelOutput(recon_x=self._decode_mode(encoded), embedding=encoded.features)
 
     def interpolate(
         self, starting_inputs: torch.Tensor, ending_inputs: torch.Tensor, granularity: int = 10
@@ -393,7 +394,7 @@ class InfoVAEGAN(BaseAE):
         g_out = self.generator_loss(fake, prior, real, real_codes)
         e_out = self.elbo_loss(fake.detach(), prior) if cfg.use_inference_stage else None
         encoded = self.encode(real)
-        recon_x = self.generator(self.posterior_mode(encoded).generator_input())
+        recon_x = self._decode_mode(encoded)
         recon_loss = F.mse_loss(recon_x, real, reduction="none").flatten(1).mean(1).mean()
         loss = d_out.loss + g_out.loss + (e_out.loss if e_out is not None else 0.0)
         return ModelOutput(
