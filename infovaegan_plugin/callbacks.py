@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Callable, Dict, Optional
 
 from pythae.trainers.training_callbacks import TrainingCallback
 from rich.console import Console
@@ -14,6 +14,17 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+
+class ProbeCallback(TrainingCallback):
+    """Adds ``probe(model) -> {name: float}`` to each epoch's metrics and history (the
+    trainer calls ``epoch_metrics`` after the eval step), e.g. generator purity."""
+
+    def __init__(self, probe: Callable[[Any], Dict[str, float]]):
+        self.probe = probe
+
+    def epoch_metrics(self, model) -> Dict[str, float]:
+        return self.probe(model)
 
 
 class RichProgressCallback(TrainingCallback):
@@ -63,6 +74,13 @@ class RichProgressCallback(TrainingCallback):
             self.progress.advance(self._task)
 
     on_eval_step_end = on_train_step_end
+
+    def on_log(self, training_config, logs, **kwargs):
+        """Show the epoch's health warnings (see ``infovaegan_plugin.health``) under the bars."""
+        if kwargs.get("rank", -1) not in (-1, 0):
+            return
+        for warning in logs.get("health_warnings", []) or []:
+            self.progress.console.print(f"[bold yellow]health:[/] {warning}")
 
     def on_train_end(self, training_config, **kwargs):
         if self._started:

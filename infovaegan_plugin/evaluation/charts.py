@@ -99,3 +99,70 @@ def bar_chart(
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, optimize=True)
     return path
+
+
+PALETTE = [(200, 60, 40), (70, 110, 170), (60, 150, 80), (150, 90, 170), (220, 150, 40),
+           (90, 90, 90), (40, 170, 170), (170, 120, 90)]
+
+
+def line_chart(
+    path: Path,
+    title: str,
+    series: Sequence[tuple],
+    x_label: str = "epoch",
+    y_range: tuple = (0.0, 1.0),
+    reference: Optional[float] = None,
+) -> Path:
+    """Write a PNG line chart; ``series`` holds ``(label, xs, ys)`` tuples, one colour each
+    (the legend sits under the plot); ``reference`` draws a dashed horizontal line."""
+    if not series or any(len(xs) != len(ys) or not xs for _, xs, ys in series):
+        raise ValueError("a line chart needs at least one series with as many x as y values.")
+    low, high = y_range
+    legend_rows = math.ceil(len(series) / 3)
+    height = HEIGHT + 18 * legend_rows
+    image = Image.new("RGB", (WIDTH, height), "white")
+    draw = ImageDraw.Draw(image)
+    small, big = _font(12), _font(16)
+    plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
+    plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
+    x_max = max(max(xs) for _, xs, _ in series)
+    x_min = min(min(xs) for _, xs, _ in series)
+    x_span = (x_max - x_min) or 1.0
+
+    def at(x: float, y: float) -> tuple:
+        clipped = min(max(y, low), high)
+        return (MARGIN_LEFT + plot_w * (x - x_min) / x_span,
+                MARGIN_TOP + plot_h * (1 - (clipped - low) / (high - low)))
+
+    draw.text((WIDTH / 2, 18), title, fill=AXIS, font=big, anchor="mm")
+    for tick in _nice_ticks(low, high):
+        if low <= tick <= high:
+            y = at(x_min, tick)[1]
+            draw.line([(MARGIN_LEFT, y), (WIDTH - MARGIN_RIGHT, y)], fill=GRID)
+            draw.text((MARGIN_LEFT - 6, y), _fmt(tick), fill=AXIS, font=small, anchor="rm")
+    for x in sorted({x for _, xs, _ in series for x in xs}):
+        draw.text((at(x, low)[0], HEIGHT - MARGIN_BOTTOM + 12), f"{x:g}", fill=AXIS, font=small,
+                  anchor="mm")
+    draw.text((WIDTH / 2, HEIGHT - MARGIN_BOTTOM + 30), x_label, fill=AXIS, font=small, anchor="mm")
+    if reference is not None:
+        y = at(x_min, reference)[1]
+        for x0 in range(MARGIN_LEFT, WIDTH - MARGIN_RIGHT, 12):
+            draw.line([(x0, y), (x0 + 6, y)], fill=AXIS)
+    for i, (label, xs, ys) in enumerate(series):
+        colour = PALETTE[i % len(PALETTE)]
+        points = [at(x, y) for x, y in zip(xs, ys)]
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2)
+        for px, py in points:
+            draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
+        lx = MARGIN_LEFT + (i % 3) * (plot_w / 3)
+        ly = HEIGHT - 8 + 18 * (i // 3)
+        draw.line([(lx, ly), (lx + 18, ly)], fill=colour, width=3)
+        draw.text((lx + 24, ly), str(label), fill=AXIS, font=small, anchor="lm")
+    draw.line([(MARGIN_LEFT, MARGIN_TOP), (MARGIN_LEFT, HEIGHT - MARGIN_BOTTOM)], fill=AXIS)
+    draw.line([(MARGIN_LEFT, HEIGHT - MARGIN_BOTTOM), (WIDTH - MARGIN_RIGHT, HEIGHT - MARGIN_BOTTOM)],
+              fill=AXIS)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, optimize=True)
+    return path

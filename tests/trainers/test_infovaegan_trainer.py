@@ -35,33 +35,76 @@ def changed(module: torch.nn.Module, before: dict) -> bool:
     return any(not torch.equal(p, before[name]) for name, p in module.named_parameters())
 
 
-def test_each_optimizer_steps_exactly_its_networks(make_model, digits_datasets, tmp_path):
+@pytest.mark.parametrize(
+    "variant, mi_optimizer, expected",
+    [
+        (
+            "infovaegan",
+            "separate",
+            {
+                "discriminator": {"discriminator"},
+                "generator": {"generator"},
+                "mutual_information": {"generator", "encoder"},
+                "encoder": {"encoder"},
+            },
+        ),
+        (
+            "infovaegan",
+            "shared",
+            {
+                "discriminator": {"discriminator"},
+                "generator": {"generator", "encoder"},
+                "encoder": {"encoder"},
+            },
+        ),
+        (
+            "infogan",
+            "separate",
+            {
+                "discriminator": {"discriminator"},
+                "generator": {"generator"},
+                "mutual_information": {"generator", "encoder"},
+            },
+        ),
+        ("ali", "separate", {"discriminator": {"discriminator"}, "generator": {"generator", "encoder"}}),
+    ],
+)
+def test_each_optimizer_steps_exactly_its_networks(
+    make_model, digits_datasets, tmp_path, variant, mi_optimizer, expected
+):
+    """One optimizer at a time keeps its learning rate (the others get 0): a full training
+    step must then change exactly the networks that optimizer owns."""
+    model = make_model(variant)
+    trainer = make_trainer(model, digits_datasets, tmp_path, mi_optimizer=mi_optimizer)
+    assert set(trainer.optimizers) == set(expected)
+    real = digits_datasets[0].data[:32]
+    nets = model.networks()
+    for name in expected:
+        for other, optimizer in trainer.optimizers.items():
+            for group in optimizer.param_groups:
+                group["lr"] = 1e-3 if other == name else 0.0
+        before = {k: snapshot(v) for k, v in nets.items()}
+        trainer.training_step(real, epoch=1)
+        assert {k for k, v in nets.items() if changed(v, before[k])} == expected[name], name
+
+
+def test_noise_head_is_trained_only_by_its_regression(make_model, digits_datasets, tmp_path):
+    """The noise head reads detached trunk features: its regression never reaches the trunk,
+    and the ELBO (which regenerates with the same noise) never reaches the noise head."""
     model = make_model()
     trainer = make_trainer(model, digits_datasets, tmp_path)
-    real = digits_datasets[0].data[:32]
-    prior = model.sample_prior(32)
+    prior = model.sample_prior(16)
     fake = model.generator(prior.generator_input())
-    nets = model.networks()
-
-    def run(name, output):
-        before = {k: snapshot(v) for k, v in nets.items()}
-        trainer._step(name, output, epoch=1, step=1)
-        return {k for k, v in nets.items() if changed(v, before[k])}
-
-    assert run("discriminator", model.discriminator_loss(real, fake.detach(), prior)) == {
-        "discriminator"
-    }
-    assert run("generator", model.generator_loss(fake, prior)) == {"generator", "encoder"}
-    assert run("encoder", model.elbo_loss(fake.detach(), prior)) == {"encoder"}
-    owned = {
-        name: {id(p) for g in opt.param_groups for p in g["params"]}
-        for name, opt in trainer.optimizers.items()
-    }
-    assert owned["discriminator"] == {id(p) for p in model.discriminator.parameters()}
-    assert owned["encoder"] == {id(p) for p in model.encoder.parameters()}
-    assert owned["generator"] == {
-        id(p) for p in [*model.generator.parameters(), *model.encoder.parameters()]
-    }
+    stages = model.stage_losses(fake, prior)
+    trunk = list(model.encoder.trunk.parameters())
+    head = list(model.encoder.noise_head.parameters())
+    noise_on_trunk = torch.autograd.grad(stages.noise_regression, trunk, retain_graph=True, allow_unused=True)
+    elbo_on_head = torch.autograd.grad(stages.elbo, head, retain_graph=True, allow_unused=True)
+    noise_on_head = torch.autograd.grad(stages.noise_regression, head, allow_unused=True)
+    assert all(g is None or not g.any() for g in noise_on_trunk)
+    assert all(g is None or not g.any() for g in elbo_on_head)
+    assert all(g is not None and g.abs().sum() > 0 for g in noise_on_head)
+    assert "mutual_information" in trainer.optimizers
 
 
 def test_optimizers_have_their_own_learning_rates(make_model, digits_datasets, tmp_path):
@@ -71,11 +114,13 @@ def test_optimizers_have_their_own_learning_rates(make_model, digits_datasets, t
         tmp_path,
         discriminator_learning_rate=1e-4,
         generator_learning_rate=2e-3,
+        mutual_information_learning_rate=5e-4,
         encoder_learning_rate=3e-4,
         encoder_betas=(0.9, 0.99),
     )
     groups = {k: o.param_groups[0] for k, o in trainer.optimizers.items()}
-    assert [groups[k]["lr"] for k in ("discriminator", "generator", "encoder")] == [1e-4, 2e-3, 3e-4]
+    names = ("discriminator", "generator", "mutual_information", "encoder")
+    assert [groups[k]["lr"] for k in names] == [1e-4, 2e-3, 5e-4, 3e-4]
     assert groups["encoder"]["betas"] == (0.9, 0.99)
     assert groups["discriminator"]["betas"] == (0.5, 0.999)
 
@@ -134,7 +179,9 @@ def test_resume_continues_from_checkpoint(make_model, digits_datasets, tmp_path)
     first.train()
     checkpoint = Path(first.training_dir) / "checkpoint_epoch_1"
     saved = torch.load(checkpoint / "optimizers.pt", weights_only=True)
-    assert saved["epoch"] == 1 and set(saved["optimizers"]) == {"discriminator", "generator", "encoder"}
+    assert saved["epoch"] == 1 and set(saved["optimizers"]) == {
+        "discriminator", "generator", "mutual_information", "encoder"
+    }
 
     resumed = make_trainer(
         make_model(seed=1),
@@ -163,7 +210,7 @@ def test_resume_rejects_a_folder_that_is_not_a_checkpoint(make_model, digits_dat
 def test_nan_loss_stops_and_keeps_last_good_state(make_model, digits_datasets, tmp_path, monkeypatch):
     model = make_model()
     trainer = make_trainer(model, digits_datasets, tmp_path, num_epochs=3)
-    original = InfoVAEGAN.generator_loss
+    original = InfoVAEGAN.stage_losses
     calls = {"n": 0}
     calls_per_epoch = len(trainer.train_loader) + len(trainer.eval_loader)  # eval calls it too
 
@@ -171,11 +218,10 @@ def test_nan_loss_stops_and_keeps_last_good_state(make_model, digits_datasets, t
         calls["n"] += 1
         out = original(self, *args, **kwargs)
         if calls["n"] == calls_per_epoch + 2:  # second step of epoch 2
-            out["loss"] = out.loss * float("nan")
             out["adversarial"] = out.adversarial * float("nan")
         return out
 
-    monkeypatch.setattr(InfoVAEGAN, "generator_loss", poisoned)
+    monkeypatch.setattr(InfoVAEGAN, "stage_losses", poisoned)
     with pytest.raises(NonFiniteLossError, match=r"non-finite generator loss at epoch 2, step 2.*adversarial.*checkpoint_epoch_1"):
         trainer.train()
     # the poisoned step never reached the weights

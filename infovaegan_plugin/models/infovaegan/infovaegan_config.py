@@ -25,21 +25,40 @@ class InfoVAEGANConfig(BaseAEConfig):
         categorical_dims: sizes of the categorical codes, e.g. ``[10]`` for MNIST digits.
         continuous_dim: number of continuous codes (rotation, width, ...).
         noise_dim: size of the unstructured noise ``z ~ N(0, I)``.
+        noise_std: standard deviation of the noise prior N(0, noise_std^2 I). A small value
+            (ClusterGAN uses 0.1) keeps the categories apart in the generator's input space,
+            so the generator switches modes with the categorical code rather than the noise.
         continuous_prior: ``"uniform"`` (U[-1, 1], as InfoGAN) or ``"normal"`` (N(0, 1)).
         architecture: ``"auto"`` picks from ``input_dim`` (``small`` up to 16 px, ``infogan28``
             up to 48 px, ``dcgan64`` above); or name one of them.
         hidden_dim: width of the fully connected layers.
         base_channels: channels of the first conv layer (doubled at each down-sampling).
-        infer_noise: the encoder also infers the noise (a Gaussian latent with prior N(0, I)),
-            so real images are reconstructed from inferred noise; otherwise reconstruction
-            feeds the prior mean (zeros) as a fixed noise. See docs/RESULTS.md for the
-            measurement behind the default.
+        infer_noise: the encoder also infers the noise, from a separate head, so real images
+            are reconstructed from their own noise; otherwise reconstruction feeds the prior
+            mean (zeros) as a fixed noise. See docs/RESULTS.md for the measurement.
+        noise_in_elbo: ``False`` (paper): the ELBO regenerates a generated image from its
+            *own* noise, as the paper and the authors' code do, and the noise head learns by
+            regressing that noise (Gaussian NLL, ``noise_regression_weight``) on features cut
+            from the trunk, so it cannot pull the shared trunk away from the codes. ``True``
+            (our 0.1 behaviour): the noise is one more latent of the ELBO and its
+            reconstruction and KL gradients reach the whole encoder.
         mi_categorical_weight / mi_continuous_weight: mutual-information terms (GAN stage).
+        mi_continuous_loss: ``"squared_error"`` (authors' code: ``||c - sample||^2``, bounded
+            gradients) or ``"gaussian_nll"`` (InfoGAN's factored Gaussian, our 0.1 default).
         elbo_reconstruction_weight / kl_continuous_weight / kl_categorical_weight /
-        kl_noise_weight: terms of the data-free ELBO (inference stage).
-        gumbel_temperature: temperature of the Gumbel-softmax relaxation.
+        kl_noise_weight: terms of the data-free ELBO (inference stage). The categorical KL
+            averaged over images is I(x; c) + KL(q(c) || U): it works against the MI term,
+            so the authors weight it 0.001 (the paper's equation has weight 1).
+        gumbel_temperature: temperature of the Gumbel-softmax relaxation (authors: 0.1).
         reconstruction_loss: ``"bce"`` or ``"mse"`` for the ELBO's reconstruction term.
-        joint_discriminator: ALI-style discriminator on (image, code) pairs.
+        joint_discriminator: the discriminator judges (image, code) pairs: real images with
+            the encoder's (detached) Gumbel/Gaussian sample, generated images with the prior
+            code they came from (the paper's figure, every authors' script).
+        encoder_adversarial: the encoder also gets the adversarial gradient through the joint
+            discriminator (ALI/BiGAN); InfoVAEGAN's encoder does not.
+        elbo_updates_generator_bn: the ELBO pass runs the generator on relaxed codes; with
+            ``False`` its BatchNorm layers normalise with batch statistics but keep their
+            running statistics, which then describe only what the generator renders.
         use_inference_stage: run the data-free ELBO stage (False gives InfoGAN).
         use_mutual_information: use the MI terms (False with a joint discriminator gives ALI).
         variant: the name of the ablation this config describes (informational).
@@ -50,20 +69,26 @@ class InfoVAEGANConfig(BaseAEConfig):
     categorical_dims: List[int] = field(default_factory=lambda: [10])
     continuous_dim: int = 2
     noise_dim: int = 62
+    noise_std: float = 1.0
     continuous_prior: Literal["uniform", "normal"] = "uniform"
     architecture: Literal["auto", "small", "infogan28", "dcgan64"] = "auto"
     hidden_dim: int = 1024
     base_channels: int = 64
     infer_noise: bool = True
+    noise_in_elbo: bool = False
+    noise_regression_weight: float = 1.0
     mi_categorical_weight: float = 1.0
-    mi_continuous_weight: float = 0.1
+    mi_continuous_weight: float = 1.0
+    mi_continuous_loss: Literal["squared_error", "gaussian_nll"] = "squared_error"
     elbo_reconstruction_weight: float = 1.0
     kl_continuous_weight: float = 1.0
-    kl_categorical_weight: float = 1.0
+    kl_categorical_weight: float = 0.001
     kl_noise_weight: float = 1.0
-    gumbel_temperature: float = 0.67
+    gumbel_temperature: float = 0.1
     reconstruction_loss: Literal["bce", "mse"] = "bce"
-    joint_discriminator: bool = False
+    joint_discriminator: bool = True
+    encoder_adversarial: bool = False
+    elbo_updates_generator_bn: bool = False
     use_inference_stage: bool = True
     use_mutual_information: bool = True
     variant: Literal["infovaegan", "infogan", "ali", "custom"] = "infovaegan"
@@ -89,9 +114,23 @@ class InfoVAEGANConfig(BaseAEConfig):
             )
         if self.continuous_dim < 0 or self.noise_dim < 0:
             raise ValueError("continuous_dim and noise_dim must be >= 0.")
+        if not self.noise_std > 0:
+            raise ValueError(f"noise_std must be > 0, got {self.noise_std}.")
         if self.gumbel_temperature <= 0:
             raise ValueError(f"gumbel_temperature must be > 0, got {self.gumbel_temperature}.")
-        if not self.use_mutual_information and not self.joint_discriminator and (
+        if self.noise_in_elbo and not self.infer_noise:
+            raise ValueError("noise_in_elbo=True needs infer_noise=True (a noise posterior).")
+        if self.encoder_adversarial and not self.joint_discriminator:
+            raise ValueError(
+                "encoder_adversarial=True needs joint_discriminator=True: the encoder's "
+                "adversarial gradient comes through the (image, code) discriminator."
+            )
+        for name in ("mi_categorical_weight", "mi_continuous_weight", "kl_categorical_weight",
+                     "kl_continuous_weight", "kl_noise_weight", "noise_regression_weight",
+                     "elbo_reconstruction_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+        if not self.use_mutual_information and not self.encoder_adversarial and (
             not self.use_inference_stage
         ):
             raise ValueError(
@@ -119,6 +158,15 @@ class InfoVAEGANConfig(BaseAEConfig):
         return self.code_dim + (self.noise_dim if self.infer_noise else 0)
 
     @property
+    def discriminator_code_dim(self) -> int:
+        """Width of the code a joint discriminator sees: the interpretable code, plus the
+        noise only for ALI (whose encoder infers every generator input adversarially)."""
+        if not self.joint_discriminator:
+            return 0
+        with_noise = self.encoder_adversarial and self.infer_noise
+        return self.code_dim + (self.noise_dim if with_noise else 0)
+
+    @property
     def resolved_architecture(self) -> str:
         if self.architecture != "auto":
             return self.architecture
@@ -133,16 +181,19 @@ class InfoVAEGANConfig(BaseAEConfig):
     def for_variant(cls, variant: str, **kwargs) -> "InfoVAEGANConfig":
         """A config for one of the paper's compared models, on the same code base.
 
-        ``infogan``: no inference stage (the encoder is InfoGAN's Q network).
-        ``ali``: joint (image, code) discriminator, no MI term, no inference stage (ALI/BiGAN).
+        ``infogan``: no inference stage, an image-only discriminator (the encoder is InfoGAN's
+        Q network).
+        ``ali``: joint (image, code) discriminator that also trains the encoder, no MI term,
+        no inference stage (ALI/BiGAN).
         """
         switches = {
             "infovaegan": {},
-            "infogan": {"use_inference_stage": False},
+            "infogan": {"use_inference_stage": False, "joint_discriminator": False},
             "ali": {
                 "use_inference_stage": False,
                 "use_mutual_information": False,
                 "joint_discriminator": True,
+                "encoder_adversarial": True,
             },
         }
         if variant not in switches:

@@ -36,6 +36,25 @@ class ModelLoadError(RuntimeError):
 
 
 @contextlib.contextmanager
+def running_stats_frozen(module: nn.Module) -> Iterator[None]:
+    """BatchNorm in train mode (batch statistics) that leaves the running statistics as they
+    are: momentum 0 makes the running-average update a no-op."""
+    norms = [
+        m
+        for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
+
+
+@contextlib.contextmanager
 def frozen(*modules: nn.Module) -> Iterator[None]:
     """Skip weight gradients of modules a loss must not train (saves their backward work)."""
     params = [p for m in modules for p in m.parameters() if p.requires_grad]
@@ -235,7 +254,7 @@ class InfoVAEGAN(BaseAE):
         rows = cfg.categorical_dims[code] if cfg.categorical_dims else 1
         device = self._device()
         gen = torch.Generator().manual_seed(noise_seed)
-        noise = torch.randn(1, cfg.noise_dim, generator=gen).to(device)
+        noise = (torch.randn(1, cfg.noise_dim, generator=gen) * cfg.noise_std).to(device)
         noise = noise.expand(rows * num_values, -1)
         index = torch.zeros(rows * num_values, len(cfg.categorical_dims), dtype=torch.long)
         if cfg.categorical_dims:
@@ -250,27 +269,64 @@ class InfoVAEGAN(BaseAE):
 
     # ----- losses (used by the trainer; each makes only the forward passes it needs) ---
 
-    def encode_sample(self, images: torch.Tensor) -> L.LatentCodes:
-        """Reparameterised posterior sample (Gumbel-softmax + Gaussian) of a batch."""
+    def posterior(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Named posterior parameters of a batch (one encoder pass)."""
+        return L.split_encoder_output(self.model_config, self.encoder(images))
+
+    def sample_posterior(
+        self, post: Dict[str, torch.Tensor], noise: Optional[torch.Tensor] = None
+    ) -> L.LatentCodes:
+        """Reparameterised sample (Gumbel-softmax + Gaussian) of posterior parameters; the
+        noise block is ``noise`` when given, else a sample of the inferred noise (or empty)."""
         cfg = self.model_config
-        post = L.split_encoder_output(cfg, self.encoder(images))
-        noise = (
-            L.reparameterize(post["noise_mean"], post["noise_logvar"])
-            if cfg.infer_noise
-            else None
-        )
-        codes = L.LatentCodes(
-            noise=noise if noise is not None else images.new_zeros(images.shape[0], 0),
+        continuous = post["continuous_mean"]
+        if noise is None:
+            noise = (
+                L.reparameterize(post["noise_mean"], post["noise_logvar"])
+                if "noise_mean" in post
+                else continuous.new_zeros((continuous.shape[0], 0))
+            )
+        return L.LatentCodes(
+            noise=noise,
             categorical=L.gumbel_softmax_per_code(
                 post["categorical_logits"], cfg.categorical_dims, cfg.gumbel_temperature
             ),
-            continuous=L.reparameterize(post["continuous_mean"], post["continuous_logvar"]),
+            continuous=L.reparameterize(continuous, post["continuous_logvar"]),
         )
-        codes.posterior = post  # type: ignore[attr-defined]
-        return codes
 
-    def _prior_pair_code(self, prior: L.LatentCodes) -> torch.Tensor:
-        return prior.code(with_noise=self.model_config.infer_noise)
+    def encode_sample(self, images: torch.Tensor) -> L.LatentCodes:
+        """Reparameterised posterior sample of a batch."""
+        return self.sample_posterior(self.posterior(images))
+
+    def pair_code(self, codes: L.LatentCodes) -> torch.Tensor:
+        """The code half of a joint discriminator's (image, code) pair."""
+        cfg = self.model_config
+        return codes.code(with_noise=cfg.encoder_adversarial and cfg.infer_noise)
+
+    def real_pair_codes(self, real: torch.Tensor) -> Optional[L.LatentCodes]:
+        """Encoder codes of real images for a joint discriminator (None without one).
+
+        InfoVAEGAN's encoder gets no adversarial gradient (the paper's figure, the authors'
+        code), so the codes are sampled without a graph; ALI's encoder is trained through them.
+        """
+        cfg = self.model_config
+        if not cfg.joint_discriminator:
+            return None
+        if cfg.encoder_adversarial:
+            return self.encode_sample(real)
+        with torch.no_grad():
+            return self.encode_sample(real)
+
+    @property
+    def regresses_noise(self) -> bool:
+        """The noise head learns by regressing the generator's noise (see the config)."""
+        cfg = self.model_config
+        return (
+            cfg.infer_noise
+            and cfg.noise_dim > 0
+            and not cfg.noise_in_elbo
+            and not cfg.encoder_adversarial
+        )
 
     def discriminator_loss(
         self,
@@ -279,12 +335,16 @@ class InfoVAEGAN(BaseAE):
         prior: L.LatentCodes,
         real_codes: Optional[L.LatentCodes] = None,
     ) -> ModelOutput:
-        """Standard GAN discriminator loss; ``fake`` and ``real_codes`` must be detached."""
+        """Standard GAN discriminator loss; ``fake`` and ``real_codes`` must be detached.
+
+        A joint discriminator pairs real images with the encoder's codes and generated images
+        with the prior codes they were generated from.
+        """
         joint = self.model_config.joint_discriminator
-        real_code = real_codes.code(self.model_config.infer_noise) if joint else None
-        fake_code = self._prior_pair_code(prior) if joint else None
-        d_real = self.discriminator(real, real_code)
-        d_fake = self.discriminator(fake, fake_code)
+        if joint and real_codes is None:
+            raise ValueError("a joint discriminator needs the encoder's codes of the real batch.")
+        d_real = self.discriminator(real, self.pair_code(real_codes) if joint else None)
+        d_fake = self.discriminator(fake, self.pair_code(prior) if joint else None)
         loss = F.binary_cross_entropy_with_logits(
             d_real, torch.ones_like(d_real)
         ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
@@ -294,64 +354,83 @@ class InfoVAEGAN(BaseAE):
             d_fake_accuracy=(d_fake < 0).float().mean().detach(),
         )
 
-    def generator_loss(
+    def stage_losses(
         self,
         fake: torch.Tensor,
         prior: L.LatentCodes,
         real: Optional[torch.Tensor] = None,
         real_codes: Optional[L.LatentCodes] = None,
+        inference: bool = True,
     ) -> ModelOutput:
-        """GAN + MI stage for generator and encoder (non-saturating loss).
+        """The generator/encoder stage losses of one batch, from shared forward passes.
 
-        With a joint discriminator the encoder is also trained adversarially on
-        (real, E(real)) pairs, as in ALI/BiGAN.
+        - ``adversarial``: non-saturating GAN loss of the generator (with ALI also the
+          encoder's, on (real, E(real)) pairs);
+        - ``mutual_information``: InfoGAN's MI lower bound (the encoder recovers the codes
+          the generator was fed), plus the noise head's regression of the noise;
+        - ``elbo`` (when ``inference``): the data-free inference stage: the generated image
+          is encoded (the same encoder pass as the MI term, as in the authors' code),
+          reparameterised, regenerated with the same noise, reconstruction + KL terms.
+
+        Which parameters each loss trains is the trainer's business (one optimizer each).
         """
         cfg = self.model_config
         zero = fake.new_zeros(())
         with frozen(self.discriminator):
-            fake_code = self._prior_pair_code(prior) if cfg.joint_discriminator else None
-            d_fake = self.discriminator(fake, fake_code)
+            d_fake = self.discriminator(
+                fake, self.pair_code(prior) if cfg.joint_discriminator else None
+            )
             adversarial = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
-            if cfg.joint_discriminator:
-                d_real = self.discriminator(real, real_codes.code(cfg.infer_noise))
+            if cfg.encoder_adversarial:
+                d_real = self.discriminator(real, self.pair_code(real_codes))
                 adversarial = adversarial + F.binary_cross_entropy_with_logits(
                     d_real, torch.zeros_like(d_real)
                 )
-        mi_cat, mi_cont = zero, zero
+        needs_posterior = cfg.use_mutual_information or inference or self.regresses_noise
+        post = self.posterior(fake) if needs_posterior else None
+        mi_cat, mi_cont, noise_reg = zero, zero, zero
         if cfg.use_mutual_information:
-            post = L.split_encoder_output(cfg, self.encoder(fake))
             if cfg.categorical_dims:
                 mi_cat = L.categorical_cross_entropy(
                     post["categorical_logits"], prior.categorical_index, cfg.categorical_dims
                 )
             if cfg.continuous_dim:
-                mi_cont = L.gaussian_nll(
+                mi_term = L.squared_error if cfg.mi_continuous_loss == "squared_error" else L.gaussian_nll
+                mi_cont = mi_term(
                     prior.continuous, post["continuous_mean"], post["continuous_logvar"]
                 )
-        loss = (
-            adversarial
-            + cfg.mi_categorical_weight * mi_cat
+        if self.regresses_noise:
+            noise_reg = L.gaussian_nll(prior.noise, post["noise_mean"], post["noise_logvar"])
+        mutual_information = (
+            cfg.mi_categorical_weight * mi_cat
             + cfg.mi_continuous_weight * mi_cont
+            + cfg.noise_regression_weight * noise_reg
         )
-        return ModelOutput(
-            loss=loss, adversarial=adversarial, mi_categorical=mi_cat, mi_continuous=mi_cont
+        out = ModelOutput(
+            adversarial=adversarial,
+            mutual_information=mutual_information,
+            mi_categorical=mi_cat,
+            mi_continuous=mi_cont,
+            noise_regression=noise_reg,
         )
+        if inference:
+            out.update(self._elbo_terms(fake.detach(), prior, post))
+        return out
 
-    def elbo_loss(self, fake: torch.Tensor, prior: L.LatentCodes) -> ModelOutput:
-        """Data-free inference stage: negative ELBO of generated images, for the encoder.
-
-        Encode the (detached) generated image, reparameterise, regenerate with the same noise
-        (or the inferred noise when ``infer_noise``), reconstruction error + KL to the priors.
-        """
+    def _elbo_terms(
+        self, fake: torch.Tensor, prior: L.LatentCodes, post: Dict[str, torch.Tensor]
+    ) -> Dict[str, torch.Tensor]:
         cfg = self.model_config
-        sample = self.encode_sample(fake)
-        post = sample.posterior  # type: ignore[attr-defined]
-        noise = sample.noise if cfg.infer_noise else prior.noise
-        latent = torch.cat([noise, sample.categorical, sample.continuous], dim=1)
-        with frozen(self.generator):
-            regenerated = self.generator(latent)
-        recon = reconstruction_loss(regenerated, fake, cfg.reconstruction_loss)
         zero = fake.new_zeros(())
+        sample = self.sample_posterior(post, noise=None if cfg.noise_in_elbo else prior.noise)
+        bn_context = (
+            contextlib.nullcontext()
+            if cfg.elbo_updates_generator_bn
+            else running_stats_frozen(self.generator)
+        )
+        with frozen(self.generator), bn_context:
+            regenerated = self.generator(sample.generator_input())
+        recon = reconstruction_loss(regenerated, fake, cfg.reconstruction_loss)
         kl_cont = (
             L.kl_gaussian(
                 post["continuous_mean"], post["continuous_logvar"], L.continuous_prior_var(cfg)
@@ -361,21 +440,23 @@ class InfoVAEGAN(BaseAE):
         )
         kl_cat = L.kl_categorical_uniform(post["categorical_logits"], cfg.categorical_dims)
         kl_noise = (
-            L.kl_gaussian(post["noise_mean"], post["noise_logvar"]) if cfg.infer_noise else zero
+            L.kl_gaussian(post["noise_mean"], post["noise_logvar"], cfg.noise_std**2)
+            if cfg.noise_in_elbo
+            else zero
         )
-        loss = (
+        elbo = (
             cfg.elbo_reconstruction_weight * recon
             + cfg.kl_continuous_weight * kl_cont
             + cfg.kl_categorical_weight * kl_cat
             + cfg.kl_noise_weight * kl_noise
         )
-        return ModelOutput(
-            loss=loss,
-            reconstruction=recon,
-            kl_continuous=kl_cont,
-            kl_categorical=kl_cat,
-            kl_noise=kl_noise,
-        )
+        return {
+            "elbo": elbo,
+            "reconstruction": recon,
+            "kl_continuous": kl_cont,
+            "kl_categorical": kl_cat,
+            "kl_noise": kl_noise,
+        }
 
     def forward(self, inputs: DatasetOutput, **kwargs) -> ModelOutput:
         """All losses of one batch without optimizer steps (pythae's sanity check and eval).
@@ -384,24 +465,24 @@ class InfoVAEGAN(BaseAE):
         reconstructing the real batch, the number to watch during training.
         """
         real = self.check_images(inputs["data"])
+        cfg = self.model_config
         prior = self.sample_prior(real.shape[0])
         fake = self.generator(prior.generator_input())
-        cfg = self.model_config
-        real_codes = self.encode_sample(real) if cfg.joint_discriminator else None
+        real_codes = self.real_pair_codes(real)
         d_out = self.discriminator_loss(
             real, fake.detach(), prior, real_codes.detach() if real_codes is not None else None
         )
-        g_out = self.generator_loss(fake, prior, real, real_codes)
-        e_out = self.elbo_loss(fake.detach(), prior) if cfg.use_inference_stage else None
+        stages = self.stage_losses(fake, prior, real, real_codes, cfg.use_inference_stage)
         encoded = self.encode(real)
         recon_x = self._decode_mode(encoded)
         recon_loss = F.mse_loss(recon_x, real, reduction="none").flatten(1).mean(1).mean()
-        loss = d_out.loss + g_out.loss + (e_out.loss if e_out is not None else 0.0)
+        encoder_loss = stages["elbo"] if cfg.use_inference_stage else real.new_zeros(())
+        generator_loss = stages.adversarial + stages.mutual_information
         return ModelOutput(
-            loss=loss,
+            loss=d_out.loss + generator_loss + encoder_loss,
             discriminator_loss=d_out.loss,
-            generator_loss=g_out.loss,
-            encoder_loss=e_out.loss if e_out is not None else real.new_zeros(()),
+            generator_loss=generator_loss,
+            encoder_loss=encoder_loss,
             recon_loss=recon_loss,
             recon_x=recon_x,
             z=encoded.features,
@@ -435,6 +516,8 @@ class InfoVAEGAN(BaseAE):
         if raw.pop("name", None) != "InfoVAEGANConfig":
             raise ModelLoadError(f"{config_path} does not describe an InfoVAEGAN model.")
         raw.pop("latent_dim", None)
+        for key, value in legacy_defaults(raw).items():
+            raw.setdefault(key, value)
         config = InfoVAEGANConfig.from_dict(raw)
         try:
             payload = torch.load(weights_path, map_location="cpu", weights_only=True)
@@ -444,12 +527,43 @@ class InfoVAEGAN(BaseAE):
             raise ModelLoadError(f"{weights_path} has no 'model_state_dict' entry.")
         model = cls(config)
         try:
-            model.load_state_dict(payload["model_state_dict"])
+            model.load_state_dict(upgrade_state_dict(config, payload["model_state_dict"]))
         except RuntimeError as exc:
             raise ModelLoadError(
                 f"weights in {weights_path} do not match the architecture of {config_path}: {exc}"
             ) from exc
         return model
+
+
+def legacy_defaults(raw: Dict[str, object]) -> Dict[str, object]:
+    """Values of fields a config saved by 0.1 lacks: the behaviour that model was trained with
+    (a config missing ``noise_in_elbo`` predates the paper-faithful method)."""
+    if "noise_in_elbo" in raw:
+        return {}
+    return {
+        "noise_in_elbo": bool(raw.get("infer_noise", True)),
+        "mi_continuous_loss": "gaussian_nll",
+        "encoder_adversarial": bool(raw.get("joint_discriminator", False)),
+        "elbo_updates_generator_bn": True,
+    }
+
+
+def upgrade_state_dict(
+    config: InfoVAEGANConfig, state: Dict[str, torch.Tensor]
+) -> Dict[str, torch.Tensor]:
+    """Split the 0.1 encoder's single output layer into the code head and the noise head
+    (``noise_in_elbo`` models keep a linear noise head, so the split is exact)."""
+    weight = state.get("encoder.head.weight")
+    codes = config.categorical_total + 2 * config.continuous_dim
+    if weight is None or weight.shape[0] == codes or "encoder.noise_head.weight" in state:
+        return state
+    if not config.noise_in_elbo:
+        return state  # load_state_dict reports the mismatch with both file names
+    state = dict(state)
+    bias = state["encoder.head.bias"]
+    state["encoder.head.weight"], state["encoder.noise_head.weight"] = weight[:codes], weight[codes:]
+    state["encoder.head.bias"], state["encoder.noise_head.bias"] = bias[:codes], bias[codes:]
+    return state
 
 
 def _count_forward(module: nn.Module, args, output) -> None:

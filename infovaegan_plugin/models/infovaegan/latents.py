@@ -56,6 +56,8 @@ def latent_layout(config: InfoVAEGANConfig) -> List[Dict[str, object]]:
     layout: List[Dict[str, object]] = [
         {"name": "noise", "kind": "noise", "size": config.noise_dim, "prior": "normal"}
     ]
+    if config.noise_std != 1.0:
+        layout[0]["std"] = config.noise_std
     for i, size in enumerate(config.categorical_dims):
         layout.append(
             {"name": f"categorical_{i}", "kind": "categorical", "size": size, "prior": "categorical"}
@@ -115,7 +117,7 @@ def sample_prior(
 ) -> LatentCodes:
     """Draw ``n`` generator inputs: z ~ N(0, I), c ~ Cat(uniform), d ~ U[-1, 1] or N(0, 1)."""
     kw = {"device": device, "generator": generator}
-    noise = torch.randn(n, config.noise_dim, **kw)
+    noise = torch.randn(n, config.noise_dim, **kw) * config.noise_std
     index = torch.stack(
         [torch.randint(0, size, (n,), **kw) for size in config.categorical_dims], dim=1
     ) if config.categorical_dims else torch.zeros(n, 0, dtype=torch.long, device=device)
@@ -167,6 +169,16 @@ def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> t
     """MI lower bound, continuous part: -log N(x; mean, exp(logvar))."""
     nll = 0.5 * (logvar + (x - mean) ** 2 * torch.exp(-logvar) + math.log(2 * math.pi))
     return nll.sum(dim=1).mean()
+
+
+def squared_error(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """MI term of the authors' code: ``||x - (mean + std * eps)||^2`` of a posterior sample.
+
+    Its expectation is ``||x - mean||^2 + sum(var)``, so it fits the mean and shrinks the
+    variance, with gradients bounded by the code's range (a Gaussian NLL's grow as
+    ``exp(-logvar)``: ~3000x at the log-variance floor).
+    """
+    return ((x - reparameterize(mean, logvar)) ** 2).sum(dim=1).mean()
 
 
 def kl_gaussian(mean: torch.Tensor, logvar: torch.Tensor, prior_var: float = 1.0) -> torch.Tensor:

@@ -96,20 +96,38 @@ class ImageTrunk(nn.Module):
 class Encoder(nn.Module):
     """Inference network: image -> categorical logits, continuous (and noise) Gaussian params.
 
-    Returns one flat tensor; :class:`InfoVAEGAN` splits it by the config's latent layout so
-    the split lives in a single place.
+    Returns one flat tensor ``[logits, cont_mean, cont_logvar, noise_mean, noise_logvar]``;
+    :class:`InfoVAEGAN` splits it by the config's latent layout so the split lives in a single
+    place. The noise has its own two-layer head; unless ``noise_in_elbo`` it reads the trunk's
+    features *detached*, so regressing 60-odd noise dimensions cannot pull the shared trunk
+    away from the interpretable codes (its gradients were 100x the MI term's).
     """
 
     def __init__(self, config: InfoVAEGANConfig):
         super().__init__()
         self.trunk = ImageTrunk(config)
-        out = config.categorical_total + 2 * config.continuous_dim
-        if config.infer_noise:
-            out += 2 * config.noise_dim
-        self.head = nn.Linear(config.hidden_dim, out)
+        self.head = nn.Linear(config.hidden_dim, config.categorical_total + 2 * config.continuous_dim)
+        self.detach_noise_head = not (config.noise_in_elbo or config.encoder_adversarial)
+        self.noise_head: nn.Module | None = None
+        if config.infer_noise and config.noise_dim > 0:
+            # 0.1's layout (noise_in_elbo): one more linear output, so its weights still load.
+            self.noise_head = (
+                nn.Linear(config.hidden_dim, 2 * config.noise_dim)
+                if config.noise_in_elbo
+                else nn.Sequential(
+                    nn.Linear(config.hidden_dim, config.hidden_dim),
+                    nn.LeakyReLU(LEAK),
+                    nn.Linear(config.hidden_dim, 2 * config.noise_dim),
+                )
+            )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(images))
+        features = self.trunk(images)
+        out = self.head(features)
+        if self.noise_head is None:
+            return out
+        noise_in = features.detach() if self.detach_noise_head else features
+        return torch.cat([out, self.noise_head(noise_in)], dim=1)
 
 
 class Generator(nn.Module):
@@ -163,7 +181,7 @@ class Discriminator(nn.Module):
         self.joint = config.joint_discriminator
         if self.joint:
             self.code_net = nn.Sequential(
-                nn.Linear(config.feature_dim, config.hidden_dim), nn.LeakyReLU(LEAK)
+                nn.Linear(config.discriminator_code_dim, config.hidden_dim), nn.LeakyReLU(LEAK)
             )
             self.head = nn.Sequential(
                 nn.Linear(2 * config.hidden_dim, config.hidden_dim),

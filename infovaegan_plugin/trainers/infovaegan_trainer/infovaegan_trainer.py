@@ -23,7 +23,7 @@ import logging
 import os
 import time
 from copy import deepcopy
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -40,6 +40,7 @@ from pythae.trainers.training_callbacks import (
     TrainingCallback,
 )
 
+from ...health import HealthMonitor, min_category_share, sample_spread
 from ...models.infovaegan import InfoVAEGAN
 from .infovaegan_trainer_config import InfoVAEGANTrainerConfig
 
@@ -47,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 OPTIMIZERS_FILE = "optimizers.pt"
 HISTORY_FILE = "training_history.json"
-NETWORK_OPTIMIZERS = ("discriminator", "generator", "encoder")
 
 
 class NonFiniteLossError(ArithmeticError):
@@ -110,8 +110,12 @@ class InfoVAEGANTrainer(BaseTrainer):
         )
         self.callbacks = callbacks
         self._run_model_sanity_check(model, self.train_loader)
-        self.history: List[Dict[str, float]] = []
+        self.history: List[Dict[str, Any]] = []
         self._last_good: Optional[Dict[str, Any]] = None
+        self.health = HealthMonitor()
+        #: callables ``model -> {name: float}`` run after each epoch's eval (e.g. generator
+        #: purity); their numbers join the epoch's metrics and history.
+        self.epoch_probes: List[Callable[[InfoVAEGAN], Dict[str, float]]] = []
 
     # ----- devices, precision, distribution -----------------------------------------
 
@@ -197,15 +201,33 @@ class InfoVAEGANTrainer(BaseTrainer):
             kwargs.setdefault("betas", tuple(getattr(cfg, f"{name}_betas")))
         return optimizer_cls(params, **kwargs)
 
+    def optimizer_parameters(self) -> Dict[str, List[torch.nn.Parameter]]:
+        """Which networks each optimizer owns (one optimizer per loss, as the authors do).
+
+        ``generator``: the adversarial loss, generator only (ALI: + encoder);
+        ``mutual_information``: the MI loss, generator + encoder (with ``mi_optimizer=
+        "shared"`` this is folded into ``generator``, our 0.1 behaviour);
+        ``encoder``: the data-free ELBO, encoder only; ``discriminator``.
+        """
+        m, cfg = self.model, self.model_config
+        generator, encoder = list(m.generator.parameters()), list(m.encoder.parameters())
+        uses_mi = cfg.use_mutual_information or m.regresses_noise
+        plan: Dict[str, List[torch.nn.Parameter]] = {
+            "discriminator": list(m.discriminator.parameters()),
+            "generator": generator + (encoder if cfg.encoder_adversarial else []),
+        }
+        if uses_mi and self.training_config.mi_optimizer == "separate":
+            plan["mutual_information"] = generator + encoder
+        elif uses_mi and not cfg.encoder_adversarial:
+            plan["generator"] = generator + encoder
+        if cfg.use_inference_stage:
+            plan["encoder"] = encoder
+        return plan
+
     def set_optimizer(self):
-        m = self.model
-        gan_params = list(m.generator.parameters())
-        if self.model_config.use_mutual_information or self.model_config.joint_discriminator:
-            gan_params += list(m.encoder.parameters())
         self.optimizers: Dict[str, optim.Optimizer] = {
-            "discriminator": self._make_optimizer(m.discriminator.parameters(), "discriminator"),
-            "generator": self._make_optimizer(gan_params, "generator"),
-            "encoder": self._make_optimizer(m.encoder.parameters(), "encoder"),
+            name: self._make_optimizer(params, name)
+            for name, params in self.optimizer_parameters().items()
         }
         self.optimizer = self.optimizers["generator"]  # pythae callers expect one attribute
 
@@ -233,77 +255,140 @@ class InfoVAEGANTrainer(BaseTrainer):
             self.callback_handler.add_callback(ProgressBarCallback())
         self.callback_handler.add_callback(MetricConsolePrinterCallback())
 
-    def _step(self, name: str, output, epoch: int, step: int) -> None:
-        """Backward + step of one optimizer; a NaN/inf loss stops before touching weights."""
-        loss = output.loss
-        if not bool(torch.isfinite(loss)):
-            bad = {
-                k: float(v.detach())
-                for k, v in output.items()
-                if torch.is_tensor(v) and v.dim() == 0 and not bool(torch.isfinite(v))
-            }
-            raise NonFiniteLossError(
-                f"non-finite {name} loss at epoch {epoch}, step {step}: {bad}. Lower the "
-                "learning rates or check the data for NaN/inf."
-            )
+    @staticmethod
+    def _check_finite(name: str, loss: torch.Tensor, terms: Dict[str, Any], epoch: int, step: int):
+        if bool(torch.isfinite(loss)):
+            return
+        bad = {
+            k: float(v.detach())
+            for k, v in terms.items()
+            if torch.is_tensor(v) and v.dim() == 0 and not bool(torch.isfinite(v))
+        }
+        raise NonFiniteLossError(
+            f"non-finite {name} loss at epoch {epoch}, step {step}: {bad}. Lower the "
+            "learning rates or check the data for NaN/inf."
+        )
+
+    def _apply(self, name: str, grads: Optional[List[Optional[torch.Tensor]]] = None) -> None:
+        """Step optimizer ``name`` with ``grads`` (aligned with its parameters), or with the
+        gradients already in ``.grad``."""
         optimizer = self.optimizers[name]
-        optimizer.zero_grad(set_to_none=True)
-        if self.grad_scaler is not None:
-            self.grad_scaler.scale(loss).backward()
-        else:
-            loss.backward()
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        if grads is not None:
+            for p, g in zip(params, grads):
+                p.grad = g
         if self.distributed:
-            self._average_gradients([p for g in optimizer.param_groups for p in g["params"]])
+            self._average_gradients(params)
         if self.grad_scaler is not None:
             self.grad_scaler.step(optimizer)
-            self.grad_scaler.update()
         else:
             optimizer.step()
+
+    def _step(self, name: str, output, epoch: int, step: int) -> None:
+        """Backward + step of one optimizer; a NaN/inf loss stops before touching weights."""
+        self._check_finite(name, output.loss, output, epoch, step)
+        optimizer = self.optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        loss = output.loss
+        (self.grad_scaler.scale(loss) if self.grad_scaler is not None else loss).backward()
+        self._apply(name)
+        if self.grad_scaler is not None:
+            self.grad_scaler.update()
 
     # ----- one training step: GAN + MI stage, then the data-free inference stage ------
 
     def inference_stage_active(self, epoch: int) -> bool:
         return self.model_config.use_inference_stage and epoch > self.training_config.warmup_epochs
 
+    def stage_loss(self, name: str, stages) -> torch.Tensor:
+        """The loss optimizer ``name`` minimises, from :meth:`InfoVAEGAN.stage_losses`."""
+        if name == "generator":
+            shared = "mutual_information" not in self.optimizers
+            return stages.adversarial + (stages.mutual_information if shared else 0.0)
+        if name == "mutual_information":
+            return stages.mutual_information
+        return stages.elbo
+
     def training_step(
         self, real: torch.Tensor, epoch: int, step: int = 1
     ) -> Dict[str, torch.Tensor]:
-        """One step; forward passes (d_steps=1, no joint D): G 2, D 3, E 2.
+        """One step; forward passes (d_steps=1): G 2, D 3, E 2.
 
-        The generated batch and its prior sample serve both stages: the ELBO stage
-        reconstructs the very images (and noise) the GAN stage generated.
+        The discriminator steps first; then the generator/encoder losses are computed from
+        shared forward passes and every optimizer's gradients are taken before any of them
+        steps (the authors run g_optim, q_optim and vae_optim in one session call), so each
+        loss gets its own Adam normalisation and none crowds out another.
         """
         m, cfg = self.model, self.model_config
         with self.amp_context:
             prior = m.sample_prior(real.shape[0])
             fake = m.generator(prior.generator_input())
-            real_codes = m.encode_sample(real) if cfg.joint_discriminator else None
+            real_codes = m.real_pair_codes(real)
         detached_codes = real_codes.detach() if real_codes is not None else None
         for _ in range(self.training_config.discriminator_steps):
             with self.amp_context:
                 d_out = m.discriminator_loss(real, fake.detach(), prior, detached_codes)
             self._step("discriminator", d_out, epoch, step)
+        inference = self.inference_stage_active(epoch)
         with self.amp_context:
-            g_out = m.generator_loss(fake, prior, real, real_codes)
-        self._step("generator", g_out, epoch, step)
+            stages = m.stage_losses(fake, prior, real, real_codes, inference)
+        names = [n for n in self.optimizers if n != "discriminator"]
+        if not inference:
+            names = [n for n in names if n != "encoder"]
+        grads = {}
+        for name in names:
+            loss = self.stage_loss(name, stages)
+            self._check_finite(name, loss, stages, epoch, step)
+            if self.grad_scaler is not None:
+                loss = self.grad_scaler.scale(loss)
+            params = [p for g in self.optimizers[name].param_groups for p in g["params"]]
+            grads[name] = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        for name in names:
+            self._apply(name, grads[name])
+        if self.grad_scaler is not None:
+            self.grad_scaler.update()
+        saturated = self.health.d_win_accuracy
         metrics = {
             "discriminator_loss": d_out.loss.detach(),
-            "generator_loss": g_out.adversarial.detach(),
-            "mi_categorical": g_out.mi_categorical.detach(),
-            "mi_continuous": g_out.mi_continuous.detach(),
+            "d_real_accuracy": d_out.d_real_accuracy,
+            "d_fake_accuracy": d_out.d_fake_accuracy,
+            "d_saturated_fraction": (
+                (d_out.d_real_accuracy >= saturated) & (d_out.d_fake_accuracy >= saturated)
+            ).float(),
+            "generator_loss": stages.adversarial.detach(),
+            "mi_categorical": stages.mi_categorical.detach(),
+            "mi_continuous": stages.mi_continuous.detach(),
         }
-        if self.inference_stage_active(epoch):
-            with self.amp_context:
-                e_out = m.elbo_loss(fake.detach(), prior)
-            self._step("encoder", e_out, epoch, step)
+        if m.regresses_noise:
+            metrics["noise_regression"] = stages.noise_regression.detach()
+        metrics.update(self._gradient_norms(grads))
+        if inference:
             metrics.update(
-                elbo_loss=e_out.loss.detach(),
-                elbo_reconstruction=e_out.reconstruction.detach(),
-                kl_continuous=e_out.kl_continuous.detach(),
-                kl_categorical=e_out.kl_categorical.detach(),
-                kl_noise=e_out.kl_noise.detach(),
+                elbo_loss=stages.elbo.detach(),
+                elbo_reconstruction=stages.reconstruction.detach(),
+                kl_continuous=stages.kl_continuous.detach(),
+                kl_categorical=stages.kl_categorical.detach(),
+                kl_noise=stages.kl_noise.detach(),
             )
         return metrics
+
+    def _gradient_norms(self, grads: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+        """Per-loss gradient norm on the encoder trunk and on the generator: the instrument
+        that tells which loss drives a shared network."""
+        m = self.model
+        targets = {
+            "encoder_trunk": {id(p) for p in m.encoder.trunk.parameters()},
+            "generator": {id(p) for p in m.generator.parameters()},
+        }
+        out: Dict[str, torch.Tensor] = {}
+        for name, loss_grads in grads.items():
+            params = [p for g in self.optimizers[name].param_groups for p in g["params"]]
+            for target, ids in targets.items():
+                picked = [g for p, g in zip(params, loss_grads) if g is not None and id(p) in ids]
+                if picked:
+                    norms = torch._foreach_norm([g.detach().float() for g in picked])
+                    out[f"gradnorm_{name}_{target}"] = torch.linalg.vector_norm(torch.stack(norms))
+        return out
 
     def train_step(self, epoch: int) -> Dict[str, float]:
         self.callback_handler.on_train_step_begin(
@@ -351,18 +436,46 @@ class InfoVAEGANTrainer(BaseTrainer):
                 sums["eval_epoch_loss"] += float(out.loss) * n
                 sums["eval_recon_mse"] += float(out.recon_loss) * n
                 seen += n
-                if cfg.categorical_dims and "labels" in inputs.keys():
+                if cfg.categorical_dims:
                     probs = out.z[:, : cfg.categorical_dims[0]]
                     predictions.append(probs.argmax(1).cpu().numpy())
-                    labels.append(inputs["labels"].cpu().numpy())
+                    if "labels" in inputs.keys():
+                        labels.append(inputs["labels"].cpu().numpy())
                 self.callback_handler.on_eval_step_end(training_config=self.training_config)
         metrics = self._reduce_eval(sums, seen)
-        if self.training_config.eval_accuracy and predictions and self._has_labels():
+        if predictions:
+            share = min_category_share(np.concatenate(predictions), cfg.categorical_dims[0])
+            if share is not None:
+                metrics["min_category_share"] = share
+        spread = self._sample_spread()
+        if spread is not None:
+            metrics["sample_spread_ratio"] = spread
+        if self.training_config.eval_accuracy and predictions and labels and self._has_labels():
             y_pred, y_true = self._gather(np.concatenate(predictions), np.concatenate(labels))
             from ...metrics.clustering import unsupervised_accuracy
 
             metrics["eval_accuracy"] = float(unsupervised_accuracy(y_true.astype(np.int64), y_pred))
         return metrics
+
+    def _probes(self) -> List[Callable[[InfoVAEGAN], Dict[str, float]]]:
+        """``epoch_probes`` plus the ``epoch_metrics`` of callbacks that have one (the way
+        to add a probe through pythae's ``TrainingPipeline(...)(callbacks=[...])``)."""
+        from_callbacks = [
+            cb.epoch_metrics
+            for cb in self.callback_handler.callbacks
+            if callable(getattr(cb, "epoch_metrics", None))
+        ]
+        return [*self.epoch_probes, *from_callbacks]
+
+    def _sample_spread(self, n: int = 256) -> Optional[float]:
+        """Per-pixel spread of prior samples relative to held-out images (collapse check)."""
+        data = getattr(self.eval_dataset, "data", None)
+        if data is None or len(data) < 2:
+            return None
+        real = torch.as_tensor(data[:n]).float().cpu().numpy()
+        with torch.no_grad():
+            fake = self.model.generate(min(n, len(real) * 4)).float().cpu().numpy()
+        return sample_spread(fake, real)
 
     def _has_labels(self) -> bool:
         flag = getattr(self.eval_dataset, "has_labels", None)
@@ -418,7 +531,13 @@ class InfoVAEGANTrainer(BaseTrainer):
             metrics["train_time_s"] = time.perf_counter() - started
             if self.eval_loader is not None:
                 metrics.update(self.eval_step(epoch))
+            for probe in self._probes():
+                metrics.update(probe(self.model))
             self._schedulers_step(metrics.get("eval_recon_mse", metrics["train_epoch_loss"]))
+            warnings = self.health.check(metrics)
+            for warning in warnings:
+                logger.warning("epoch %d: %s", epoch, warning)
+            metrics["health_warnings"] = warnings
             if (
                 self.training_config.steps_predict is not None
                 and epoch % self.training_config.steps_predict == 0
@@ -501,6 +620,12 @@ class InfoVAEGANTrainer(BaseTrainer):
             )
         self.model.load_state_dict(restored.state_dict())
         payload = torch.load(path, map_location="cpu", weights_only=True)
+        if set(payload["optimizers"]) != set(self.optimizers):
+            raise ValueError(
+                f"checkpoint {checkpoint_dir!r} holds optimizers {sorted(payload['optimizers'])}"
+                f" but this training uses {sorted(self.optimizers)} (another mi_optimizer or "
+                "variant); resume with the settings it was trained with."
+            )
         for name, state in payload["optimizers"].items():
             self.optimizers[name].load_state_dict(state)
             self._set_optimizer_on_device(self.optimizers[name], self.device)

@@ -8,7 +8,7 @@ distributed fields. ``learning_rate`` is unused: each optimizer has its own.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Literal, Optional, Tuple
 
 from pydantic.dataclasses import dataclass
 from pythae.trainers import BaseTrainerConfig
@@ -20,8 +20,12 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
 
     Parameters:
         discriminator_learning_rate, discriminator_betas: the discriminator's optimizer.
-        generator_learning_rate, generator_betas: the GAN + MI stage optimizer, which owns the
-            generator and the encoder (InfoGAN's Q network role).
+        generator_learning_rate, generator_betas: the generator's adversarial loss.
+        mutual_information_learning_rate, mutual_information_betas: the MI loss, which trains
+            the generator and the encoder (InfoGAN's Q network role).
+        mi_optimizer: ``"separate"`` (authors' code: the adversarial and the MI loss each have
+            their own Adam, so neither gradient crowds out the other) or ``"shared"`` (one Adam
+            on generator + encoder for their sum, our 0.1 behaviour).
         encoder_learning_rate, encoder_betas: the data-free ELBO stage optimizer (encoder only).
         discriminator_steps: discriminator updates per generator update (same batch).
         warmup_epochs: GAN-only epochs before the inference stage starts (0: both stages from
@@ -39,6 +43,9 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
     discriminator_betas: Tuple[float, float] = (0.5, 0.999)
     generator_learning_rate: float = 1e-3
     generator_betas: Tuple[float, float] = (0.5, 0.999)
+    mutual_information_learning_rate: float = 1e-3
+    mutual_information_betas: Tuple[float, float] = (0.5, 0.999)
+    mi_optimizer: Literal["separate", "shared"] = "separate"
     encoder_learning_rate: float = 2e-4
     encoder_betas: Tuple[float, float] = (0.5, 0.999)
     discriminator_steps: int = 1
@@ -48,7 +55,7 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("discriminator", "generator", "encoder"):
+        for name in ("discriminator", "generator", "mutual_information", "encoder"):
             lr = getattr(self, f"{name}_learning_rate")
             if lr <= 0:
                 raise ValueError(f"{name}_learning_rate must be > 0, got {lr}.")

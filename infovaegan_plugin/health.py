@@ -1,0 +1,79 @@
+"""Training health: name a collapsing GAN while it happens, and say what to try.
+
+Three symptoms, each measured once per epoch by the trainer:
+
+- the discriminator wins: both its accuracies >= ``d_win_accuracy`` on most steps of an epoch,
+  for ``patience`` epochs in a row (the generator then gets no gradient worth having);
+- the generator has collapsed: the per-pixel standard deviation of prior samples is a small
+  fraction of the real images' (every sample draws the same thing);
+- a dead category: a value of the categorical code that the encoder gives almost no held-out
+  image (the generator draws nothing distinct for it, or the encoder ignores it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+__all__ = ["HealthMonitor", "category_shares", "sample_spread"]
+
+
+@dataclass
+class HealthMonitor:
+    """Turns an epoch's metrics into warnings (strings that say what to try)."""
+
+    d_win_accuracy: float = 0.99
+    d_win_fraction: float = 0.5
+    patience: int = 2
+    min_spread_ratio: float = 0.2
+    dead_share: float = 0.1  # of the uniform share 1/K
+    _d_win_streak: int = field(default=0, repr=False)
+
+    def check(self, metrics: Dict[str, float]) -> List[str]:
+        warnings: List[str] = []
+        won = metrics.get("d_saturated_fraction")
+        if won is not None:
+            self._d_win_streak = self._d_win_streak + 1 if won >= self.d_win_fraction else 0
+            if self._d_win_streak >= self.patience:
+                warnings.append(
+                    f"discriminator wins: it classified real and generated images with "
+                    f">= {self.d_win_accuracy:.0%} accuracy on {won:.0%} of this epoch's steps, "
+                    f"{self._d_win_streak} epochs in a row; the generator gets no signal. Try "
+                    "a lower discriminator learning rate, a higher generator learning rate, or "
+                    "restart from an earlier checkpoint."
+                )
+        spread = metrics.get("sample_spread_ratio")
+        if spread is not None and spread < self.min_spread_ratio:
+            warnings.append(
+                f"generator collapse: generated samples vary {spread:.2f}x as much as real "
+                "images pixel by pixel (every sample draws nearly the same image). Try another "
+                "seed, a lower generator learning rate, or fewer continuous codes."
+            )
+        share = metrics.get("min_category_share")
+        if share is not None and share < self.dead_share:
+            warnings.append(
+                f"dead category: one value of the categorical code gets {share:.0%} of its fair "
+                "share of held-out images. Train longer, or lower the categorical KL weight."
+            )
+        return warnings
+
+
+def sample_spread(generated: np.ndarray, real: np.ndarray) -> float:
+    """Mean per-pixel standard deviation of generated images over that of real images."""
+    real_std = float(np.asarray(real, dtype=np.float64).std(axis=0).mean())
+    fake_std = float(np.asarray(generated, dtype=np.float64).std(axis=0).mean())
+    return fake_std / max(real_std, 1e-12)
+
+
+def category_shares(predictions: np.ndarray, num_categories: int) -> np.ndarray:
+    """Share of images per category, relative to the uniform share (1.0 = fair)."""
+    counts = np.bincount(np.asarray(predictions, dtype=np.int64), minlength=num_categories)
+    return counts[:num_categories] / max(counts.sum(), 1) * num_categories
+
+
+def min_category_share(predictions: Optional[np.ndarray], num_categories: int) -> Optional[float]:
+    if predictions is None or len(predictions) == 0:
+        return None
+    return float(category_shares(predictions, num_categories).min())

@@ -1,0 +1,166 @@
+"""The paper-faithful method: defaults, the joint discriminator's inputs, the noise head,
+the bounded continuous MI term, the categorical KL weight, BatchNorm statistics, old models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig, InfoVAEGANTrainer, InfoVAEGANTrainerConfig
+from infovaegan_plugin.models.infovaegan import latents as L
+
+
+def test_defaults_are_the_paper_recipe():
+    cfg = InfoVAEGANConfig(input_dim=(1, 28, 28))
+    assert cfg.joint_discriminator and not cfg.encoder_adversarial
+    assert (cfg.kl_categorical_weight, cfg.gumbel_temperature) == (0.001, 0.1)
+    assert (cfg.mi_continuous_loss, cfg.mi_continuous_weight) == ("squared_error", 1.0)
+    assert not cfg.noise_in_elbo and not cfg.elbo_updates_generator_bn
+    assert InfoVAEGANTrainerConfig().mi_optimizer == "separate"
+    # the joint discriminator sees the interpretable code only (no noise), as in the figure
+    assert cfg.discriminator_code_dim == cfg.code_dim == 12
+
+
+def test_variants_keep_their_own_discriminators():
+    infogan = InfoVAEGANConfig.for_variant("infogan", input_dim=(1, 8, 8))
+    ali = InfoVAEGANConfig.for_variant("ali", input_dim=(1, 8, 8), noise_dim=5)
+    assert not infogan.joint_discriminator and infogan.discriminator_code_dim == 0
+    assert ali.encoder_adversarial and ali.discriminator_code_dim == ali.code_dim + 5
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"noise_in_elbo": True, "infer_noise": False}, "noise_in_elbo=True needs infer_noise"),
+        ({"encoder_adversarial": True, "joint_discriminator": False}, "needs joint_discriminator"),
+        ({"kl_categorical_weight": -1.0}, "kl_categorical_weight must be >= 0"),
+        ({"mi_continuous_loss": "l1"}, "mi_continuous_loss"),
+    ],
+)
+def test_method_switches_are_validated(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        InfoVAEGANConfig(input_dim=(1, 8, 8), **kwargs)
+
+
+def test_squared_error_mi_term_values():
+    target = torch.tensor([[0.5, -1.0], [0.0, 1.0]]).repeat(1000, 1)
+    mean = torch.tensor([[0.0, -1.0], [1.0, 1.0]]).repeat(1000, 1)
+    tight = torch.full_like(mean, L.LOGVAR_MIN)
+    # a near-zero variance (std 0.018) leaves the squared error of the mean: 0.25 and 1
+    torch.manual_seed(0)
+    assert L.squared_error(target, mean, tight).item() == pytest.approx(0.625, abs=0.01)
+    torch.manual_seed(0)
+    wide = torch.zeros(20000, 2)
+    # E||x - (mean + eps)||^2 = ||x - mean||^2 + sum(var) = 0 + 2
+    value = L.squared_error(torch.zeros(20000, 2), wide, torch.zeros(20000, 2)).item()
+    assert value == pytest.approx(2.0, rel=0.03)
+
+
+def test_gaussian_nll_is_still_available(make_model):
+    model = make_model(mi_continuous_loss="gaussian_nll")
+    prior = model.sample_prior(8)
+    stages = model.stage_losses(model.generator(prior.generator_input()), prior)
+    post = model.posterior(model.generator(prior.generator_input()))
+    assert stages.mi_continuous.item() > -50  # NLL may go negative, bounded here by init
+
+
+def test_elbo_weights_the_categorical_kl(make_model):
+    for weight in (0.001, 1.0):
+        model = make_model(kl_categorical_weight=weight, seed=3)
+        torch.manual_seed(5)
+        prior = model.sample_prior(16)
+        fake = model.generator(prior.generator_input())
+        torch.manual_seed(6)
+        out = model.stage_losses(fake, prior)
+        expected = out.reconstruction + out.kl_continuous + weight * out.kl_categorical
+        assert out.elbo.item() == pytest.approx(expected.item(), rel=1e-6)
+        assert out.kl_noise.item() == 0.0  # the noise is not a latent of the ELBO
+
+
+def test_elbo_regenerates_with_the_same_noise(make_model, monkeypatch):
+    model = make_model()
+    prior = model.sample_prior(6)
+    fake = model.generator(prior.generator_input())
+    seen = []
+    handle = model.generator.register_forward_hook(lambda m, a, o: seen.append(a[0].detach()))
+    model.stage_losses(fake, prior)
+    handle.remove()
+    noise_dim = model.model_config.noise_dim
+    assert len(seen) == 1 and torch.equal(seen[0][:, :noise_dim], prior.noise)
+
+
+def test_joint_discriminator_sees_detached_encoder_codes_and_prior_codes(
+    make_model, digits_datasets, tmp_path
+):
+    model = make_model()
+    config = InfoVAEGANTrainerConfig(output_dir=str(tmp_path), per_device_train_batch_size=16)
+    trainer = InfoVAEGANTrainer(model, digits_datasets[0], training_config=config)
+    trainer.prepare_training()
+    calls = []
+    handle = model.discriminator.register_forward_hook(lambda m, a, o: calls.append(a))
+    generated = []
+    g_handle = model.generator.register_forward_hook(lambda m, a, o: generated.append((a[0], o)))
+    real = digits_datasets[0].data[:16]
+    trainer.training_step(real, epoch=1)
+    handle.remove()
+    g_handle.remove()
+    cfg = model.model_config
+    (real_images, real_code), (fake_images, fake_code) = calls[0], calls[1]
+    assert torch.equal(real_images, real)
+    assert not real_code.requires_grad and real_code.shape == (16, cfg.code_dim)
+    categorical = real_code[:, : cfg.categorical_total]
+    torch.testing.assert_close(categorical.sum(1), torch.ones(16))
+    # temperature 0.1: the Gumbel sample is nearly one-hot
+    assert categorical.max(1).values.mean() > 0.9
+    prior_input, fake = generated[0]
+    assert torch.equal(fake_images, fake.detach()) and not fake_images.requires_grad
+    noise_dim = cfg.noise_dim
+    torch.testing.assert_close(fake_code, prior_input[:, noise_dim:])
+    # the generator stage pairs the (attached) fake with the same prior code
+    assert calls[2][0].requires_grad and torch.equal(calls[2][1], fake_code)
+
+
+@pytest.mark.parametrize("updates, expect_changed", [(False, False), (True, True)])
+def test_elbo_pass_and_generator_batchnorm_statistics(make_model, updates, expect_changed):
+    model = make_model(elbo_updates_generator_bn=updates).train()
+    prior = model.sample_prior(16)
+    fake = model.generator(prior.generator_input())
+    before = {k: v.clone() for k, v in model.generator.named_buffers() if "running" in k}
+    assert before
+    model.stage_losses(fake, prior, inference=True)
+    after = dict(model.generator.named_buffers())
+    changed = any(not torch.equal(after[k], v) for k, v in before.items())
+    assert changed == expect_changed
+    # momentum restored after the pass
+    assert all(
+        m.momentum == 0.1 for m in model.generator.modules() if isinstance(m, torch.nn.BatchNorm1d)
+    )
+
+
+def test_models_saved_by_0_1_still_load(make_model, tmp_path):
+    """0.1 saved configs without the new fields and one encoder output layer for codes and
+    noise: they load with 0.1's behaviour and give the same codes."""
+    model = make_model(
+        noise_in_elbo=True, mi_continuous_loss="gaussian_nll", joint_discriminator=False
+    ).eval()
+    model.save(str(tmp_path))
+    raw = json.loads((tmp_path / "model_config.json").read_text())
+    for key in ("noise_in_elbo", "noise_regression_weight", "mi_continuous_loss",
+                "encoder_adversarial", "elbo_updates_generator_bn"):
+        raw.pop(key)
+    (tmp_path / "model_config.json").write_text(json.dumps(raw))
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)
+    state = payload["model_state_dict"]
+    for part in ("weight", "bias"):
+        state[f"encoder.head.{part}"] = torch.cat(
+            [state[f"encoder.head.{part}"], state.pop(f"encoder.noise_head.{part}")]
+        )
+    torch.save(payload, tmp_path / "model.pt")
+    loaded = InfoVAEGAN.load_from_folder(str(tmp_path)).eval()
+    assert loaded.model_config.noise_in_elbo and loaded.model_config.elbo_updates_generator_bn
+    x = torch.rand(4, 1, 8, 8)
+    with torch.no_grad():
+        for key in ("categorical_logits", "continuous_mean", "noise_mean"):
+            torch.testing.assert_close(loaded.encode(x)[key], model.encode(x)[key])
