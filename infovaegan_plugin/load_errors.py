@@ -16,7 +16,9 @@ __all__ = ["invalid_config_message", "unreadable_weights_message"]
 
 
 def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+    """The first sentence of the first non-empty line (torch appends advice after it)."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return line.split(". ")[0].rstrip(".")
 
 
 def unreadable_weights_message(path: str | os.PathLike[str], exc: BaseException) -> str:

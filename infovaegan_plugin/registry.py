@@ -133,7 +133,12 @@ def _auto_config_load(cls, json_path: str):
         raw = entry.config_cls._dict_from_json(json_path)
         raw.pop("name", None)
         raw.pop("latent_dim", None)  # derived from the latent layout
-        return entry.config_cls.from_dict(raw)
+        try:
+            return entry.config_cls.from_dict(raw)
+        except (ValueError, TypeError) as exc:  # name the file and the field
+            from .load_errors import invalid_config_message
+
+            raise ValueError(invalid_config_message(json_path, exc)) from None
     return _ORIGINALS["auto_config_load"](cls, json_path)
 
 
