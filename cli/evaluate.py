@@ -71,7 +71,8 @@ def evaluate(
     seed: int = typer.Option(0, callback=at_least(0),
                              help="Seed of the held-out split (as in training) and the metrics."),
     output_dir: Optional[Path] = typer.Option(
-        None, help="Where evaluation.json and PNGs go (default: evaluation/ in the model folder)."
+        None, "--output-dir", "-o",
+        help="Where evaluation.json and PNGs go (default: evaluation/ in the model folder)."
     ),
     classifier_dir: Optional[Path] = typer.Option(
         None, help="Feature-classifier cache; share it to compare models' Frechet distances."
