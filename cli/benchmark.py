@@ -9,7 +9,15 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from .common import console, fail, resolve_device, user_errors
+from .common import (
+    at_least,
+    console,
+    fail,
+    open_fraction,
+    positive_float,
+    resolve_device,
+    user_errors,
+)
 
 DATASET_CHOICES = ("mnist", "dsprites", "digits")
 
@@ -23,10 +31,13 @@ def parse_list(text: str, what: str) -> List[str]:
 
 def parse_seeds(text: str) -> List[int]:
     try:
-        return [int(s) for s in parse_list(text, "seeds")]
+        seeds = [int(s) for s in parse_list(text, "seeds")]
     except ValueError:
         fail(f"--seeds must be comma-separated integers, e.g. 0,1,2; got {text!r}.")
         raise  # unreachable: fail() exits
+    if any(s < 0 for s in seeds):
+        fail(f"--seeds must be >= 0, got {text!r}.")
+    return seeds
 
 
 #: Metric groups printed as separate tables, so each fits an 80-column terminal.
@@ -72,25 +83,31 @@ def benchmark(
         "infovaegan,infogan,ali,beta_vae,factor_vae,beta_tc_vae,vaegan",
         help="Comma-separated models to compare.",
     ),
-    epochs: Optional[int] = typer.Option(None, help="Epochs for every model (default: preset)."),
+    epochs: Optional[int] = typer.Option(None, callback=at_least(1),
+                                         help="Epochs for every model (default: preset)."),
     seeds: str = typer.Option("0", help="Comma-separated seeds, e.g. 0,1,2 (one run per seed)."),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Results folder (resumable)."),
     data_dir: Optional[Path] = typer.Option(None, help="MNIST IDX folder (or the dSprites npz)."),
-    batch_size: Optional[int] = typer.Option(None, help="Batch size (default: preset)."),
+    batch_size: Optional[int] = typer.Option(None, callback=at_least(1),
+                                             help="Batch size (default: preset)."),
     metric_scale: float = typer.Option(
-        1.0, help="Disentanglement sample sizes; 1.0 = disentanglement_lib defaults."
+        1.0, callback=positive_float,
+        help="Disentanglement sample sizes; 1.0 = disentanglement_lib defaults."
     ),
-    n_samples: int = typer.Option(5000, help="Generated images for the Frechet distance."),
+    n_samples: int = typer.Option(5000, callback=at_least(1),
+                                  help="Generated images for the Frechet distance."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    threads: int = typer.Option(0, help="torch CPU threads (0: torch's default)."),
+    threads: int = typer.Option(0, callback=at_least(0),
+                                help="torch CPU threads (0: torch's default, every core)."),
     force: bool = typer.Option(False, help="Retrain runs that already have a result."),
     limit: Optional[int] = typer.Option(
-        None, help="Images used: dSprites renders N (default 20000); others keep the first N."
+        None, callback=at_least(1),
+        help="Images used: dSprites renders N (default 20000); others keep the first N."
     ),
-    hidden_dim: Optional[int] = typer.Option(None, hidden=True),
-    base_channels: Optional[int] = typer.Option(None, hidden=True),
-    classifier_epochs: int = typer.Option(5, hidden=True),
-    eval_fraction: float = typer.Option(0.1, hidden=True),
+    hidden_dim: Optional[int] = typer.Option(None, callback=at_least(1), hidden=True),
+    base_channels: Optional[int] = typer.Option(None, callback=at_least(1), hidden=True),
+    classifier_epochs: int = typer.Option(5, callback=at_least(1), hidden=True),
+    eval_fraction: float = typer.Option(0.1, callback=open_fraction, hidden=True),
 ) -> None:
     """Compare InfoVAEGAN, InfoGAN, ALI, beta-VAE, FactorVAE, beta-TCVAE and VAEGAN."""
     import torch
@@ -101,8 +118,6 @@ def benchmark(
 
     if dataset not in DATASET_CHOICES:
         fail(f"--dataset must be one of {', '.join(DATASET_CHOICES)}, got {dataset!r}.")
-    if threads < 0:
-        fail(f"--threads must be >= 0, got {threads}.")
     if threads:
         torch.set_num_threads(threads)
     device = resolve_device(device)

@@ -34,7 +34,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .common import console, fail, user_errors
+from .common import at_least, check_writable, console, fail, user_errors
 
 OUTPUT_SUFFIXES = (".npy", ".npz", ".csv")
 #: Output order of the csv columns; ``features`` is left out because it repeats them.
@@ -196,9 +196,10 @@ def encode(
     input_path: str = typer.Argument(..., metavar="INPUT", help=".npy/.npz array, an IDX "
                                      "file, a folder of images, or a data set name."),
     output: Path = typer.Option(..., "--output", "-o", help="Codes file: .npy, .npz or .csv."),
-    batch_size: int = typer.Option(256, min=1, help="Images per ONNX Runtime call."),
+    batch_size: int = typer.Option(256, callback=at_least(1),
+                                   help="Images per ONNX Runtime call."),
     providers: str = typer.Option("auto", help="auto, cpu or cuda."),
-    threads: Optional[int] = typer.Option(None, min=0,
+    threads: Optional[int] = typer.Option(None, callback=at_least(0),
                                           help="ONNX Runtime intra-op threads (default: ORT's)."),
     key: Optional[str] = typer.Option(None, help="Array to read from an .npz with several."),
     data_dir: Optional[Path] = typer.Option(None, help="Folder of a named data set (MNIST)."),
@@ -209,6 +210,7 @@ def encode(
         fail(f"--output must end in .npy, .npz or .csv, got {str(output)!r}.")
     if providers.lower() not in ("auto", "cpu", "cuda"):
         fail(f"--providers must be auto, cpu or cuda, got {providers!r}.")
+    check_writable(output, "--output")
     from infovaegan_plugin.deploy.runtime import (
         InvalidInputError,
         InvalidModelError,
@@ -231,8 +233,11 @@ def encode(
     except InvalidInputError as exc:
         fail(f"{input_path}: {exc}")
     codes = run_encoder(encoder, images, batch_size)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    description = write_output(output, data, codes, categorical_sizes(encoder))
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        description = write_output(output, data, codes, categorical_sizes(encoder))
+    except OSError as exc:
+        fail(f"cannot write --output {output}: {exc.strerror or exc}.")
     console.print(f"encoded {len(images)} image(s) on {', '.join(encoder.providers)}")
     console.print(f"row order: {escape(data.row_order)}")
     console.print(f"wrote {escape(str(output))}: {escape(description)}")

@@ -10,7 +10,16 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .common import console, fail, resolve_device, user_errors
+from .common import (
+    at_least,
+    check_writable,
+    console,
+    fail,
+    open_fraction,
+    positive_float,
+    resolve_device,
+    user_errors,
+)
 from .train import NAMED, load_train_eval, metrics_table
 
 CONFIG_FILE = "model_config.json"
@@ -59,17 +68,21 @@ def evaluate(
     model_dir: Path = typer.Argument(..., help="Saved model folder (or a training run folder)."),
     dataset: str = typer.Option(..., help="digits, mnist, dsprites, or a path: the model's data."),
     data_dir: Optional[Path] = typer.Option(None, help="Folder of the named data set (MNIST IDX)."),
-    seed: int = typer.Option(0, help="Seed of the held-out split (as in training) and the metrics."),
+    seed: int = typer.Option(0, callback=at_least(0),
+                             help="Seed of the held-out split (as in training) and the metrics."),
     output_dir: Optional[Path] = typer.Option(
-        None, help="Where evaluation.json and PNGs go (default: evaluation/ in the model folder)."
+        None, "--output-dir", "-o",
+        help="Where evaluation.json and PNGs go (default: evaluation/ in the model folder)."
     ),
     classifier_dir: Optional[Path] = typer.Option(
         None, help="Feature-classifier cache; share it to compare models' Frechet distances."
     ),
     metric_scale: float = typer.Option(
-        1.0, help="Disentanglement sample sizes (dSprites); 1.0 = disentanglement_lib defaults."
+        1.0, callback=positive_float,
+        help="Disentanglement sample sizes (dSprites); 1.0 = disentanglement_lib defaults."
     ),
-    n_samples: int = typer.Option(5000, help="Generated images for the classifier Frechet distance."),
+    n_samples: int = typer.Option(5000, callback=at_least(1),
+                                  help="Generated images for the classifier Frechet distance."),
     cfd: bool = typer.Option(
         True, help="Compute the classifier Frechet distance (trains a small classifier once)."
     ),
@@ -77,9 +90,11 @@ def evaluate(
         False, help="Also load pythae models whose networks are pickled (trusted folders only)."
     ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    limit: Optional[int] = typer.Option(None, help="Use only the first N images (as in training)."),
-    eval_fraction: float = typer.Option(0.1, help="Held-out share when the data has no test split."),
-    classifier_epochs: int = typer.Option(5, hidden=True),
+    limit: Optional[int] = typer.Option(None, callback=at_least(1),
+                                        help="Use only the first N images (as in training)."),
+    eval_fraction: float = typer.Option(0.1, callback=open_fraction,
+                                        help="Held-out share when the data has no test split."),
+    classifier_epochs: int = typer.Option(5, callback=at_least(1), hidden=True),
 ) -> None:
     """Score a trained model: clustering, reconstruction, Frechet distance, disentanglement."""
     from infovaegan_plugin.data import DataError
@@ -98,6 +113,9 @@ def evaluate(
     folder = resolve_model_dir(model_dir)
     model = load_model(folder, allow_pickle, device)
     out = output_dir or folder / "evaluation"
+    check_writable(out, "--output-dir", folder=True)
+    if classifier_dir is not None:
+        check_writable(classifier_dir, "--classifier-dir", folder=True)
     with user_errors(DataError, ValueError, FileNotFoundError):
         settings = EvaluationSettings(seed=seed, metric_scale=metric_scale, n_samples=n_samples)
         train_data, held_out = load_train_eval(dataset, data_dir, limit, eval_fraction, seed)
@@ -125,7 +143,8 @@ def evaluate(
 
         result = evaluate_adapter(adapter, held_out, settings, ground_truth, classifier, on_step)
         progress.update(task, completed=len(steps), description="evaluated")
-    grids = write_grids(adapter, held_out, out, seed=seed)
+    with user_errors(OSError):
+        grids = write_grids(adapter, held_out, out, seed=seed)
     payload = {
         "model_dir": str(folder),
         "dataset": dataset if dataset in NAMED else str(dataset),
@@ -134,8 +153,9 @@ def evaluate(
         "grids": grids["paths"],
         "traversal_rows": grids["traversal_rows"],
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / OUTPUT_FILE).write_text(json.dumps(payload, indent=2, default=float))
+    with user_errors(OSError):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / OUTPUT_FILE).write_text(json.dumps(payload, indent=2, default=float))
     console.print(metrics_table(result["metrics"], f"{held_out.name} (held-out)"))
     console.print(f"clustering: {result['clustering_method']}")
     console.print(f"evaluation:  {out / OUTPUT_FILE}")

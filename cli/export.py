@@ -25,7 +25,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .common import console, fail, user_errors
+from .common import at_least, check_writable, cli_text, console, fail, user_errors
 
 #: Images used to calibrate int8 and check parity; as many again are held out for measuring.
 DEFAULT_CALIBRATION_SIZE = 512
@@ -218,22 +218,30 @@ def export(
     model_dir: Path = typer.Argument(..., help="A saved model folder or a training run folder."),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Where the ONNX files go."),
     onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Export to ONNX (the only format)."),
-    opset: int = typer.Option(17, help="ONNX opset (>= 17)."),
+    opset: int = typer.Option(17, help="ONNX opset (17 up to the exporter's newest, 20)."),
     fp16: bool = typer.Option(False, "--fp16", help="Also write encoder/generator.fp16.onnx."),
     quantize: Optional[str] = typer.Option(None, help="'int8': also write *.int8.onnx."),
     triton: bool = typer.Option(False, "--triton", help="Also write a Triton model repository."),
     triton_precision: str = typer.Option("fp32", help="Which files Triton serves: fp32, fp16 "
                                          "or int8 (that variant must be exported)."),
-    triton_max_batch_size: int = typer.Option(256, min=0, help="Triton max_batch_size "
-                                              "(0: no batching)."),
+    triton_max_batch_size: int = typer.Option(256, callback=at_least(0),
+                                              help="Triton max_batch_size (0: no batching)."),
     calibration: Optional[str] = typer.Option(
         None, help="Real images for calibration/measurement: a data set name or a path "
         "(default: the data set the training run recorded)."),
     data_dir: Optional[Path] = typer.Option(None, help="Folder of a named data set (MNIST)."),
-    calibration_size: int = typer.Option(DEFAULT_CALIBRATION_SIZE, min=1,
+    calibration_size: int = typer.Option(DEFAULT_CALIBRATION_SIZE, callback=at_least(1),
                                          help="Calibration images (as many more are held out)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an output folder that holds another model's export "
+        "or other files (everything in it is removed)."),
 ) -> None:
-    """Export encoder.onnx + generator.onnx (and fp16/int8 variants, Triton repository)."""
+    """Export encoder.onnx + generator.onnx (and fp16/int8 variants, Triton repository).
+
+    The output folder always ends up describing exactly one model: files are written to a
+    temporary folder and swapped in; an earlier export of the same model is replaced
+    (stale variants and triton/ included); another model's export needs --overwrite.
+    """
     if not onnx:
         fail("ONNX is the only export format; drop --no-onnx.")
     if quantize not in (None, "int8"):
@@ -248,18 +256,30 @@ def export(
 
     from infovaegan_plugin.deploy.export import (
         MIN_OPSET,
+        ExportFolderError,
         ExportVerificationError,
-        export_onnx,
+        check_export_target,
         find_model_dir,
+        max_opset,
+        source_sha256,
+        write_export,
     )
+    from infovaegan_plugin.deploy.folders import staged_export_dir
     from infovaegan_plugin.deploy.triton import write_triton_repository
-    from infovaegan_plugin.models import ModelLoadError
+    from infovaegan_plugin.models import InfoVAEGAN, ModelLoadError
 
-    if opset < MIN_OPSET:
-        fail(f"--opset must be >= {MIN_OPSET}, got {opset}.")
+    if not MIN_OPSET <= opset <= max_opset("legacy"):
+        fail(f"--opset must be {MIN_OPSET}..{max_opset('legacy')} (what the exporter writes), "
+             f"got {opset}.")
     with user_errors(FileNotFoundError):
         folder = find_model_dir(model_dir)
     console.print(f"model: {escape(str(folder))}")
+    with user_errors(ModelLoadError, FileNotFoundError):  # a broken model is the first error
+        InfoVAEGAN.load_from_folder(str(folder))
+    sha = source_sha256(folder)
+    with user_errors(ExportFolderError):
+        check_export_target(output_dir, sha, folder, overwrite)
+    check_writable(output_dir, "--output-dir", folder=True)
 
     real, why_not = find_real_images(folder, calibration, data_dir, calibration_size)
     if real is None:
@@ -273,33 +293,36 @@ def export(
         console.print(f"real images: {escape(real.source)} for measuring variants; "
                       f"{len(real.calibration)} for calibration and the parity check")
 
+    written: list[Path] = []
     try:
-        result = export_onnx(
-            folder, output_dir, opset=opset, fp16=fp16, quantize=quantize,
-            dataset_name=recorded_dataset(folder),
-            calibration_images=None if real is None else real.calibration,
-        )
+        with staged_export_dir(output_dir, sha, folder, overwrite) as staging:
+            result = write_export(
+                folder, staging, opset=opset, fp16=fp16, quantize=quantize,
+                dataset_name=recorded_dataset(folder),
+                calibration_images=None if real is None else real.calibration,
+            )
+            encoder_dev: dict[str, dict[str, Any]] = {}
+            if real is not None and result.variants:
+                encoder_dev = held_out_deviation(result, real)
+                _record_held_out(result.sidecar_path, encoder_dev)
+            written = list(result.files)
+            if triton:
+                if triton_precision == "fp32":
+                    pair = (result.encoder_path, result.generator_path)
+                else:
+                    chosen = result.variants[triton_precision]
+                    pair = (chosen.encoder_path, chosen.generator_path)
+                repo = write_triton_repository(*pair, staging / TRITON_DIR,
+                                               max_batch_size=triton_max_batch_size)
+                written += sorted(p for p in repo.rglob("*") if p.is_file())
     except ExportVerificationError as exc:
         fail(str(exc), code=3)
-    except (ModelLoadError, FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
-
-    encoder_dev: dict[str, dict[str, Any]] = {}
-    if real is not None and result.variants:
-        encoder_dev = held_out_deviation(result, real)
-        _record_held_out(result.sidecar_path, encoder_dev)
-
-    written = list(result.files)
-    if triton:
-        if triton_precision == "fp32":
-            pair = (result.encoder_path, result.generator_path)
-        else:
-            chosen = result.variants[triton_precision]
-            pair = (chosen.encoder_path, chosen.generator_path)
-        with user_errors(ValueError, FileNotFoundError):
-            repo = write_triton_repository(*pair, Path(output_dir) / TRITON_DIR,
-                                           max_batch_size=triton_max_batch_size)
-        written += sorted(p for p in repo.rglob("*") if p.is_file())
+    except (ModelLoadError, ExportFolderError, FileNotFoundError, ValueError) as exc:
+        fail(cli_text(str(exc)))
+    except OSError as exc:
+        fail(f"cannot write --output-dir {output_dir}: {exc.strerror or exc}.")
+    result = result.relocated(staging, Path(output_dir))
+    written = [Path(output_dir) / p.relative_to(staging) for p in written]
 
     checked = min(64, len(real.calibration)) if real is not None else 16
     fp32_images = (f"encoder on {checked} calibration images" if real is not None

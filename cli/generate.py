@@ -15,7 +15,7 @@ import numpy as np
 import typer
 from rich.markup import escape
 
-from .common import console, fail, user_errors
+from .common import at_least, check_writable, console, fail, positive_float, user_errors
 
 
 def _check_picture_path(output: Path) -> None:
@@ -23,6 +23,7 @@ def _check_picture_path(output: Path) -> None:
 
     if output.suffix.lower() not in Image.registered_extensions():
         fail(f"--output must be a picture file such as grid.png, got {str(output)!r}.")
+    check_writable(output, "--output")
 
 
 def load_generator(path: Path, providers: str, threads: Optional[int]) -> Any:
@@ -64,19 +65,22 @@ def fix_class(generator: Any, codes: dict[str, np.ndarray], code: int, value: in
 
 def generate(
     generator_onnx: Path = typer.Argument(..., help="generator.onnx (or the export folder)."),
-    n: int = typer.Option(64, "--n", min=1, help="Number of images."),
+    n: int = typer.Option(64, "--n", callback=at_least(1), help="Number of images."),
     output: Path = typer.Option(..., "--output", "-o", help="The grid picture, e.g. grid.png."),
-    seed: int = typer.Option(0, help="Seed of the sampled codes."),
+    seed: int = typer.Option(0, callback=at_least(0), help="Seed of the sampled codes."),
     categorical: Optional[int] = typer.Option(
         None, help="Fix the categorical code to this class (default: sampled per image)."),
-    categorical_code: int = typer.Option(0, help="Which categorical code --categorical sets."),
-    ncol: Optional[int] = typer.Option(None, min=1, help="Grid columns (default: sqrt(n))."),
+    categorical_code: int = typer.Option(0, callback=at_least(0),
+                                         help="Which categorical code --categorical sets."),
+    ncol: Optional[int] = typer.Option(None, callback=at_least(1),
+                                       help="Grid columns (default: sqrt(n))."),
     providers: str = typer.Option("auto", help="auto, cpu or cuda."),
-    threads: Optional[int] = typer.Option(None, min=0, help="ONNX Runtime intra-op threads."),
+    threads: Optional[int] = typer.Option(None, callback=at_least(0),
+                                         help="ONNX Runtime intra-op threads."),
 ) -> None:
     """Sample images from the prior with an exported generator and save them as a grid."""
     from infovaegan_plugin.deploy.runtime import InvalidInputError
-    from infovaegan_plugin.viz import save_grid
+    from infovaegan_plugin.viz import GridLabels, save_grid
 
     _check_picture_path(output)
     generator = load_generator(generator_onnx, providers, threads)
@@ -86,39 +90,55 @@ def generate(
             fix_class(generator, codes, categorical_code, categorical)
         images = generator.decode(codes)
     columns = ncol or math.ceil(math.sqrt(n))
-    path = save_grid(images, output, ncol=columns)
     what = ("sampled categorical codes" if categorical is None
             else f"categorical_{categorical_code} = {categorical}")
+    labels = GridLabels(title=f"{n} images from {generator_onnx.name}: {what}, continuous codes "
+                        f"and noise drawn from the prior (seed {seed}); read left to right, "
+                        "top to bottom")
+    with user_errors(OSError):
+        path = save_grid(images, output, ncol=columns, labels=labels)
     console.print(f"wrote {escape(str(path))}: {n} images, {columns} per row, {what}, "
                   f"seed {seed}")
 
 
-def parse_continuous_code(code: str) -> int | str:
-    """``continuous:1``, ``continuous_1``, ``c1`` or ``1`` -> 1; anything else is passed on for
-    the runtime to reject with the valid range."""
+def parse_continuous_code(code: str, continuous_dim: int) -> int:
+    """``continuous:<i>`` (or just ``<i>``; ``continuous_<i>`` and ``c<i>`` are read too) ->
+    ``i``, checked against the model's continuous codes."""
     text = code.strip()
     if text.startswith("categorical"):
         fail("traverse walks a continuous code; the grid's rows already show every class of "
              "--categorical-code.")
-    head, sep, tail = text.partition(":")
-    if sep and head == "continuous" and tail.strip().isdigit():
-        return int(tail)
-    return int(text) if text.isdigit() else text
+    if continuous_dim == 0:
+        fail("this generator has no continuous code to traverse.")
+    index = None
+    for prefix in ("continuous:", "continuous_", "c", ""):
+        tail = text[len(prefix):].strip()
+        if text.startswith(prefix) and tail.isdigit():
+            index = int(tail)
+            break
+    if index is None or not 0 <= index < continuous_dim:
+        fail(f"--code must name a continuous dimension 0..{continuous_dim - 1} as "
+             f"continuous:<i> (or just <i>), got {code!r}.")
+    return index
 
 
 def traverse(
     generator_onnx: Path = typer.Argument(..., help="generator.onnx (or the export folder)."),
     code: str = typer.Option("continuous:0", help="Continuous dimension to vary: "
-                             "continuous:<i> or <i>."),
+                             "continuous:<i> (or just <i>)."),
     output: Path = typer.Option(..., "--output", "-o", help="The grid picture."),
-    num_values: int = typer.Option(10, min=1, help="Values of the code (grid columns)."),
+    num_values: int = typer.Option(10, callback=at_least(1),
+                                   help="Values of the code (grid columns)."),
     span: Optional[float] = typer.Option(
-        None, min=0.0, help="Values run from -span to +span (default: 1 for a uniform prior, "
+        None, callback=positive_float, help="Values run from -span to +span (default: 1 for a uniform prior, "
         "2 for a normal one)."),
-    categorical_code: int = typer.Option(0, help="Categorical code whose classes are the rows."),
-    seed: int = typer.Option(0, help="Seed of the noise held fixed across the grid."),
+    categorical_code: int = typer.Option(0, callback=at_least(0),
+                                         help="Categorical code whose classes are the rows."),
+    seed: int = typer.Option(0, callback=at_least(0),
+                             help="Seed of the noise held fixed across the grid."),
     providers: str = typer.Option("auto", help="auto, cpu or cuda."),
-    threads: Optional[int] = typer.Option(None, min=0, help="ONNX Runtime intra-op threads."),
+    threads: Optional[int] = typer.Option(None, callback=at_least(0),
+                                         help="ONNX Runtime intra-op threads."),
 ) -> None:
     """Latent traversal grid: rows = classes of a categorical code, columns = a continuous code.
 
@@ -126,11 +146,13 @@ def traverse(
     continuous dimension controls.
     """
     from infovaegan_plugin.deploy.runtime import InvalidInputError
-    from infovaegan_plugin.viz import save_grid
+    from infovaegan_plugin.viz import GridLabels, code_values, save_grid
 
     _check_picture_path(output)
-    dimension = parse_continuous_code(code)
+    if code.strip().startswith("categorical"):
+        parse_continuous_code(code, 0)  # the one-line explanation
     generator = load_generator(generator_onnx, providers, threads)
+    dimension = parse_continuous_code(code, generator.continuous_dim)
     _check_categorical_code(generator, categorical_code)
     if span is None:
         span = 1.0 if generator.continuous_prior == "uniform" else 2.0
@@ -139,11 +161,20 @@ def traverse(
         grid = generator.traverse(dimension, values=values, categorical_code=categorical_code,
                                   seed=seed)
     rows, columns = grid.shape[:2]
-    path = save_grid(grid.reshape(rows * columns, *grid.shape[2:]), output, ncol=columns)
+    name = f"continuous:{dimension}"
     row_text = (f"categorical_{categorical_code} classes 0..{rows - 1}"
                 if generator.categorical_sizes else "one row (no categorical code)")
-    console.print(f"wrote {escape(str(path))}: rows = {row_text}; columns = continuous code "
-                  f"{escape(str(code))} from {-span:g} to {span:g} ({columns} values), seed {seed}")
+    labels = GridLabels(
+        title=f"Traversal of {name}: rows = {row_text}; columns = {name} from {-span:g} to "
+        f"{span:g}; other codes fixed, noise seed {seed}",
+        rows=([f"class {k}" for k in range(rows)] if generator.categorical_sizes else ["all"]),
+        columns=code_values(values),
+    )
+    with user_errors(OSError):
+        path = save_grid(grid.reshape(rows * columns, *grid.shape[2:]), output, ncol=columns,
+                         labels=labels)
+    console.print(f"wrote {escape(str(path))}: rows = {row_text}; columns = {name} "
+                  f"from {-span:g} to {span:g} ({columns} values), seed {seed}")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,7 @@ Every file carries the metadata of :mod:`infovaegan_plugin.deploy.metadata`, and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import os
 import warnings
@@ -27,18 +28,24 @@ from torch import nn
 from ..models.infovaegan.infovaegan_model import MODEL_FILE
 from ..saved_models import find_model_dir
 from . import metadata as md
+from .folders import ExportFolderError, check_export_target, staged_export_dir
 from .quantize import VariantReport, make_variant
 from .runtime import OnnxEncoder, OnnxGenerator, prepare_images
 
 __all__ = [
     "EncoderWrapper",
+    "ExportFolderError",
     "ExportResult",
     "ExportVerificationError",
     "GeneratorWrapper",
     "MIN_OPSET",
+    "check_export_target",
     "export_onnx",
     "find_model_dir",
     "load_model",
+    "max_opset",
+    "source_sha256",
+    "write_export",
 ]
 
 MIN_OPSET = 17
@@ -89,6 +96,24 @@ class ExportResult:
     parity: dict[str, float]
     variants: dict[str, VariantReport] = field(default_factory=dict)
 
+    def relocated(self, old_root: Path, new_root: Path) -> "ExportResult":
+        """The same result with every path under ``old_root`` moved to ``new_root`` (an
+        export is written into a staging folder, then swapped in)."""
+
+        def move(path: Path) -> Path:
+            return Path(new_root) / Path(path).relative_to(old_root)
+
+        variants = {
+            name: dataclasses.replace(v, encoder_path=move(v.encoder_path),
+                                      generator_path=move(v.generator_path))
+            for name, v in self.variants.items()
+        }
+        return dataclasses.replace(
+            self, output_dir=Path(new_root), encoder_path=move(self.encoder_path),
+            generator_path=move(self.generator_path), sidecar_path=move(self.sidecar_path),
+            variants=variants,
+        )
+
     @property
     def files(self) -> list[Path]:
         paths = [self.encoder_path, self.generator_path]
@@ -112,6 +137,20 @@ def load_model(model_or_dir: Any) -> tuple[nn.Module, Path | None]:
         )
     folder = find_model_dir(model_or_dir)
     return InfoVAEGAN.load_from_folder(str(folder)).eval(), folder
+
+
+def source_sha256(source_dir: Path | None) -> str | None:
+    """SHA-256 of the ``model.pt`` an export comes from (``None`` for an in-memory model)."""
+    return md.sha256_file(Path(source_dir) / MODEL_FILE) if source_dir is not None else None
+
+
+def max_opset(exporter: str = "legacy") -> int:
+    """The highest opset the chosen torch exporter writes (TorchScript: 20 in torch 2.x)."""
+    from torch.onnx import _constants
+
+    if exporter == "legacy":
+        return int(getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 20))
+    return int(getattr(_constants, "ONNX_MAX_OPSET", 23))
 
 
 # --------------------------------------------------------------------------- export
@@ -226,6 +265,16 @@ def _verify(model: nn.Module, encoder_path: Path, generator_path: Path,
     return parity
 
 
+def _check_options(opset: int, quantize: Any, exporter: str) -> None:
+    if exporter not in ("legacy", "dynamo"):
+        raise ValueError(f"exporter must be 'legacy' or 'dynamo', got {exporter!r}.")
+    if not MIN_OPSET <= opset <= max_opset(exporter):
+        raise ValueError(f"opset must be {MIN_OPSET}..{max_opset(exporter)} for the {exporter} "
+                         f"exporter, got {opset}.")
+    if quantize not in (None, "int8"):
+        raise ValueError(f"quantize must be None or 'int8', got {quantize!r}.")
+
+
 def export_onnx(
     model_or_dir: Any,
     output_dir: str | os.PathLike[str],
@@ -235,6 +284,7 @@ def export_onnx(
     dataset_name: str | None = None,
     calibration_images: Any = None,
     exporter: Literal["legacy", "dynamo"] = "legacy",
+    overwrite: bool = False,
 ) -> ExportResult:
     """Write ``encoder.onnx``, ``generator.onnx`` (+ fp16/int8 variants) and the sidecar.
 
@@ -244,14 +294,39 @@ def export_onnx(
     variants' deviation (without them int8 is dynamic and deviations are measured on images
     the generator samples from the prior). ``exporter``: the TorchScript exporter is the
     default because it is ~20x faster on these small graphs; ``"dynamo"`` uses torch.export.
+
+    The files are written into a staging folder and swapped in, so ``output_dir`` ends up
+    describing exactly this model: an earlier export of the same model is replaced (stale
+    variants included); a folder holding another model's export or other files raises
+    :class:`ExportFolderError` unless ``overwrite=True`` (see :mod:`.folders`).
     """
-    if opset < MIN_OPSET:
-        raise ValueError(f"opset must be >= {MIN_OPSET}, got {opset}.")
-    if quantize not in (None, "int8"):
-        raise ValueError(f"quantize must be None or 'int8', got {quantize!r}.")
-    if exporter not in ("legacy", "dynamo"):
-        raise ValueError(f"exporter must be 'legacy' or 'dynamo', got {exporter!r}.")
+    _check_options(opset, quantize, exporter)
     model, source_dir = load_model(model_or_dir)
+    with staged_export_dir(output_dir, source_sha256(source_dir), source_dir,
+                           overwrite) as staging:
+        result = write_export(model, staging, opset=opset, fp16=fp16, quantize=quantize,
+                              dataset_name=dataset_name, calibration_images=calibration_images,
+                              exporter=exporter, source_dir=source_dir)
+    return result.relocated(staging, Path(output_dir))
+
+
+def write_export(
+    model_or_dir: Any,
+    output_dir: str | os.PathLike[str],
+    opset: int = 17,
+    fp16: bool = False,
+    quantize: Literal["int8"] | None = None,
+    dataset_name: str | None = None,
+    calibration_images: Any = None,
+    exporter: Literal["legacy", "dynamo"] = "legacy",
+    source_dir: Path | None = None,
+) -> ExportResult:
+    """:func:`export_onnx` without the staging: writes straight into ``output_dir`` (for
+    callers that stage the folder themselves, e.g. to add a Triton repository before the
+    swap). ``source_dir``: the saved-model folder of an already-loaded model."""
+    _check_options(opset, quantize, exporter)
+    model, loaded_from = load_model(model_or_dir)
+    source_dir = loaded_from if loaded_from is not None else source_dir
     config = model.model_config
     input_shape = tuple(int(d) for d in config.input_dim)
     images = None if calibration_images is None else _as_images(calibration_images, input_shape)
@@ -261,7 +336,7 @@ def export_onnx(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     encoder_path, generator_path = out / "encoder.onnx", out / "generator.onnx"
-    source_sha = md.sha256_file(source_dir / MODEL_FILE) if source_dir is not None else None
+    source_sha = source_sha256(source_dir)
     common = {
         "input_shape": input_shape,
         "latent_layout": model.latent_layout(),

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import onnxruntime as ort
 
+from ..inputs import InvalidInputError, describe_dtype, non_finite_error, prepare_images
 from . import metadata as md
 
 __all__ = [
@@ -63,14 +64,6 @@ class ProviderUnavailableError(RuntimeError):
 
 class InvalidModelError(ValueError):
     """The file is not a loadable ONNX model, or not an InfoVAEGAN export of the right kind."""
-
-
-class InvalidInputError(ValueError, TypeError):
-    """Inputs have the wrong dtype, shape or values.
-
-    Subclasses both ``ValueError`` and ``TypeError`` so callers (e.g. an HTTP service mapping
-    bad requests to 400) can catch one class for every input problem.
-    """
 
 
 # --------------------------------------------------------------------------- providers
@@ -227,9 +220,7 @@ def make_session_options(
 
 
 def _describe_dtype(dtype: np.dtype) -> str:
-    kinds = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers",
-             "b": "booleans", "M": "datetimes", "m": "timedeltas", "V": "raw bytes"}
-    return f"{dtype} ({kinds[dtype.kind]})" if dtype.kind in kinds else str(dtype)
+    return describe_dtype(str(dtype), dtype.kind)
 
 
 def _check_finite(name: str, array: np.ndarray) -> None:
@@ -238,80 +229,7 @@ def _check_finite(name: str, array: np.ndarray) -> None:
     finite = np.isfinite(array)
     if not finite.all():
         n_nan = int(np.isnan(array).sum())
-        n_inf = int(array.size - finite.sum() - n_nan)
-        raise InvalidInputError(f"{name}: found {n_nan} NaN and {n_inf} inf value(s).")
-
-
-def prepare_images(
-    images: Any,
-    input_shape: Sequence[int],
-    normalisation: Mapping[str, Any] | None = None,
-    tolerance: float = 1e-6,
-) -> np.ndarray:
-    """Validate images and return them as float32 ``(N, C, H, W)`` in the trained range.
-
-    Accepts uint8 pixels (scaled by ``normalisation["uint8_scale"]``, i.e. divided by 255) or
-    floats already in range (``tolerance`` absorbs rounding; values are then clipped). The
-    channel axis may be left out when C == 1, and a single image may be given unbatched.
-    """
-    norm = {**md.DEFAULT_NORMALISATION, **(normalisation or {})}
-    low, high = (float(v) for v in norm["range"])
-    c, h, w = (int(d) for d in input_shape)
-    try:
-        array = np.asarray(images)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInputError(f"images cannot be turned into an array: {exc}") from exc
-    dtype = array.dtype
-    if dtype != np.uint8 and dtype.kind != "f":
-        hint = (
-            " Integer images must be uint8 0..255; convert others with .astype(np.uint8) or "
-            "to float in [0, 1]."
-            if dtype.kind in "iu"
-            else ""
-        )
-        raise InvalidInputError(
-            f"images have dtype {_describe_dtype(dtype)}; expected uint8 (0..255) or "
-            f"float in [{low:g}, {high:g}].{hint}"
-        )
-
-    if array.ndim == 4:
-        batch = array
-    elif array.ndim == 3 and array.shape == (c, h, w):
-        batch = array[None]
-    elif array.ndim == 3 and c == 1 and array.shape[1:] == (h, w):
-        batch = array[:, None]
-    elif array.ndim == 2 and c == 1 and array.shape == (h, w):
-        batch = array[None, None]
-    else:
-        batch = None
-    if batch is None or batch.shape[1:] != (c, h, w):
-        forms = f"(N, {c}, {h}, {w}) or ({c}, {h}, {w})"
-        if c == 1:
-            forms += f" or (N, {h}, {w}) or ({h}, {w})"
-        detail = ""
-        if array.ndim == 4 and array.shape[2:] == (h, w) and array.shape[1] != c:
-            detail = f" (expected {c} channel(s), got {array.shape[1]})"
-        elif array.ndim == 4 and array.shape[1:] == (h, w, c) and c > 1:
-            detail = " (channels-last: use images.transpose(0, 3, 1, 2))"
-        raise InvalidInputError(f"expected images of shape {forms}, got {array.shape}{detail}.")
-
-    if dtype == np.uint8:
-        scale = float(norm["uint8_scale"])
-        # Divide by 255 rather than multiply by 1/255: bit-identical to how loaders scale.
-        return batch.astype(np.float32) / np.float32(1.0 / scale)
-
-    _check_finite("images", batch)
-    if batch.size:
-        lo, hi = float(batch.min()), float(batch.max())
-        if lo < low - tolerance or hi > high + tolerance:
-            hint = ""
-            if hi > high + tolerance and hi <= 255 and lo >= 0:
-                hint = " They look like 0..255 pixels: pass them as uint8 or divide by 255."
-            raise InvalidInputError(
-                f"image values must lie in [{low:g}, {high:g}], got min {lo:.6g} and max "
-                f"{hi:.6g}.{hint}"
-            )
-    return np.clip(batch, low, high).astype(np.float32, copy=False)
+        raise non_finite_error(name, n_nan, int(array.size - finite.sum() - n_nan))
 
 
 # --------------------------------------------------------------------------- sessions
@@ -380,8 +298,9 @@ class _OnnxModel:
             )
         if kind != self.kind:
             other = "OnnxGenerator" if kind == "generator" else "OnnxEncoder"
+            article = "an" if self.kind[0] in "aeiou" else "a"
             raise InvalidModelError(
-                f"{self.path} is an InfoVAEGAN {kind}, not an {self.kind} "
+                f"{self.path} is an InfoVAEGAN {kind}, not {article} {self.kind} "
                 f"({md.KIND}={kind!r}); load it with {other}."
             )
         version = decoded.get(md.FORMAT_VERSION, md.CURRENT_FORMAT_VERSION)
@@ -688,7 +607,7 @@ class OnnxGenerator(_OnnxModel):
             index = int(code)
         elif isinstance(code, str):
             name = code.strip()
-            for prefix in ("continuous_", "continuous", "c"):
+            for prefix in ("continuous:", "continuous_", "continuous", "c"):
                 tail = name[len(prefix):]
                 if name.startswith(prefix) and tail.isdigit():
                     index = int(tail)
@@ -698,7 +617,7 @@ class OnnxGenerator(_OnnxModel):
         if index is None or not 0 <= index < self.continuous_dim:
             raise InvalidInputError(
                 f"code must be a continuous dimension 0..{self.continuous_dim - 1} (an int or "
-                f"'continuous_<i>'), got {code!r}."
+                f"'continuous:<i>'), got {code!r}."
             )
         return index
 

@@ -88,16 +88,28 @@ def _as_dataset(pipeline, data):
     return data
 
 
+def _check_images(model, dataset, name: str) -> None:
+    """The image convention (float (N, C, H, W) in [0, 1]) before training starts, so raw
+    0..16 or 0..255 arrays are refused with the range found instead of trained on."""
+    from .inputs import check_dataset_images
+
+    images = getattr(dataset, "data", None)
+    if images is not None and hasattr(images, "shape"):
+        check_dataset_images(images, model.model_config.input_dim, name)
+
+
 def _pipeline_call(self, train_data, eval_data=None, callbacks=None):
     entry = for_trainer_config(self.training_config)
     if entry is None:
         return _ORIGINALS["pipeline_call"](self, train_data, eval_data, callbacks)
     train_dataset = _as_dataset(self, train_data)
     self._check_dataset(train_dataset)
+    _check_images(self.model, train_dataset, "train_data")
     eval_dataset = None
     if eval_data is not None:
         eval_dataset = _as_dataset(self, eval_data)
         self._check_dataset(eval_dataset)
+        _check_images(self.model, eval_dataset, "eval_data")
     self.trainer = entry.trainer_cls(
         model=self.model,
         train_dataset=train_dataset,
@@ -121,7 +133,12 @@ def _auto_config_load(cls, json_path: str):
         raw = entry.config_cls._dict_from_json(json_path)
         raw.pop("name", None)
         raw.pop("latent_dim", None)  # derived from the latent layout
-        return entry.config_cls.from_dict(raw)
+        try:
+            return entry.config_cls.from_dict(raw)
+        except (ValueError, TypeError) as exc:  # name the file and the field
+            from .load_errors import invalid_config_message
+
+            raise ValueError(invalid_config_message(json_path, exc)) from None
     return _ORIGINALS["auto_config_load"](cls, json_path)
 
 

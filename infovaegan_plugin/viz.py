@@ -1,20 +1,51 @@
 """PNG grids a person looks at: samples per categorical value, reconstructions, traversals.
 
 Pillow only (no matplotlib): small images are upscaled with nearest-neighbour so an 8x8
-digit stays legible.
+digit stays legible. A grid given :class:`GridLabels` says on the picture what it shows: a
+title above it, a label left of every row (e.g. the category) and above every column (e.g.
+the code value); the same text is stored in the PNG's ``Description`` field.
 """
 
 from __future__ import annotations
 
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 MIN_TILE = 32  # pixels: tiles smaller than this are upscaled
+LABEL_FONT_SIZE = 11
+TITLE_FONT_SIZE = 12
+MARGIN = 4  # pixels around labels
+
+
+@dataclass(frozen=True)
+class GridLabels:
+    """What a grid shows: ``title`` (wrapped above the grid), one label per row (left) and
+    per column (top); either list may be ``None``."""
+
+    title: str = ""
+    rows: Optional[Sequence[str]] = None
+    columns: Optional[Sequence[str]] = None
+
+    def description(self) -> str:
+        parts = [self.title] if self.title else []
+        if self.rows:
+            parts.append("rows: " + ", ".join(self.rows))
+        if self.columns:
+            parts.append("columns: " + ", ".join(self.columns))
+        return "\n".join(parts)
+
+
+def code_values(values: Sequence[float]) -> list:
+    """Short column labels for code values: -1, -0.78, ..., 1."""
+    return [f"{float(v):.2g}" for v in values]
 
 
 def to_numpy_images(images: ArrayLike) -> np.ndarray:
@@ -42,17 +73,91 @@ def image_grid(images: ArrayLike, ncol: int, padding: int = 1) -> np.ndarray:
     return grid[0] if c == 1 else grid.transpose(1, 2, 0)
 
 
-def save_grid(images: ArrayLike, path: Union[str, Path], ncol: int) -> Path:
-    """Write a grid PNG; tiles under 32 px are upscaled (nearest) to stay readable."""
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _text_height(draw: ImageDraw.ImageDraw, font) -> int:
+    box = draw.textbbox((0, 0), "Ag0", font=font)
+    return int(box[3] - box[1]) + 2
+
+
+def label_picture(picture: Image.Image, labels: GridLabels, cell: tuple, ncol: int,
+                  nrow: int, padding: int) -> Image.Image:
+    """``picture`` (the scaled grid) on a larger white canvas with the title above, row
+    labels on the left and column labels on top. ``cell``: (width, height) of one tile plus
+    its padding, in the picture's pixels."""
+    probe = ImageDraw.Draw(picture)
+    font, title_font = _font(LABEL_FONT_SIZE), _font(TITLE_FONT_SIZE)
+    line = _text_height(probe, font)
+    rows = list(labels.rows or [])[:nrow]
+    left = MARGIN
+    if rows:
+        left = int(max(probe.textlength(r, font=font) for r in rows)) + 2 * MARGIN
+    width = left + picture.width
+    title_lines: list = []
+    if labels.title:
+        chars = max(20, int(width / max(probe.textlength("n", font=title_font), 1)))
+        title_lines = textwrap.wrap(labels.title, width=chars)
+        while title_lines and max(probe.textlength(t, font=title_font)
+                                  for t in title_lines) > width - 2 * MARGIN and chars > 20:
+            chars -= 4
+            title_lines = textwrap.wrap(labels.title, width=chars)
+    title_line = _text_height(probe, title_font)
+    top = MARGIN + len(title_lines) * title_line
+    columns = list(labels.columns or [])[:ncol]
+    step = 1
+    if columns:
+        widest = max(probe.textlength(c, font=font) for c in columns)
+        step = max(1, int(np.ceil((widest + 2) / cell[0])))
+        top += line + MARGIN
+    canvas = Image.new(picture.mode, (width, top + picture.height),
+                       255 if picture.mode == "L" else (255, 255, 255))
+    ink = 0 if picture.mode == "L" else (0, 0, 0)
+    canvas.paste(picture, (left, top))
+    draw = ImageDraw.Draw(canvas)
+    y = MARGIN
+    for text in title_lines:
+        draw.text((MARGIN, y), text, fill=ink, font=title_font)
+        y += title_line
+    offset = padding  # tiles start after the grid's outer padding
+    for index in range(0, len(columns), step):
+        x = left + offset + index * cell[0] + (cell[0] - padding) / 2
+        draw.text((x, top - MARGIN), columns[index], fill=ink, font=font, anchor="ms")
+    for index, text in enumerate(rows):
+        y = top + offset + index * cell[1] + (cell[1] - padding) / 2
+        draw.text((left - MARGIN, y), text, fill=ink, font=font, anchor="rm")
+    return canvas
+
+
+def save_grid(images: ArrayLike, path: Union[str, Path], ncol: int,
+              labels: Optional[GridLabels] = None) -> Path:
+    """Write a grid PNG; tiles under 32 px are upscaled (nearest) to stay readable. With
+    ``labels`` the picture says what its rows and columns are (see :class:`GridLabels`)."""
     images = to_numpy_images(images)
-    array = image_grid(images, ncol)
+    padding = 1
+    array = image_grid(images, ncol, padding=padding)
     scale = max(1, int(np.ceil(MIN_TILE / images.shape[-1])))
     picture = Image.fromarray(array)
     if scale > 1:
         picture = picture.resize((array.shape[1] * scale, array.shape[0] * scale), Image.NEAREST)
+    info = None
+    if labels is not None:
+        h, w = images.shape[-2:]
+        nrow = max(1, int(np.ceil(len(images) / ncol)))
+        cell = ((w + padding) * scale, (h + padding) * scale)
+        picture = label_picture(picture, labels, cell, ncol, nrow, padding * scale)
+        info = PngInfo()
+        info.add_text("Description", labels.description())
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    picture.save(path)
+    if info is not None and path.suffix.lower() == ".png":
+        picture.save(path, pnginfo=info)
+    else:
+        picture.save(path)
     return path
 
 
@@ -69,30 +174,55 @@ def samples_per_category(model, per_category: int = 10, seed: int = 0) -> torch.
     return model.generate(n, categorical=index, generator=gen)
 
 
+def _class_labels(cfg, code: int = 0) -> list:
+    if not cfg.categorical_dims:
+        return ["all"]
+    return [f"class {k}" for k in range(cfg.categorical_dims[code])]
+
+
 def write_model_grids(
     model, out_dir: Union[str, Path], real_images: ArrayLike | None = None, seed: int = 0
 ) -> Dict[str, Path]:
-    """All standard grids of a trained model; returns name -> PNG path."""
+    """All standard grids of a trained model, labelled; returns name -> PNG path."""
     model.eval()
     out_dir = Path(out_dir)
     cfg = model.model_config
     paths: Dict[str, Path] = {}
+    what = "categorical_0 set to the row's class" if cfg.categorical_dims else "one row"
     paths["samples_per_category"] = save_grid(
-        samples_per_category(model, 10, seed), out_dir / "samples_per_category.png", ncol=10
+        samples_per_category(model, 10, seed), out_dir / "samples_per_category.png", ncol=10,
+        labels=GridLabels(
+            title=f"Samples per category: rows = {what}; columns = 10 samples, the other "
+            f"codes and the noise drawn from the prior (seed {seed})",
+            rows=_class_labels(cfg),
+        ),
     )
     if real_images is not None:
         real = torch.as_tensor(to_numpy_images(real_images)[:10]).to(next(model.parameters()).device)
         with torch.no_grad():
             recon = model.reconstruct(real)
         paths["reconstructions"] = save_grid(
-            torch.cat([real, recon]), out_dir / "reconstructions.png", ncol=real.shape[0]
+            torch.cat([real, recon]), out_dir / "reconstructions.png", ncol=real.shape[0],
+            labels=GridLabels(
+                title="Reconstructions: top row = held-out images, bottom row = "
+                "generator(encoder(image))",
+                rows=["real", "recon."],
+            ),
         )
+    limit = 1.0  # model.traverse's default range
+    values = np.linspace(-limit, limit, 10)
     with torch.no_grad():
         for dim in range(cfg.continuous_dim):
             paths[f"traversal_continuous_{dim}"] = save_grid(
                 model.traverse(dim, num_values=10, noise_seed=seed),
                 out_dir / f"traversal_continuous_{dim}.png",
                 ncol=10,
+                labels=GridLabels(
+                    title=f"Traversal of continuous:{dim}: rows = categorical_0 class; columns "
+                    f"= continuous:{dim} from {-limit:g} to {limit:g}; other continuous codes 0, "
+                    f"noise fixed (seed {seed})",
+                    rows=_class_labels(cfg),
+                    columns=code_values(values),
+                ),
             )
     return paths
-

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from pythae.data.datasets import BaseDataset
 
+from ..inputs import rescale_hint
+
 #: Values this far outside [0, 1] are rounding noise (e.g. float64 -> float32) and get clipped.
 _RANGE_TOLERANCE = 1e-6
 
@@ -245,10 +247,11 @@ def validate_images(
             )
     lo, hi = float(arr.min()), float(arr.max())
     if lo < -_RANGE_TOLERANCE or hi > 1.0 + _RANGE_TOLERANCE:
-        hint = ""
-        if lo >= 0 and hi <= 255:
-            hint = "; these look like 8-bit grey levels: divide by 255"
-        raise DataError(f"{name}: values out of [0, 1]: min {lo:g}, max {hi:g}{hint}")
+        hint = rescale_hint(lo, hi, bool(np.array_equal(arr, np.round(arr))))
+        raise DataError(
+            f"{name}: values out of [0, 1]: found min {lo:g}, max {hi:g}, expected [0, 1]"
+            f"{'; ' + hint if hint else ''}"
+        )
     out = np.ascontiguousarray(arr, dtype=np.float32)
     if lo < 0 or hi > 1:
         np.clip(out, 0.0, 1.0, out=out)

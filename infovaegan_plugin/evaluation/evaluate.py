@@ -28,7 +28,7 @@ from ..metrics import (
     evaluate_reconstruction,
     train_feature_classifier,
 )
-from ..viz import save_grid
+from ..viz import GridLabels, save_grid
 from .adapters import BATCH, ModelAdapter
 
 #: Headline metrics: key -> (label, higher is better).
@@ -172,7 +172,8 @@ def evaluate_adapter(
     }
 
 
-def save_small_grid(images: Any, path: Path, ncol: int, max_tile: int = MAX_TILE) -> Path:
+def save_small_grid(images: Any, path: Path, ncol: int, max_tile: int = MAX_TILE,
+                    labels: Optional[GridLabels] = None) -> Path:
     """:func:`save_grid` with tiles over ``max_tile`` pixels shrunk first (area average)."""
     if not torch.is_tensor(images):
         images = torch.from_numpy(np.asarray(images, dtype=np.float32))
@@ -182,7 +183,7 @@ def save_small_grid(images: Any, path: Path, ncol: int, max_tile: int = MAX_TILE
         factor = max_tile / max(height, width)
         size = (max(1, round(height * factor)), max(1, round(width * factor)))
         images = F.interpolate(images, size=size, mode="area")
-    return save_grid(images.clamp(0, 1), path, ncol=ncol)
+    return save_grid(images.clamp(0, 1), path, ncol=ncol, labels=labels)
 
 
 def write_grids(
@@ -193,15 +194,24 @@ def write_grids(
     out_dir = Path(out_dir)
     reference = data.images[: min(len(data), 512)]
     images, ncol, rows = adapter.traversal(reference)
-    paths = {"traversal": save_small_grid(images, out_dir / "traversal.png", ncol=ncol)}
+    traversal = GridLabels(
+        title=f"Traversal: each row varies one latent code (named on the left) over {ncol} "
+        "values from low (left) to high (right), everything else fixed",
+        rows=rows,
+    )
+    paths = {"traversal": save_small_grid(images, out_dir / "traversal.png", ncol=ncol,
+                                          labels=traversal)}
     paths["samples"] = save_small_grid(
-        sample_images(adapter, 100, seed), out_dir / "samples.png", 10
+        sample_images(adapter, 100, seed), out_dir / "samples.png", 10,
+        labels=GridLabels(title=f"100 samples from the prior (seed {seed})"),
     )
     real = torch.from_numpy(np.ascontiguousarray(reference[:10]))
     with torch.no_grad():
         recon = adapter.reconstruct(real).detach().cpu()
     paths["reconstructions"] = save_small_grid(
-        torch.cat([real, recon]), out_dir / "reconstructions.png", ncol=real.shape[0]
+        torch.cat([real, recon]), out_dir / "reconstructions.png", ncol=real.shape[0],
+        labels=GridLabels(title="Reconstructions: top row = held-out images, bottom row = "
+                          "their reconstructions", rows=["real", "recon."]),
     )
     return {"paths": {k: str(v) for k, v in paths.items()}, "traversal_rows": rows}
 

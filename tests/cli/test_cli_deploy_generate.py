@@ -22,9 +22,18 @@ def flat(text: str) -> str:
 
 
 def grid_size(rows: int, columns: int, tile: int = 8) -> tuple[int, int]:
-    """(width, height) of ``viz.save_grid``: 1 px padding, tiles under 32 px upscaled."""
+    """(width, height) of the tiles of ``viz.save_grid``: 1 px padding, tiles under 32 px
+    upscaled; labels are drawn above and left of them."""
     scale = -(-32 // tile)
     return (columns * (tile + 1) + 1) * scale, (rows * (tile + 1) + 1) * scale
+
+
+def tiles(path: Path, rows: int, columns: int) -> np.ndarray:
+    """The tile block of a labelled grid (bottom right), after checking labels are there."""
+    picture = Image.open(path)
+    width, height = grid_size(rows, columns)
+    assert picture.size[0] > width and picture.size[1] > height  # room for the labels
+    return np.asarray(picture)[-height:, -width:]
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +52,9 @@ def test_generate_writes_a_grid_of_n_images(generator_path, tmp_path):
     result = run("generate", str(generator_path), "--n", "64", "--output",
                  str(tmp_path / "grid.png"))
     assert result.exit_code == 0, result.output
-    picture = Image.open(tmp_path / "grid.png")
-    assert picture.size == grid_size(8, 8)
-    assert np.asarray(picture).std() > 0
+    assert tiles(tmp_path / "grid.png", 8, 8).std() > 0
+    description = Image.open(tmp_path / "grid.png").text["Description"]
+    assert "64 images" in description and "seed 0" in description
 
 
 def test_generate_is_seeded_and_can_fix_the_class(generator_path, tmp_path):
@@ -55,9 +64,9 @@ def test_generate_is_seeded_and_can_fix_the_class(generator_path, tmp_path):
         result = run("generate", str(generator_path.parent), "--n", "10", "--ncol", "5",
                      "--seed", "7", "--output", str(paths[-1]), *extra)
         assert result.exit_code == 0, result.output
-    a, b, c = (np.asarray(Image.open(p)) for p in paths)
-    assert a.shape == c.shape and Image.open(paths[0]).size == grid_size(2, 5)
+    a, b, c = (tiles(p, 2, 5) for p in paths)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert "categorical_0 = 3" in Image.open(paths[2]).text["Description"]
     assert "categorical_0 = 3" in flat(result.output)
 
 
@@ -65,8 +74,11 @@ def test_traverse_writes_classes_by_values(generator_path, tmp_path):
     result = run("traverse", str(generator_path), "--code", "continuous:1", "--num-values", "7",
                  "--output", str(tmp_path / "traversal.png"))
     assert result.exit_code == 0, result.output
-    assert Image.open(tmp_path / "traversal.png").size == grid_size(10, 7)
+    assert tiles(tmp_path / "traversal.png", 10, 7).std() > 0
     assert "from -1 to 1 (7 values)" in flat(result.output)
+    description = Image.open(tmp_path / "traversal.png").text["Description"]
+    assert "columns = continuous:1 from -1 to 1" in description
+    assert "rows: class 0, class 1" in description and "columns: -1, -0.67" in description
 
 
 @pytest.mark.parametrize(
@@ -75,7 +87,7 @@ def test_traverse_writes_classes_by_values(generator_path, tmp_path):
         (["traverse", "{gen}", "--code", "continuous:5"], "t.png", "continuous dimension 0..1"),
         (["traverse", "{gen}", "--code", "categorical:0"], "t.png", "walks a continuous code"),
         (["generate", "{gen}", "--categorical", "10"], "g.png", "0..9, got 10"),
-        (["generate", "{enc}"], "g.png", "not an generator"),
+        (["generate", "{enc}"], "g.png", "not a generator"),
         (["generate", "{missing}"], "g.png", "file not found"),
         (["generate", "{gen}"], "grid.txt", "picture file"),
     ],

@@ -37,8 +37,12 @@ def test_train_on_digits_writes_model_metrics_and_grids(tmp_path: Path):
     model = InfoVAEGAN.load_from_folder(str(run / "final_model"))
     assert model.model_config.input_dim == (1, 8, 8)
     grid = Image.open(run / "samples_per_category.png")
-    assert grid.size[0] == grid.size[1]  # 10 x 10 tiles
-    assert np.asarray(grid).std() > 0  # not a blank picture
+    tiles = np.asarray(grid)[-(10 * 9 + 1) * 4:, -(10 * 9 + 1) * 4:]  # 10 x 10 tiles of 8 px, x4
+    assert tiles.std() > 0  # not a blank picture
+    assert "rows = categorical_0 set to the row's class" in grid.text["Description"]
+    assert "rows: class 0, class 1" in grid.text["Description"]
+    traversal = Image.open(run / "traversal_continuous_1.png").text["Description"]
+    assert "columns = continuous:1 from -1 to 1" in traversal
     for name in ("reconstructions.png", "traversal_continuous_0.png", "traversal_continuous_1.png"):
         assert (run / name).is_file()
     assert (run / "checkpoint_epoch_1" / "optimizers.pt").is_file()

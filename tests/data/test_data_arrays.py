@@ -57,7 +57,7 @@ def test_errors_missing_corrupt_invalid(tmp_path):
     with pytest.raises(DataError, match="corrupt or unreadable array file .*pickle"):
         load_array_file(tmp_path / "obj.npy")
     np.save(tmp_path / "big.npy", np.full((2, 4, 4), 7.0))
-    with pytest.raises(DataError, match=r"big\.npy: values out of \[0, 1\]: min 7, max 7"):
+    with pytest.raises(DataError, match=r"big\.npy: values out of \[0, 1\]: found min 7, max 7"):
         load_array_file(tmp_path / "big.npy")
     np.savez(tmp_path / "lab.npz", images=np.zeros((3, 4, 4)), labels=np.arange(4))
     with pytest.raises(DataError, match="3 images but 4 labels"):

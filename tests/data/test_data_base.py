@@ -72,15 +72,18 @@ def test_non_finite_values_are_counted():
         validate_images(arr)
 
 
-def test_out_of_range_reports_min_max_and_suggests_255():
+def test_out_of_range_reports_the_range_found_and_expected():
     arr = np.full((1, 1, 2, 2), 200.0)
     arr[0, 0, 0, 0] = 0.0
-    with pytest.raises(DataError, match=r"min 0, max 200; .*divide by 255"):
+    with pytest.raises(DataError, match=r"found min 0, max 200, expected \[0, 1\]; .*255 for 8-bit"):
         validate_images(arr)
-    with pytest.raises(DataError, match=r"min -1, max 1$"):
+    with pytest.raises(DataError, match=r"min -1, max 1, expected \[0, 1\]; .*\(x \+ 1\) / 2$"):
         validate_images(np.array([[[-1.0, 1.0]]]))
-    with pytest.raises(DataError, match=r"max 300$"):
+    with pytest.raises(DataError, match=r"max 300, expected \[0, 1\]$"):
         validate_images(np.full((1, 2, 2), 300, dtype=np.int64))
+    digits_levels = np.arange(16, dtype=np.float64).reshape(1, 4, 4) + 1  # 1..16
+    with pytest.raises(DataError, match=r"found min 1, max 16, .*levels 0\.\.16: .*16 for"):
+        validate_images(digits_levels)
 
 
 def test_rounding_noise_is_clipped():

@@ -178,8 +178,13 @@ def test_dynamo_exporter_gives_the_same_model(digits_model, digits_onnx, random_
 
 
 def test_errors_name_the_problem(digits_model, tmp_path):
-    with pytest.raises(ValueError, match="opset must be >= 17"):
+    from infovaegan_plugin.deploy.export import max_opset
+
+    top = max_opset("legacy")
+    with pytest.raises(ValueError, match=rf"opset must be 17\.\.{top} for the legacy exporter, got 16"):
         export_onnx(digits_model, tmp_path, opset=16)
+    with pytest.raises(ValueError, match=rf"opset must be 17\.\.{top} .*got 99"):
+        export_onnx(digits_model, tmp_path, opset=99)
     with pytest.raises(ValueError, match="quantize"):
         export_onnx(digits_model, tmp_path, quantize="int4")
     with pytest.raises(FileNotFoundError, match="final_model"):

@@ -192,8 +192,13 @@ def test_out_of_range_values_report_min_and_max(encoder):
     bad[0, 0, 0, 0], bad[1, 0, 0, 0] = -0.5, 1.25
     with pytest.raises(InvalidInputError, match=r"min -0\.5 and max 1\.25"):
         encoder.encode(bad)
-    with pytest.raises(InvalidInputError, match="0..255 pixels"):
+    with pytest.raises(InvalidInputError, match=r"found min 200 and max 200\. .*levels 0\.\.200"):
         encoder.encode(np.full((1, 8, 8), 200.0))
+    sixteen = np.arange(64, dtype=np.float32).reshape(1, 8, 8) % 17  # scikit-learn digits
+    with pytest.raises(InvalidInputError, match=r"\[0, 1\]; found min 0 and max 16\. .*16 for"):
+        encoder.encode(sixteen)
+    with pytest.raises(InvalidInputError, match=r"scaled to \[-1, 1\]: map them with \(x \+ 1\) / 2"):
+        encoder.encode(np.linspace(-1, 1, 64, dtype=np.float32).reshape(1, 8, 8))
 
 
 def test_input_errors_are_value_and_type_errors(encoder):

@@ -134,17 +134,33 @@ def test_traverse_varies_one_code(make_model):
 
 
 @pytest.mark.parametrize(
-    "images, error, message",
+    "images, message",
     [
-        (torch.rand(2, 1, 9, 8), ValueError, r"\(N, 1, 8, 8\), got \(2, 1, 9, 8\)"),
-        (torch.rand(1, 8, 8), ValueError, "shape"),
-        (torch.ones(2, 1, 8, 8, dtype=torch.uint8), TypeError, "float"),
-        ([[0.0]], TypeError, "torch.Tensor"),
+        (torch.rand(2, 1, 9, 8), r"\(N, 1, 8, 8\).*got \(2, 1, 9, 8\)"),
+        (torch.rand(2, 3, 8, 8), "expected 1 channel"),
+        (torch.ones(2, 1, 8, 8, dtype=torch.int64), "dtype int64; expected uint8"),
+        (torch.full((2, 1, 8, 8), float("nan")), "128 NaN and 0 inf"),
+        (torch.full((2, 1, 8, 8), 16.0), r"found min 16 and max 16\. .*grey levels 0\.\.16"),
+        ([["a"]], "strings"),
     ],
 )
-def test_bad_images_get_clear_errors(make_model, images, error, message):
-    with pytest.raises(error, match=message):
+def test_bad_images_get_clear_errors(make_model, images, message):
+    from infovaegan_plugin.inputs import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=message):
         make_model().encode(images)
+
+
+def test_uint8_unbatched_and_array_inputs_follow_the_input_contract(make_model):
+    model = make_model().eval()
+    pixels = torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8)
+    as_float = pixels.float() / 255
+    with torch.no_grad():
+        expected = model.encode(as_float).features
+        torch.testing.assert_close(model.encode(pixels).features, expected, rtol=0, atol=0)
+        torch.testing.assert_close(model.encode(as_float[:, 0]).features, expected)
+        torch.testing.assert_close(model.encode(as_float[1]).features, expected[1:2])
+        torch.testing.assert_close(model.encode(pixels.numpy()).features, expected)
 
 
 def test_decode_checks_block_sizes(make_model):
@@ -234,8 +250,22 @@ def test_load_errors_name_the_problem(make_model, tmp_path: Path):
         InfoVAEGAN.load_from_folder(str(tmp_path))
     make_model().save(str(tmp_path))
     (tmp_path / "model.pt").write_bytes(b"not a torch file")
-    with pytest.raises(ModelLoadError, match="cannot read weights"):
+    with pytest.raises(ModelLoadError, match="model.pt is corrupt or not an InfoVAEGAN model.pt") as info:
         InfoVAEGAN.load_from_folder(str(tmp_path))
+    assert "weights_only" not in str(info.value)
+    torch.save(make_model(), tmp_path / "model.pt")  # a pickled module: code, not weights
+    with pytest.raises(ModelLoadError, match="pickled Python objects") as info:
+        InfoVAEGAN.load_from_folder(str(tmp_path))
+    assert "weights_only" not in str(info.value) and info.value.__cause__ is None
+    make_model().save(str(tmp_path))
+    good = (tmp_path / "model_config.json").read_text()
+    bad = json.loads(good)
+    bad["hidden_dim"] = "wide"
+    (tmp_path / "model_config.json").write_text(json.dumps(bad))
+    with pytest.raises(ModelLoadError, match=r"model_config\.json: invalid InfoVAEGAN model "
+                       r"config: field 'hidden_dim': .*integer \(got 'wide'\)"):
+        InfoVAEGAN.load_from_folder(str(tmp_path))
+    (tmp_path / "model_config.json").write_text(good)
     make_model(hidden_dim=16).save(str(tmp_path / "other"))
     (tmp_path / "other" / "model_config.json").write_text(
         (tmp_path / "model_config.json").read_text()

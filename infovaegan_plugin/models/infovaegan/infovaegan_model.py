@@ -23,6 +23,8 @@ from pythae.models.base.base_model import BaseAE
 from pythae.models.base.base_utils import ModelOutput
 from torch import nn
 
+from ...inputs import prepare_image_tensor
+from ...load_errors import invalid_config_message, unreadable_weights_message
 from . import latents as L
 from .infovaegan_config import InfoVAEGANConfig
 from .nets import Discriminator, Encoder, Generator, init_weights
@@ -106,23 +108,15 @@ class InfoVAEGAN(BaseAE):
 
     # ----- inference -----------------------------------------------------------------
 
-    def check_images(self, images: torch.Tensor) -> torch.Tensor:
-        """Fail early, naming the problem, instead of deep inside a conv layer."""
-        if not torch.is_tensor(images):
-            raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}.")
-        expected = tuple(self.model_config.input_dim)
-        if images.dim() != 4 or tuple(images.shape[1:]) != expected:
-            raise ValueError(
-                f"images must have shape (N, {', '.join(map(str, expected))}), "
-                f"got {tuple(images.shape)}."
-            )
-        if not torch.is_floating_point(images):
-            raise TypeError(f"images must be float in [0, 1], got dtype {images.dtype}.")
-        return images
+    def check_images(self, images) -> torch.Tensor:
+        """The input contract shared with the ONNX runtime (:mod:`infovaegan_plugin.inputs`):
+        same accepted inputs, same errors; returns a float (N, C, H, W) tensor in [0, 1]."""
+        param = next(self.parameters())
+        return prepare_image_tensor(images, self.model_config.input_dim, param.dtype, param.device)
 
     def encode(self, images: torch.Tensor) -> ModelOutput:
         """Posterior parameters of real or generated images (see docs/ARCHITECTURE.md)."""
-        self.check_images(images)
+        images = self.check_images(images)
         params = L.split_encoder_output(self.model_config, self.encoder(images))
         return self._with_derived(params)
 
@@ -518,11 +512,14 @@ class InfoVAEGAN(BaseAE):
         raw.pop("latent_dim", None)
         for key, value in legacy_defaults(raw).items():
             raw.setdefault(key, value)
-        config = InfoVAEGANConfig.from_dict(raw)
+        try:
+            config = InfoVAEGANConfig.from_dict(raw)
+        except (ValueError, TypeError) as exc:
+            raise ModelLoadError(invalid_config_message(config_path, exc)) from None
         try:
             payload = torch.load(weights_path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises several types for a corrupt file
-            raise ModelLoadError(f"cannot read weights {weights_path}: {exc}") from exc
+            raise ModelLoadError(unreadable_weights_message(weights_path, exc)) from None
         if not isinstance(payload, dict) or "model_state_dict" not in payload:
             raise ModelLoadError(f"{weights_path} has no 'model_state_dict' entry.")
         model = cls(config)

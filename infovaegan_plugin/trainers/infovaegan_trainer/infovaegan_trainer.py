@@ -43,6 +43,13 @@ from pythae.trainers.training_callbacks import (
 from ...health import HealthMonitor, min_category_share, sample_spread
 from ...models.infovaegan import InfoVAEGAN
 from .infovaegan_trainer_config import InfoVAEGANTrainerConfig
+from .run_control import (
+    create_run_dir,
+    deferred_interrupts,
+    interrupted,
+    prune_checkpoints,
+    staged_dir,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +253,12 @@ class InfoVAEGANTrainer(BaseTrainer):
                 scheduler.step(metrics)
             else:
                 scheduler.step()
+
+    def _set_output_dir(self):
+        """A run folder of its own, created exclusively (see ``run_control``)."""
+        self.training_dir = create_run_dir(
+            self.training_config.output_dir, self.model_name, create=self.is_main_process
+        )
 
     def _setup_callbacks(self):
         """pythae's defaults, except that a given progress-bar callback replaces tqdm's."""
@@ -514,6 +527,13 @@ class InfoVAEGANTrainer(BaseTrainer):
         if log_output_dir is not None and self.is_main_process:
             file_logger = self._get_file_logger(log_output_dir=log_output_dir)
         self._remember_good_state(start_epoch - 1)
+        try:
+            self._train_epochs(start_epoch, file_logger)
+        except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM: keep the last finished epoch
+            raise interrupted(self, exc, start_epoch) from None
+        self.callback_handler.on_train_end(self.training_config)
+
+    def _train_epochs(self, start_epoch: int, file_logger) -> None:
         for epoch in range(start_epoch, self.training_config.num_epochs + 1):
             self.callback_handler.on_epoch_begin(
                 training_config=self.training_config,
@@ -558,6 +578,7 @@ class InfoVAEGANTrainer(BaseTrainer):
             steps = self.training_config.steps_saving
             if steps is not None and epoch % steps == 0 and self.is_main_process:
                 self.save_checkpoint(self.model, self.training_dir, epoch)
+                prune_checkpoints(self.training_dir, self.training_config.keep_checkpoints)
                 logger.info("Saved checkpoint at epoch %d", epoch)
             if file_logger is not None:
                 file_logger.info(json.dumps({"epoch": epoch, **metrics}))
@@ -566,13 +587,13 @@ class InfoVAEGANTrainer(BaseTrainer):
             )
         final_dir = os.path.join(self.training_dir, "final_model")
         if self.is_main_process:
-            self.save_model(self.model, dir_path=final_dir)
-            with open(os.path.join(final_dir, HISTORY_FILE), "w") as fh:
-                json.dump(self.history, fh, indent=2)
+            with deferred_interrupts():
+                self.save_model(self.model, dir_path=final_dir)
+                with open(os.path.join(final_dir, HISTORY_FILE), "w") as fh:
+                    json.dump(self.history, fh, indent=2)
             logger.info("Saved final model in %s", final_dir)
         if self.distributed:
             dist.destroy_process_group()
-        self.callback_handler.on_train_end(self.training_config)
 
     def predict(self, model: InfoVAEGAN):
         """Real images, their reconstructions and prior samples for prediction callbacks."""
@@ -601,9 +622,10 @@ class InfoVAEGANTrainer(BaseTrainer):
     def save_checkpoint(self, model: InfoVAEGAN, dir_path: str, epoch: int) -> str:
         """``checkpoint_epoch_N``: model files + the three optimizers (+ schedulers)."""
         checkpoint_dir = os.path.join(dir_path, f"checkpoint_epoch_{epoch}")
-        model.save(checkpoint_dir)
-        torch.save(self._optimizer_payload(epoch), os.path.join(checkpoint_dir, OPTIMIZERS_FILE))
-        self.training_config.save_json(checkpoint_dir, "training_config")
+        with deferred_interrupts(), staged_dir(checkpoint_dir) as staging:
+            model.save(staging)
+            torch.save(self._optimizer_payload(epoch), os.path.join(staging, OPTIMIZERS_FILE))
+            self.training_config.save_json(staging, "training_config")
         return checkpoint_dir
 
     def load_checkpoint(self, checkpoint_dir: str) -> int:
@@ -659,8 +681,9 @@ class InfoVAEGANTrainer(BaseTrainer):
             return checkpoint_dir
         snapshot = InfoVAEGAN(self.model_config)
         snapshot.load_state_dict(good["model"])
-        snapshot.save(checkpoint_dir)
-        torch.save(good["payload"], os.path.join(checkpoint_dir, OPTIMIZERS_FILE))
-        self.training_config.save_json(checkpoint_dir, "training_config")
+        with deferred_interrupts(), staged_dir(checkpoint_dir) as staging:
+            snapshot.save(staging)
+            torch.save(good["payload"], os.path.join(staging, OPTIMIZERS_FILE))
+            self.training_config.save_json(staging, "training_config")
         return checkpoint_dir
 

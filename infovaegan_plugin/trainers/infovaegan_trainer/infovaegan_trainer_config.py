@@ -31,6 +31,8 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
         warmup_epochs: GAN-only epochs before the inference stage starts (0: both stages from
             the first step, as in the authors' code).
         resume_from_checkpoint: a ``checkpoint_epoch_N`` folder to continue from.
+        keep_checkpoints: keep only the newest N ``checkpoint_epoch_*`` folders of the run
+            (``None`` or 0: keep all).
         eval_accuracy: report the unsupervised accuracy of the first categorical code on
             labelled eval data each epoch.
     """
@@ -51,6 +53,7 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
     discriminator_steps: int = 1
     warmup_epochs: int = 0
     resume_from_checkpoint: Optional[str] = None
+    keep_checkpoints: Optional[int] = None
     eval_accuracy: bool = True
 
     def __post_init__(self):
@@ -61,5 +64,7 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
                 raise ValueError(f"{name}_learning_rate must be > 0, got {lr}.")
         if self.discriminator_steps < 1:
             raise ValueError(f"discriminator_steps must be >= 1, got {self.discriminator_steps}.")
+        if self.keep_checkpoints is not None and self.keep_checkpoints < 0:
+            raise ValueError(f"keep_checkpoints must be >= 0, got {self.keep_checkpoints}.")
         if self.warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}.")
