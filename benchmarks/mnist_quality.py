@@ -69,6 +69,15 @@ VARIANTS: Dict[str, tuple] = {
         {"mi_optimizer": "shared"},
     ),
     "base+noise-std0.1": ("infovaegan", {**BASE, "noise_std": 0.1}, {"mi_optimizer": "shared"}),
+    "base+noise-std0.1+joint-d": (
+        "infovaegan", {**BASE, "noise_std": 0.1, "joint_discriminator": True}, {"mi_optimizer": "shared"},
+    ),
+    "base+noise-std0.1+separate-opt": ("infovaegan", {**BASE, "noise_std": 0.1}, {}),
+    "base+shared-trunk": ("infovaegan", {**BASE, "share_discriminator_trunk": True}, {"mi_optimizer": "shared"}),
+    "infogan-shared-trunk": (
+        "infogan", {"infer_noise": False, "mi_continuous_loss": "gaussian_nll", "mi_continuous_weight": 0.1,
+                    "share_discriminator_trunk": True}, {"mi_optimizer": "shared"},
+    ),
     "infogan-0.1": (
         "infogan", {"infer_noise": False, "mi_continuous_loss": "gaussian_nll",
                     "mi_continuous_weight": 0.1}, {"mi_optimizer": "shared"},

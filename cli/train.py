@@ -280,6 +280,11 @@ def train(
         None, callback=at_least(0),
         help="torch CPU threads (default: OMP_NUM_THREADS when set, else half the usable "
         "cores, 1..8; 0: torch's own default, every core)."),
+    purity: bool = typer.Option(
+        True, "--purity/--no-purity",
+        help="With labelled data, report generator purity each epoch (a small classifier is "
+        "trained on the labels first): low purity blames the generator, high purity with low "
+        "accuracy the encoder."),
 ) -> None:
     """Train InfoVAEGAN; writes final_model/, checkpoints, metrics.json and PNG grids.
 
@@ -308,7 +313,7 @@ def train(
 
     with interrupt_signals():
         try:
-            _train(settings, given, checkpoint, resolved_device)
+            _train(settings, given, checkpoint, resolved_device, purity)
         except KeyboardInterrupt as exc:  # before or after the epochs (e.g. loading data)
             console.print(f"[yellow]interrupted[/] ({getattr(exc, 'signal_name', 'SIGINT')}) "
                           "before training started or after it ended; nothing more was saved.")
@@ -316,7 +321,7 @@ def train(
 
 
 def _train(settings: dict[str, Any], given: dict[str, Any], checkpoint: Optional[Checkpoint],
-           device: str) -> None:
+           device: str, purity: bool = True) -> None:
     import torch
     from pythae.customexception import DatasetError, ModelError
     from pythae.pipelines import TrainingPipeline
@@ -364,6 +369,12 @@ def _train(settings: dict[str, Any], given: dict[str, Any], checkpoint: Optional
     pipeline = TrainingPipeline(model=model, training_config=training_config)
     progress = RichProgressCallback(console=console)
     callbacks = [progress, _run_settings_callback(pipeline, _recordable(settings))]
+    if purity and train_data.labels is not None and model_config.categorical_dims:
+        from infovaegan_plugin.callbacks import ProbeCallback
+        from infovaegan_plugin.metrics.purity import purity_probe
+
+        console.print("training the purity classifier on the labels ...")
+        callbacks.append(ProbeCallback(purity_probe(train_data.images, train_data.labels, seed)))
 
     def run_dir() -> Optional[Path]:
         trainer = getattr(pipeline, "trainer", None)
@@ -399,7 +410,8 @@ def _train(settings: dict[str, Any], given: dict[str, Any], checkpoint: Optional
     folder = Path(trainer.training_dir)
     with user_errors(OSError):
         grids = write_model_grids(trainer.model, folder, real_images=eval_data.images, seed=seed)
-        final = trainer.history[-1] if trainer.history else {}
+        final = dict(trainer.history[-1]) if trainer.history else {}
+        warnings = final.pop("health_warnings", [])
         summary = {
             "dataset": train_data.name,
             "variant": variant,
@@ -408,11 +420,21 @@ def _train(settings: dict[str, Any], given: dict[str, Any], checkpoint: Optional
             "epochs": training_config.num_epochs,
             "resumed_from": str(checkpoint.path) if checkpoint else None,
             "final_metrics": final,
+            "health_warnings": warnings,
+            "health_by_epoch": {str(h["epoch"]): h.get("health_warnings", [])
+                                for h in trainer.history},
             "grids": {k: str(v) for k, v in grids.items()},
         }
         (folder / "metrics.json").write_text(json.dumps(summary, indent=2))
     title = f"{train_data.name}: last epoch"
-    console.print(metrics_table({k: v for k, v in final.items()}, title))
+    console.print(metrics_table(
+        {k: v for k, v in final.items() if not k.startswith("gradnorm_")}, title))
+    if warnings:
+        for warning in warnings:
+            console.print(f"[bold yellow]health:[/] {escape(warning)}")
+    else:
+        console.print("health:       no collapse detected (discriminator, sample spread, "
+                      "categories)")
     console.print(f"run folder:   {escape(str(folder))}")
     console.print(f"final model:  {escape(str(folder / 'final_model'))}")
     console.print(f"metrics:      {escape(str(folder / 'metrics.json'))}")

@@ -182,7 +182,13 @@ def validate_latent_layout(layout: Any) -> list[dict[str, Any]]:
             )
         if size < 0 or (kind == "categorical" and size < 2):
             raise ValueError(f"latent block {block['name']!r} has invalid size {size}.")
-        clean.append({"name": str(block["name"]), "kind": kind, "size": size, "prior": prior})
+        entry = {"name": str(block["name"]), "kind": kind, "size": size, "prior": prior}
+        if "std" in block:  # a normal prior's scale; absent means 1
+            std = float(block["std"])
+            if not std > 0:
+                raise ValueError(f"latent block {block['name']!r} has invalid std {std}.")
+            entry["std"] = std
+        clean.append(entry)
     return clean
 
 

@@ -405,6 +405,7 @@ class OnnxGenerator(_OnnxModel):
             raise InvalidModelError(f"{self.path}: {exc}") from exc
         self.latent_layout: list[dict[str, Any]] = layout
         self.noise_dim = sum(b["size"] for b in layout if b["kind"] == "noise")
+        self.noise_std = next((float(b.get("std", 1.0)) for b in layout if b["kind"] == "noise"), 1.0)
         self.categorical_sizes = [b["size"] for b in layout if b["kind"] == "categorical"]
         self.continuous_dim = sum(b["size"] for b in layout if b["kind"] == "continuous")
         priors = [b["prior"] for b in layout if b["kind"] == "continuous"]
@@ -545,7 +546,9 @@ class OnnxGenerator(_OnnxModel):
             np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
         )
         if noise is None:
-            noise_arr = noise_rng.standard_normal((n_rows, self.noise_dim)).astype(np.float32)
+            noise_arr = (noise_rng.standard_normal((n_rows, self.noise_dim)) * self.noise_std).astype(
+                np.float32
+            )
         else:
             noise_arr = self._dense("noise", noise, self.noise_dim)
         if categorical is None:
@@ -673,7 +676,7 @@ class OnnxGenerator(_OnnxModel):
                                      self.noise_dim)[0]
         else:
             rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
-            base_noise = rng.standard_normal(self.noise_dim).astype(np.float32)
+            base_noise = (rng.standard_normal(self.noise_dim) * self.noise_std).astype(np.float32)
 
         total = n_rows * n_cols
         categorical = np.tile(base_cat, (total, 1))

@@ -16,7 +16,7 @@ import torch
 
 from infovaegan_plugin.metrics.clustering import unsupervised_accuracy
 
-__all__ = ["generator_purity"]
+__all__ = ["generator_purity", "purity_probe"]
 
 
 def generator_purity(
@@ -45,3 +45,19 @@ def generator_purity(
         model.train(was_training)
     categories = np.repeat(np.arange(k), per_category)
     return float(unsupervised_accuracy(predicted, categories))
+
+
+def purity_probe(
+    images: np.ndarray, labels: np.ndarray, seed: int = 0, epochs: int = 2, per_category: int = 100
+):
+    """A probe ``model -> {"generator_purity": float}`` for the trainer's epoch metrics, with
+    its classifier trained once here on labelled ``images`` (seconds on digits, ~1 min on
+    MNIST on 2 cores)."""
+    from infovaegan_plugin.metrics.frechet import train_feature_classifier
+
+    classifier = train_feature_classifier(images, labels, epochs=epochs, seed=seed)
+
+    def probe(model: Any) -> dict:
+        return {"generator_purity": generator_purity(model, classifier, per_category, seed)}
+
+    return probe

@@ -34,6 +34,11 @@ def test_train_on_digits_writes_model_metrics_and_grids(tmp_path: Path):
     assert summary["epochs"] == 2 and summary["dataset"] == "digits"
     final = summary["final_metrics"]
     assert 0.0 <= final["eval_accuracy"] <= 1.0 and final["eval_recon_mse"] > 0
+    # instruments: generator purity beside accuracy, discriminator accuracy, health by epoch
+    assert 0.0 < final["generator_purity"] <= 1.0
+    assert 0.0 <= final["d_real_accuracy"] <= 1.0 and "sample_spread_ratio" in final
+    assert isinstance(summary["health_warnings"], list) and set(summary["health_by_epoch"]) == {"1", "2"}
+    assert "generator_purity" in result.output and "health" in result.output
     model = InfoVAEGAN.load_from_folder(str(run / "final_model"))
     assert model.model_config.input_dim == (1, 8, 8)
     grid = Image.open(run / "samples_per_category.png")

@@ -193,3 +193,16 @@ def test_errors_name_the_problem(digits_model, tmp_path):
         export_onnx(tmp_path / "missing", tmp_path / "out")
     with pytest.raises(TypeError, match="needs an InfoVAEGAN"):
         export_onnx(torch.nn.Linear(2, 2), tmp_path)
+
+
+def test_noise_scale_travels_in_the_metadata(make_model, tmp_path):
+    """A model with a narrow noise prior (noise_std) samples the same prior in ONNX Runtime."""
+    model = make_model((1, 8, 8), seed=2, noise_dim=6, noise_std=0.1)
+    result = export_onnx(model, tmp_path)
+    generator = OnnxGenerator(result.generator_path, providers="cpu")
+    assert generator.noise_std == pytest.approx(0.1)
+    noise = generator.sample_codes(4000)["noise"]
+    assert noise.std() == pytest.approx(0.1, rel=0.05)
+    with torch.no_grad():
+        torch_noise = model.sample_prior(4000).noise
+    assert torch_noise.std().item() == pytest.approx(0.1, rel=0.05)

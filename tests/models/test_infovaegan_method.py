@@ -164,3 +164,36 @@ def test_models_saved_by_0_1_still_load(make_model, tmp_path):
     with torch.no_grad():
         for key in ("categorical_logits", "continuous_mean", "noise_mean"):
             torch.testing.assert_close(loaded.encode(x)[key], model.encode(x)[key])
+
+
+def test_noise_std_scales_the_prior_and_its_kl(make_model):
+    narrow = make_model(noise_std=0.1, noise_dim=8, noise_in_elbo=True)
+    assert narrow.sample_prior(5000).noise.std().item() == pytest.approx(0.1, rel=0.05)
+    mean, logvar = torch.zeros(3, 8), torch.full((3, 8), 2 * torch.log(torch.tensor(0.1)).item())
+    assert L.kl_gaussian(mean, logvar, 0.1**2).item() == pytest.approx(0.0, abs=1e-5)
+    layout = narrow.latent_layout()
+    assert layout[0]["kind"] == "noise" and layout[0]["std"] == 0.1
+    assert "std" not in make_model().latent_layout()[0]
+    with pytest.raises(ValueError, match="noise_std must be > 0"):
+        InfoVAEGANConfig(input_dim=(1, 8, 8), noise_std=0.0)
+
+
+def test_encoder_can_share_the_discriminator_trunk(make_model, digits_datasets, tmp_path):
+    """InfoGAN's Q network: the encoder is a head on the discriminator's trunk; the MI term
+    trains the trunk, the ELBO only the encoder's own heads; saving keeps the sharing."""
+    model = make_model(share_discriminator_trunk=True)
+    assert model.encoder.trunk is model.discriminator.trunk
+    config = InfoVAEGANTrainerConfig(output_dir=str(tmp_path), per_device_train_batch_size=16)
+    trainer = InfoVAEGANTrainer(model, digits_datasets[0], training_config=config)
+    trainer.prepare_training()
+    owned = {n: {id(p) for g in o.param_groups for p in g["params"]} for n, o in trainer.optimizers.items()}
+    trunk = {id(p) for p in model.discriminator.trunk.parameters()}
+    assert trunk <= owned["discriminator"] and trunk <= owned["mutual_information"]
+    assert not trunk & owned["encoder"] and owned["encoder"]
+    model.save(str(tmp_path / "saved"))
+    loaded = InfoVAEGAN.load_from_folder(str(tmp_path / "saved")).eval()
+    assert loaded.encoder.trunk is loaded.discriminator.trunk
+    x = torch.rand(3, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.encode(x).categorical_logits,
+                                   model.eval().encode(x).categorical_logits)

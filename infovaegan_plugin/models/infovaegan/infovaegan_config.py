@@ -59,6 +59,11 @@ class InfoVAEGANConfig(BaseAEConfig):
         elbo_updates_generator_bn: the ELBO pass runs the generator on relaxed codes; with
             ``False`` its BatchNorm layers normalise with batch statistics but keep their
             running statistics, which then describe only what the generator renders.
+        share_discriminator_trunk: the encoder is a head (FC 128 + BN) on the discriminator's
+            trunk, as InfoGAN's Q network: the MI term then trains the trunk with the
+            discriminator, so the codes are read from features that judge realism; the ELBO
+            stage trains the encoder's heads only. ``False``: a separate encoder network (the
+            paper's figure).
         use_inference_stage: run the data-free ELBO stage (False gives InfoGAN).
         use_mutual_information: use the MI terms (False with a joint discriminator gives ALI).
         variant: the name of the ablation this config describes (informational).
@@ -89,6 +94,7 @@ class InfoVAEGANConfig(BaseAEConfig):
     joint_discriminator: bool = True
     encoder_adversarial: bool = False
     elbo_updates_generator_bn: bool = False
+    share_discriminator_trunk: bool = False
     use_inference_stage: bool = True
     use_mutual_information: bool = True
     variant: Literal["infovaegan", "infogan", "ali", "custom"] = "infovaegan"

@@ -82,9 +82,10 @@ class InfoVAEGAN(BaseAE):
         self.model_config = model_config
         self.input_dim = model_config.input_dim
         self.latent_dim = model_config.latent_dim
-        self.encoder = Encoder(model_config)
-        self.generator = Generator(model_config)
         self.discriminator = Discriminator(model_config)
+        shared = self.discriminator.trunk if model_config.share_discriminator_trunk else None
+        self.encoder = Encoder(model_config, trunk=shared)
+        self.generator = Generator(model_config)
         self.apply(init_weights)
         self.device = None
         for net in self.networks().values():

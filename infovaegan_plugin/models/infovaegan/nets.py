@@ -103,10 +103,17 @@ class Encoder(nn.Module):
     away from the interpretable codes (its gradients were 100x the MI term's).
     """
 
-    def __init__(self, config: InfoVAEGANConfig):
+    def __init__(self, config: InfoVAEGANConfig, trunk: "ImageTrunk | None" = None):
         super().__init__()
-        self.trunk = ImageTrunk(config)
-        self.head = nn.Linear(config.hidden_dim, config.categorical_total + 2 * config.continuous_dim)
+        self.trunk = trunk if trunk is not None else ImageTrunk(config)
+        codes = config.categorical_total + 2 * config.continuous_dim
+        if trunk is None:
+            self.head: nn.Module = nn.Linear(config.hidden_dim, codes)
+        else:  # InfoGAN's Q head on the discriminator's features: FC 128 + BN + lReLU
+            self.head = nn.Sequential(
+                nn.Linear(config.hidden_dim, 128), nn.BatchNorm1d(128), nn.LeakyReLU(LEAK),
+                nn.Linear(128, codes),
+            )
         self.detach_noise_head = not (config.noise_in_elbo or config.encoder_adversarial)
         self.noise_head: nn.Module | None = None
         if config.infer_noise and config.noise_dim > 0:

@@ -218,6 +218,9 @@ class InfoVAEGANTrainer(BaseTrainer):
         """
         m, cfg = self.model, self.model_config
         generator, encoder = list(m.generator.parameters()), list(m.encoder.parameters())
+        trunk = {id(p) for p in m.discriminator.trunk.parameters()}
+        # with a shared trunk the ELBO trains the encoder's own heads, never the trunk
+        encoder_own = [p for p in encoder if id(p) not in trunk]
         uses_mi = cfg.use_mutual_information or m.regresses_noise
         plan: Dict[str, List[torch.nn.Parameter]] = {
             "discriminator": list(m.discriminator.parameters()),
@@ -228,7 +231,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         elif uses_mi and not cfg.encoder_adversarial:
             plan["generator"] = generator + encoder
         if cfg.use_inference_stage:
-            plan["encoder"] = encoder
+            plan["encoder"] = encoder_own
         return plan
 
     def set_optimizer(self):
