@@ -30,6 +30,7 @@ from rich.table import Table
 
 import infovaegan_plugin  # noqa: F401  (registers InfoVAEGAN with pythae)
 from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig, InfoVAEGANTrainerConfig
+from infovaegan_plugin.models.infovaegan.infovaegan_config import PAPER_METHOD
 from infovaegan_plugin.callbacks import ProbeCallback
 from infovaegan_plugin.data.base import to_pythae_dataset
 from infovaegan_plugin.data.mnist import load_mnist
@@ -52,6 +53,7 @@ BASE = {**LEGACY, "kl_categorical_weight": 0.001}
 #: three are the paper's comparison; the rest isolate one change each.
 VARIANTS: Dict[str, tuple] = {
     "infovaegan": ("infovaegan", {}, {}),
+    "infovaegan-paper": ("infovaegan", PAPER_METHOD, {"mi_optimizer": "separate"}),
     "infogan": ("infogan", {"infer_noise": False}, {}),
     "ali": ("ali", {"infer_noise": True}, {}),
     "infovaegan-fixed-noise": ("infovaegan", {"infer_noise": False}, {}),

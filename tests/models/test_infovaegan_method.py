@@ -10,17 +10,20 @@ import torch
 
 from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig, InfoVAEGANTrainer, InfoVAEGANTrainerConfig
 from infovaegan_plugin.models.infovaegan import latents as L
+from infovaegan_plugin.models.infovaegan.infovaegan_config import PAPER_METHOD
 
 
-def test_defaults_are_the_paper_recipe():
+def test_defaults_are_the_measured_recipe_and_the_paper_method_is_one_dict_away():
     cfg = InfoVAEGANConfig(input_dim=(1, 28, 28))
-    assert cfg.joint_discriminator and not cfg.encoder_adversarial
-    assert (cfg.kl_categorical_weight, cfg.gumbel_temperature) == (0.001, 0.1)
-    assert (cfg.mi_continuous_loss, cfg.mi_continuous_weight) == ("squared_error", 1.0)
-    assert not cfg.noise_in_elbo and not cfg.elbo_updates_generator_bn
-    assert InfoVAEGANTrainerConfig().mi_optimizer == "separate"
+    assert not cfg.joint_discriminator and not cfg.encoder_adversarial
+    assert (cfg.kl_categorical_weight, cfg.noise_std) == (0.001, 0.1)
+    assert cfg.noise_in_elbo and not cfg.elbo_updates_generator_bn
+    assert InfoVAEGANTrainerConfig().mi_optimizer == "shared"
+    paper = InfoVAEGANConfig(input_dim=(1, 28, 28), **PAPER_METHOD)
+    assert paper.joint_discriminator and not paper.noise_in_elbo
+    assert (paper.gumbel_temperature, paper.mi_continuous_loss) == (0.1, "squared_error")
     # the joint discriminator sees the interpretable code only (no noise), as in the figure
-    assert cfg.discriminator_code_dim == cfg.code_dim == 12
+    assert paper.discriminator_code_dim == paper.code_dim == 12
 
 
 def test_variants_keep_their_own_discriminators():
@@ -33,7 +36,6 @@ def test_variants_keep_their_own_discriminators():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"noise_in_elbo": True, "infer_noise": False}, "noise_in_elbo=True needs infer_noise"),
         ({"encoder_adversarial": True, "joint_discriminator": False}, "needs joint_discriminator"),
         ({"kl_categorical_weight": -1.0}, "kl_categorical_weight must be >= 0"),
         ({"mi_continuous_loss": "l1"}, "mi_continuous_loss"),
@@ -68,7 +70,7 @@ def test_gaussian_nll_is_still_available(make_model):
 
 def test_elbo_weights_the_categorical_kl(make_model):
     for weight in (0.001, 1.0):
-        model = make_model(kl_categorical_weight=weight, seed=3)
+        model = make_model(kl_categorical_weight=weight, seed=3, noise_in_elbo=False)
         torch.manual_seed(5)
         prior = model.sample_prior(16)
         fake = model.generator(prior.generator_input())
@@ -79,22 +81,25 @@ def test_elbo_weights_the_categorical_kl(make_model):
         assert out.kl_noise.item() == 0.0  # the noise is not a latent of the ELBO
 
 
-def test_elbo_regenerates_with_the_same_noise(make_model, monkeypatch):
-    model = make_model()
+@pytest.mark.parametrize("noise_in_elbo", [False, True])
+def test_elbo_regenerates_with_the_same_noise_or_the_inferred_one(make_model, noise_in_elbo):
+    model = make_model(noise_in_elbo=noise_in_elbo)
     prior = model.sample_prior(6)
     fake = model.generator(prior.generator_input())
     seen = []
     handle = model.generator.register_forward_hook(lambda m, a, o: seen.append(a[0].detach()))
-    model.stage_losses(fake, prior)
+    out = model.stage_losses(fake, prior)
     handle.remove()
     noise_dim = model.model_config.noise_dim
-    assert len(seen) == 1 and torch.equal(seen[0][:, :noise_dim], prior.noise)
+    assert len(seen) == 1
+    assert torch.equal(seen[0][:, :noise_dim], prior.noise) == (not noise_in_elbo)
+    assert (out.kl_noise.item() > 0) == noise_in_elbo
 
 
 def test_joint_discriminator_sees_detached_encoder_codes_and_prior_codes(
     make_model, digits_datasets, tmp_path
 ):
-    model = make_model()
+    model = make_model(**{**PAPER_METHOD, "noise_std": 1.0})
     config = InfoVAEGANTrainerConfig(output_dir=str(tmp_path), per_device_train_batch_size=16)
     trainer = InfoVAEGANTrainer(model, digits_datasets[0], training_config=config)
     trainer.prepare_training()
@@ -173,7 +178,7 @@ def test_noise_std_scales_the_prior_and_its_kl(make_model):
     assert L.kl_gaussian(mean, logvar, 0.1**2).item() == pytest.approx(0.0, abs=1e-5)
     layout = narrow.latent_layout()
     assert layout[0]["kind"] == "noise" and layout[0]["std"] == 0.1
-    assert "std" not in make_model().latent_layout()[0]
+    assert "std" not in make_model(noise_std=1.0).latent_layout()[0]  # 0.1 files stay valid
     with pytest.raises(ValueError, match="noise_std must be > 0"):
         InfoVAEGANConfig(input_dim=(1, 8, 8), noise_std=0.0)
 
@@ -183,7 +188,8 @@ def test_encoder_can_share_the_discriminator_trunk(make_model, digits_datasets, 
     trains the trunk, the ELBO only the encoder's own heads; saving keeps the sharing."""
     model = make_model(share_discriminator_trunk=True)
     assert model.encoder.trunk is model.discriminator.trunk
-    config = InfoVAEGANTrainerConfig(output_dir=str(tmp_path), per_device_train_batch_size=16)
+    config = InfoVAEGANTrainerConfig(output_dir=str(tmp_path), per_device_train_batch_size=16,
+                                     mi_optimizer="separate")
     trainer = InfoVAEGANTrainer(model, digits_datasets[0], training_config=config)
     trainer.prepare_training()
     owned = {n: {id(p) for g in o.param_groups for p in g["params"]} for n, o in trainer.optimizers.items()}

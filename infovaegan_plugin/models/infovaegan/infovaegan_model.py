@@ -417,7 +417,7 @@ class InfoVAEGAN(BaseAE):
     ) -> Dict[str, torch.Tensor]:
         cfg = self.model_config
         zero = fake.new_zeros(())
-        sample = self.sample_posterior(post, noise=None if cfg.noise_in_elbo else prior.noise)
+        sample = self.sample_posterior(post, noise=None if cfg.elbo_infers_noise else prior.noise)
         bn_context = (
             contextlib.nullcontext()
             if cfg.elbo_updates_generator_bn
@@ -436,7 +436,7 @@ class InfoVAEGAN(BaseAE):
         kl_cat = L.kl_categorical_uniform(post["categorical_logits"], cfg.categorical_dims)
         kl_noise = (
             L.kl_gaussian(post["noise_mean"], post["noise_logvar"], cfg.noise_std**2)
-            if cfg.noise_in_elbo
+            if cfg.elbo_infers_noise
             else zero
         )
         elbo = (

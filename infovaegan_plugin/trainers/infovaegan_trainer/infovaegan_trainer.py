@@ -328,7 +328,8 @@ class InfoVAEGANTrainer(BaseTrainer):
     def training_step(
         self, real: torch.Tensor, epoch: int, step: int = 1
     ) -> Dict[str, torch.Tensor]:
-        """One step; forward passes (d_steps=1): G 2, D 3, E 2.
+        """One step; forward passes (d_steps=1): G 2, D 3, E 1 (2 with a joint D, which also
+        encodes the real batch).
 
         The discriminator steps first; then the generator/encoder losses are computed from
         shared forward passes and every optimizer's gradients are taken before any of them

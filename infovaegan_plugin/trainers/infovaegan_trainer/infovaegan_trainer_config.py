@@ -47,7 +47,7 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
     generator_betas: Tuple[float, float] = (0.5, 0.999)
     mutual_information_learning_rate: float = 1e-3
     mutual_information_betas: Tuple[float, float] = (0.5, 0.999)
-    mi_optimizer: Literal["separate", "shared"] = "separate"
+    mi_optimizer: Literal["separate", "shared"] = "shared"
     encoder_learning_rate: float = 2e-4
     encoder_betas: Tuple[float, float] = (0.5, 0.999)
     discriminator_steps: int = 1
