@@ -101,7 +101,7 @@ class ExportResult:
     parity: dict[str, float]
     variants: dict[str, VariantReport] = field(default_factory=dict)
 
-    def relocated(self, old_root: Path, new_root: Path) -> "ExportResult":
+    def relocated(self, old_root: Path, new_root: Path) -> ExportResult:
         """The same result with every path under ``old_root`` moved to ``new_root`` (an
         export is written into a staging folder, then swapped in)."""
 

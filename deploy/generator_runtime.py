@@ -16,6 +16,7 @@ from infovaegan_plugin.deploy.input_checks import (
     batch_rows,
     categorical_rows,
     check_finite,
+    continuous_index,
     dense_block,
 )
 from infovaegan_plugin.deploy.session import InvalidModelError, OnnxSession
@@ -136,28 +137,6 @@ class OnnxGenerator(OnnxSession):
         """
         return self.decode(self.sample_codes(n, categorical, continuous, noise, seed))
 
-    def _continuous_index(self, code: str | int) -> int:
-        if self.continuous_dim == 0:
-            raise InvalidInputError("this model has no continuous code to traverse.")
-        index: int | None = None
-        if isinstance(code, (int, np.integer)) and not isinstance(code, bool):
-            index = int(code)
-        elif isinstance(code, str):
-            name = code.strip()
-            for prefix in ("continuous:", "continuous_", "continuous", "c"):
-                tail = name[len(prefix):]
-                if name.startswith(prefix) and tail.isdigit():
-                    index = int(tail)
-                    break
-            if name == "continuous" and self.continuous_dim == 1:
-                index = 0
-        if index is None or not 0 <= index < self.continuous_dim:
-            raise InvalidInputError(
-                f"code must be a continuous dimension 0..{self.continuous_dim - 1} (an int or "
-                f"'continuous:<i>'), got {code!r}."
-            )
-        return index
-
     def traverse(
         self,
         code: str | int = 0,
@@ -175,7 +154,7 @@ class OnnxGenerator(OnnxSession):
         code is overridden). Noise not given is one draw from ``seed``. ``values`` defaults
         to 7 points over the prior's typical range ([-1, 1] uniform, [-2, 2] normal).
         """
-        dim = self._continuous_index(code)
+        dim = continuous_index(code, self.continuous_dim)
         fixed = dict(fixed or {})
         unknown = set(fixed) - {"noise", "continuous", "categorical"}
         if unknown:

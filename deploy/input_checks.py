@@ -2,8 +2,9 @@
 
 Images go through the library-wide contract (:func:`infovaegan_plugin.inputs.prepare_images`);
 this module checks the generator's codes: dense float blocks, categorical codes given as class
-indices or one-hot/probability rows, and a consistent batch size across them. Every refusal is
-an :class:`~infovaegan_plugin.inputs.InvalidInputError` whose message says what was expected.
+indices or one-hot/probability rows, a consistent batch size across them, and the name of a
+continuous code to traverse. Every refusal is an
+:class:`~infovaegan_plugin.inputs.InvalidInputError` whose message says what was expected.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "batch_rows",
     "categorical_rows",
     "check_finite",
+    "continuous_index",
     "dense_block",
     "describe_array_dtype",
 ]
@@ -120,6 +122,31 @@ def categorical_rows(categorical: Any, sizes: Sequence[int], n: int) -> np.ndarr
         rows[np.arange(len(column)), start + column] = 1.0
         start += size
     return rows
+
+
+def continuous_index(code: str | int, continuous_dim: int) -> int:
+    """The continuous dimension ``code`` names: an int, or ``"continuous:<i>"`` (also
+    ``"continuous_<i>"``, ``"continuous<i>"``, ``"c<i>"``, and ``"continuous"`` for one code)."""
+    if continuous_dim == 0:
+        raise InvalidInputError("this model has no continuous code to traverse.")
+    index: int | None = None
+    if isinstance(code, (int, np.integer)) and not isinstance(code, bool):
+        index = int(code)
+    elif isinstance(code, str):
+        name = code.strip()
+        for prefix in ("continuous:", "continuous_", "continuous", "c"):
+            tail = name[len(prefix):]
+            if name.startswith(prefix) and tail.isdigit():
+                index = int(tail)
+                break
+        if name == "continuous" and continuous_dim == 1:
+            index = 0
+    if index is None or not 0 <= index < continuous_dim:
+        raise InvalidInputError(
+            f"code must be a continuous dimension 0..{continuous_dim - 1} (an int or "
+            f"'continuous:<i>'), got {code!r}."
+        )
+    return index
 
 
 def _rows(value: Any) -> int | None:
