@@ -36,7 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 for _name in COMMAND_MODULES:
-    importlib.import_module(f"{__package__}.{_name}").register(app)
+    importlib.import_module(f"infovaegan_plugin.cli.{_name}").register(app)
 
 
 def main() -> None:

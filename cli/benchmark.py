@@ -4,12 +4,11 @@ with the same metrics, write a markdown table, JSON, bar charts and traversal gr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.table import Table
 
-from .common import (
+from infovaegan_plugin.cli.common import (
     at_least,
     console,
     fail,
@@ -22,14 +21,14 @@ from .common import (
 DATASET_CHOICES = ("mnist", "dsprites", "digits")
 
 
-def parse_list(text: str, what: str) -> List[str]:
+def parse_list(text: str, what: str) -> list[str]:
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
         fail(f"--{what} is empty.")
     return items
 
 
-def parse_seeds(text: str) -> List[int]:
+def parse_seeds(text: str) -> list[int]:
     try:
         seeds = [int(s) for s in parse_list(text, "seeds")]
     except ValueError:
@@ -48,7 +47,7 @@ TABLE_GROUPS = (
 )
 
 
-def summary_tables(summary: dict) -> List[Table]:
+def summary_tables(summary: dict) -> list[Table]:
     """Headline metrics per model (mean over seeds), one table per metric group."""
     from infovaegan_plugin.evaluation import METRICS
     from infovaegan_plugin.evaluation.report import DISPLAY, SHORT
@@ -83,13 +82,13 @@ def benchmark(
         "infovaegan,infogan,ali,beta_vae,factor_vae,beta_tc_vae,vaegan",
         help="Comma-separated models to compare.",
     ),
-    epochs: Optional[int] = typer.Option(None, callback=at_least(1),
-                                         help="Epochs for every model (default: preset)."),
+    epochs: int | None = typer.Option(None, callback=at_least(1),
+                                      help="Epochs for every model (default: preset)."),
     seeds: str = typer.Option("0", help="Comma-separated seeds, e.g. 0,1,2 (one run per seed)."),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Results folder (resumable)."),
-    data_dir: Optional[Path] = typer.Option(None, help="MNIST IDX folder (or the dSprites npz)."),
-    batch_size: Optional[int] = typer.Option(None, callback=at_least(1),
-                                             help="Batch size (default: preset)."),
+    data_dir: Path | None = typer.Option(None, help="MNIST IDX folder (or the dSprites npz)."),
+    batch_size: int | None = typer.Option(None, callback=at_least(1),
+                                          help="Batch size (default: preset)."),
     metric_scale: float = typer.Option(
         1.0, callback=positive_float,
         help="Disentanglement sample sizes; 1.0 = disentanglement_lib defaults."
@@ -100,12 +99,12 @@ def benchmark(
     threads: int = typer.Option(0, callback=at_least(0),
                                 help="torch CPU threads (0: torch's default, every core)."),
     force: bool = typer.Option(False, help="Retrain runs that already have a result."),
-    limit: Optional[int] = typer.Option(
+    limit: int | None = typer.Option(
         None, callback=at_least(1),
         help="Images used: dSprites renders N (default 20000); others keep the first N."
     ),
-    hidden_dim: Optional[int] = typer.Option(None, callback=at_least(1), hidden=True),
-    base_channels: Optional[int] = typer.Option(None, callback=at_least(1), hidden=True),
+    hidden_dim: int | None = typer.Option(None, callback=at_least(1), hidden=True),
+    base_channels: int | None = typer.Option(None, callback=at_least(1), hidden=True),
     classifier_epochs: int = typer.Option(5, callback=at_least(1), hidden=True),
     eval_fraction: float = typer.Option(0.1, callback=open_fraction, hidden=True),
 ) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -169,7 +169,7 @@ def default_threads() -> int:
     return max(1, min(usable // 2, 8))
 
 
-def set_threads(threads: Optional[int]) -> Optional[int]:
+def set_threads(threads: int | None) -> int | None:
     """Apply ``--threads`` (``None``: :func:`default_threads`; 0: leave torch's default);
     returns the number set, or ``None`` for torch's default."""
     import torch

@@ -27,14 +27,14 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .common import at_least, check_writable, console, fail, user_errors
+from infovaegan_plugin.cli.common import at_least, check_writable, console, fail, user_errors
 
 OUTPUT_SUFFIXES = (".npy", ".npz", ".csv")
 #: Output order of the csv columns; ``features`` is left out because it repeats them.
@@ -49,7 +49,7 @@ class EncoderInput:
 
     images: np.ndarray
     kind: str  # "array", "idx", "folder" or the data set and split
-    files: Optional[list[str]] = None
+    files: list[str] | None = None
     skipped: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -68,8 +68,8 @@ def is_idx_file(path: Path) -> bool:
     return "idx" in name or name.endswith((".ubyte", ".ubyte.gz"))
 
 
-def read_input(source: str, input_shape: tuple[int, int, int], key: Optional[str],
-               data_dir: Optional[Path], split: str) -> EncoderInput:
+def read_input(source: str, input_shape: tuple[int, int, int], key: str | None,
+               data_dir: Path | None, split: str) -> EncoderInput:
     """Load INPUT as float32 (N, C, H, W) with the matching loader; errors name the problem.
 
     A data set name wins over a same-named path, as in ``load_dataset``: write ``./digits``
@@ -199,10 +199,10 @@ def encode(
     batch_size: int = typer.Option(256, callback=at_least(1),
                                    help="Images per ONNX Runtime call."),
     providers: str = typer.Option("auto", help="auto, cpu or cuda."),
-    threads: Optional[int] = typer.Option(None, callback=at_least(0),
-                                          help="ONNX Runtime intra-op threads (default: ORT's)."),
-    key: Optional[str] = typer.Option(None, help="Array to read from an .npz with several."),
-    data_dir: Optional[Path] = typer.Option(None, help="Folder of a named data set (MNIST)."),
+    threads: int | None = typer.Option(None, callback=at_least(0),
+                                       help="ONNX Runtime intra-op threads (default: ORT's)."),
+    key: str | None = typer.Option(None, help="Array to read from an .npz with several."),
+    data_dir: Path | None = typer.Option(None, help="Folder of a named data set (MNIST)."),
     split: str = typer.Option("train", help="Split of a named data set: train, test or all."),
 ) -> None:
     """Encode images with an exported encoder; write the codes with their row order."""

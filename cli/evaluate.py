@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .common import (
+from infovaegan_plugin.cli.common import (
     at_least,
     check_writable,
     console,
@@ -20,7 +19,7 @@ from .common import (
     resolve_device,
     user_errors,
 )
-from .train import NAMED, load_train_eval, metrics_table
+from infovaegan_plugin.cli.train import NAMED, load_train_eval, metrics_table
 
 CONFIG_FILE = "model_config.json"
 OUTPUT_FILE = "evaluation.json"
@@ -67,14 +66,14 @@ def load_model(model_dir: Path, allow_pickle: bool, device: str):
 def evaluate(
     model_dir: Path = typer.Argument(..., help="Saved model folder (or a training run folder)."),
     dataset: str = typer.Option(..., help="digits, mnist, dsprites, or a path: the model's data."),
-    data_dir: Optional[Path] = typer.Option(None, help="Folder of the named data set (MNIST IDX)."),
+    data_dir: Path | None = typer.Option(None, help="Folder of the named data set (MNIST IDX)."),
     seed: int = typer.Option(0, callback=at_least(0),
                              help="Seed of the held-out split (as in training) and the metrics."),
-    output_dir: Optional[Path] = typer.Option(
+    output_dir: Path | None = typer.Option(
         None, "--output-dir", "-o",
         help="Where evaluation.json and PNGs go (default: evaluation/ in the model folder)."
     ),
-    classifier_dir: Optional[Path] = typer.Option(
+    classifier_dir: Path | None = typer.Option(
         None, help="Feature-classifier cache; share it to compare models' Frechet distances."
     ),
     metric_scale: float = typer.Option(
@@ -90,8 +89,8 @@ def evaluate(
         False, help="Also load pythae models whose networks are pickled (trusted folders only)."
     ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    limit: Optional[int] = typer.Option(None, callback=at_least(1),
-                                        help="Use only the first N images (as in training)."),
+    limit: int | None = typer.Option(None, callback=at_least(1),
+                                     help="Use only the first N images (as in training)."),
     eval_fraction: float = typer.Option(0.1, callback=open_fraction,
                                         help="Held-out share when the data has no test split."),
     classifier_epochs: int = typer.Option(5, callback=at_least(1), hidden=True),

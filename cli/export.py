@@ -18,14 +18,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .common import at_least, check_writable, cli_text, console, fail, user_errors
+from infovaegan_plugin.cli.common import (
+    at_least,
+    check_writable,
+    cli_text,
+    console,
+    fail,
+    user_errors,
+)
+from infovaegan_plugin.deploy.metadata import MIN_OPSET
 
 #: Images used to calibrate int8 and check parity; as many again are held out for measuring.
 DEFAULT_CALIBRATION_SIZE = 512
@@ -42,7 +50,7 @@ class RealImages:
     source: str
 
 
-def recorded_dataset(model_dir: Path) -> Optional[str]:
+def recorded_dataset(model_dir: Path) -> str | None:
     """The ``dataset`` a training run wrote to ``metrics.json`` (the run folder holds both the
     file and ``final_model/``), or ``None`` for a bare saved model."""
     for folder in [model_dir, *model_dir.parents][:3]:
@@ -56,7 +64,7 @@ def recorded_dataset(model_dir: Path) -> Optional[str]:
     return None
 
 
-def model_input_dim(model_dir: Path) -> Optional[tuple[int, ...]]:
+def model_input_dim(model_dir: Path) -> tuple[int, ...] | None:
     """``input_dim`` from ``model_config.json`` without building the model; ``None`` when the
     file is unreadable (the exporter then reports the problem with its own message)."""
     try:
@@ -66,7 +74,7 @@ def model_input_dim(model_dir: Path) -> Optional[tuple[int, ...]]:
         return None
 
 
-def _loader_name(recorded: str) -> Optional[str]:
+def _loader_name(recorded: str) -> str | None:
     """Map a recorded data set name ("digits", "mnist-train", ...) to a loader name."""
     from infovaegan_plugin.data import available_datasets
 
@@ -74,7 +82,7 @@ def _loader_name(recorded: str) -> Optional[str]:
     return base if base in available_datasets() else None
 
 
-def _load(source: str, data_dir: Optional[Path], input_dim: Optional[tuple[int, ...]],
+def _load(source: str, data_dir: Path | None, input_dim: tuple[int, ...] | None,
           size: int):
     """The images of a named data set or a path, checked against the model's input shape."""
     from infovaegan_plugin.data import load_dataset
@@ -111,8 +119,8 @@ def _data_dir_hint(exc: Exception) -> str:
 
 
 def find_real_images(
-    model_dir: Path, calibration: Optional[str], data_dir: Optional[Path], size: int
-) -> tuple[Optional[RealImages], Optional[str]]:
+    model_dir: Path, calibration: str | None, data_dir: Path | None, size: int
+) -> tuple[RealImages | None, str | None]:
     """Real images for calibration and measurement, or ``(None, why not)``.
 
     An explicit ``--calibration`` that cannot be used is an error; a recorded data set that
@@ -156,7 +164,7 @@ def held_out_deviation(result: Any, real: RealImages) -> dict[str, dict[str, Any
     return report
 
 
-def _fmt(value: Optional[float]) -> str:
+def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1e}"
 
 
@@ -217,19 +225,21 @@ def _record_held_out(sidecar: Path, report: dict[str, dict[str, Any]]) -> None:
 def export(
     model_dir: Path = typer.Argument(..., help="A saved model folder or a training run folder."),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Where the ONNX files go."),
-    onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Export to ONNX (the only format)."),
-    opset: int = typer.Option(17, help="ONNX opset (17 up to the exporter's newest, 20)."),
+    onnx: bool = typer.Option(True, "--onnx", help="The format; ONNX is the only one, so this "
+                              "flag changes nothing (kept for existing command lines)."),
+    opset: int = typer.Option(MIN_OPSET, help=f"ONNX opset ({MIN_OPSET} up to the newest the "
+                              "installed exporter writes)."),
     fp16: bool = typer.Option(False, "--fp16", help="Also write encoder/generator.fp16.onnx."),
-    quantize: Optional[str] = typer.Option(None, help="'int8': also write *.int8.onnx."),
+    quantize: str | None = typer.Option(None, help="'int8': also write *.int8.onnx."),
     triton: bool = typer.Option(False, "--triton", help="Also write a Triton model repository."),
     triton_precision: str = typer.Option("fp32", help="Which files Triton serves: fp32, fp16 "
                                          "or int8 (that variant must be exported)."),
     triton_max_batch_size: int = typer.Option(256, callback=at_least(0),
                                               help="Triton max_batch_size (0: no batching)."),
-    calibration: Optional[str] = typer.Option(
+    calibration: str | None = typer.Option(
         None, help="Real images for calibration/measurement: a data set name or a path "
         "(default: the data set the training run recorded)."),
-    data_dir: Optional[Path] = typer.Option(None, help="Folder of a named data set (MNIST)."),
+    data_dir: Path | None = typer.Option(None, help="Folder of a named data set (MNIST)."),
     calibration_size: int = typer.Option(DEFAULT_CALIBRATION_SIZE, callback=at_least(1),
                                          help="Calibration images (as many more are held out)."),
     overwrite: bool = typer.Option(
@@ -242,8 +252,7 @@ def export(
     temporary folder and swapped in; an earlier export of the same model is replaced
     (stale variants and triton/ included); another model's export needs --overwrite.
     """
-    if not onnx:
-        fail("ONNX is the only export format; drop --no-onnx.")
+    del onnx  # the only format: the flag is accepted, there is nothing to switch off
     if quantize not in (None, "int8"):
         fail(f"--quantize supports only int8, got {quantize!r}.")
     if triton_precision not in ("fp32", "fp16", "int8"):
@@ -255,7 +264,6 @@ def export(
              f"{'--fp16' if triton_precision == 'fp16' else '--quantize int8'}.")
 
     from infovaegan_plugin.deploy.export import (
-        MIN_OPSET,
         ExportFolderError,
         ExportVerificationError,
         check_export_target,

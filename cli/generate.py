@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import typer
 from rich.markup import escape
 
-from .common import at_least, check_writable, console, fail, positive_float, user_errors
+from infovaegan_plugin.cli.common import (
+    at_least,
+    check_writable,
+    console,
+    fail,
+    positive_float,
+    user_errors,
+)
 
 
 def _check_picture_path(output: Path) -> None:
@@ -26,7 +33,7 @@ def _check_picture_path(output: Path) -> None:
     check_writable(output, "--output")
 
 
-def load_generator(path: Path, providers: str, threads: Optional[int]) -> Any:
+def load_generator(path: Path, providers: str, threads: int | None) -> Any:
     """The ONNX generator, with file/provider problems turned into one-line errors."""
     from infovaegan_plugin.deploy.runtime import (
         InvalidModelError,
@@ -68,15 +75,15 @@ def generate(
     n: int = typer.Option(64, "--n", callback=at_least(1), help="Number of images."),
     output: Path = typer.Option(..., "--output", "-o", help="The grid picture, e.g. grid.png."),
     seed: int = typer.Option(0, callback=at_least(0), help="Seed of the sampled codes."),
-    categorical: Optional[int] = typer.Option(
+    categorical: int | None = typer.Option(
         None, help="Fix the categorical code to this class (default: sampled per image)."),
     categorical_code: int = typer.Option(0, callback=at_least(0),
                                          help="Which categorical code --categorical sets."),
-    ncol: Optional[int] = typer.Option(None, callback=at_least(1),
-                                       help="Grid columns (default: sqrt(n))."),
+    ncol: int | None = typer.Option(None, callback=at_least(1),
+                                    help="Grid columns (default: sqrt(n))."),
     providers: str = typer.Option("auto", help="auto, cpu or cuda."),
-    threads: Optional[int] = typer.Option(None, callback=at_least(0),
-                                         help="ONNX Runtime intra-op threads."),
+    threads: int | None = typer.Option(None, callback=at_least(0),
+                                       help="ONNX Runtime intra-op threads."),
 ) -> None:
     """Sample images from the prior with an exported generator and save them as a grid."""
     from infovaegan_plugin.deploy.runtime import InvalidInputError
@@ -129,16 +136,16 @@ def traverse(
     output: Path = typer.Option(..., "--output", "-o", help="The grid picture."),
     num_values: int = typer.Option(10, callback=at_least(1),
                                    help="Values of the code (grid columns)."),
-    span: Optional[float] = typer.Option(
-        None, callback=positive_float, help="Values run from -span to +span (default: 1 for a uniform prior, "
-        "2 for a normal one)."),
+    span: float | None = typer.Option(
+        None, callback=positive_float,
+        help="Values run from -span to +span (default: 1 for a uniform prior, 2 for a normal)."),
     categorical_code: int = typer.Option(0, callback=at_least(0),
                                          help="Categorical code whose classes are the rows."),
     seed: int = typer.Option(0, callback=at_least(0),
                              help="Seed of the noise held fixed across the grid."),
     providers: str = typer.Option("auto", help="auto, cpu or cuda."),
-    threads: Optional[int] = typer.Option(None, callback=at_least(0),
-                                         help="ONNX Runtime intra-op threads."),
+    threads: int | None = typer.Option(None, callback=at_least(0),
+                                       help="ONNX Runtime intra-op threads."),
 ) -> None:
     """Latent traversal grid: rows = classes of a categorical code, columns = a continuous code.
 

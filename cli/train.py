@@ -17,13 +17,13 @@ import shlex
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .common import (
+from infovaegan_plugin.cli.common import (
     at_least,
     check_writable,
     console,
@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
 INTERRUPTED_EXIT = 130
 
 
-def load_train_eval(dataset: str, data_dir: Optional[Path], limit: Optional[int],
+def load_train_eval(dataset: str, data_dir: Path | None, limit: int | None,
                     eval_fraction: float, seed: int):
     """Training and held-out data: MNIST's official test split, else a seeded hold-out."""
     from infovaegan_plugin.data import load_dataset
@@ -128,7 +128,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
     return Checkpoint(path, epoch, settings, training)
 
 
-def merge_settings(given: dict[str, Any], checkpoint: Optional[Checkpoint]) -> dict[str, Any]:
+def merge_settings(given: dict[str, Any], checkpoint: Checkpoint | None) -> dict[str, Any]:
     """Options given on the command line win; then the checkpoint's; then the defaults."""
     recorded: dict[str, Any] = {}
     if checkpoint is not None:
@@ -199,7 +199,7 @@ def _has_results(run_dir: Path) -> bool:
     return (run_dir / "final_model").is_dir() or bool(list_checkpoints(str(run_dir)))
 
 
-def remove_empty_run(run_dir: Optional[Path], output_dir: Path, created_output: bool) -> bool:
+def remove_empty_run(run_dir: Path | None, output_dir: Path, created_output: bool) -> bool:
     """Remove the folder of a run that kept nothing (and the output folder this command
     created, when it is left empty); returns whether the run folder was removed."""
     removed = False
@@ -244,39 +244,39 @@ def _recordable(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def train(
-    dataset: Optional[str] = typer.Option(
+    dataset: str | None = typer.Option(
         None, help="digits (default), mnist, dsprites, or a path (.npy/.npz/IDX/image folder)."),
-    output_dir: Optional[Path] = typer.Option(
+    output_dir: Path | None = typer.Option(
         None, "--output-dir", "-o",
         help="Where the run folder is created (required, except with --resume)."),
-    data_dir: Optional[Path] = typer.Option(
+    data_dir: Path | None = typer.Option(
         None, help="Folder of the named data set (MNIST IDX files; dSprites npz)."),
-    epochs: Optional[int] = typer.Option(
+    epochs: int | None = typer.Option(
         None, callback=at_least(1), help="Epochs to reach (default: the data set's preset)."),
-    batch_size: Optional[int] = typer.Option(
+    batch_size: int | None = typer.Option(
         None, callback=at_least(1), help="Batch size (default: the data set's preset)."),
-    seed: Optional[int] = typer.Option(
+    seed: int | None = typer.Option(
         None, callback=at_least(0), help="Seed of weights, sampling and the eval split "
         "(default 0)."),
-    device: Optional[str] = typer.Option(None, help="auto (default), cpu or cuda."),
-    variant: Optional[str] = typer.Option(
+    device: str | None = typer.Option(None, help="auto (default), cpu or cuda."),
+    variant: str | None = typer.Option(
         None, help="infovaegan (default), or the ablations infogan / ali."),
-    limit: Optional[int] = typer.Option(
+    limit: int | None = typer.Option(
         None, callback=at_least(1), help="Use only the first N images (quick runs)."),
-    eval_fraction: Optional[float] = typer.Option(
+    eval_fraction: float | None = typer.Option(
         None, callback=open_fraction,
         help="Held-out share when the data has no test split (default 0.1)."),
-    checkpoint_every: Optional[int] = typer.Option(
+    checkpoint_every: int | None = typer.Option(
         None, callback=at_least(1), help="Save checkpoint_epoch_N every N epochs (default 1)."),
-    keep_checkpoints: Optional[int] = typer.Option(
+    keep_checkpoints: int | None = typer.Option(
         None, callback=at_least(0),
         help="Keep the newest N checkpoints of the run (default 3; 0 keeps all)."),
-    resume: Optional[Path] = typer.Option(
+    resume: Path | None = typer.Option(
         None, help="Continue from a checkpoint_epoch_N folder (or a run folder's newest); "
         "options not given again are taken from the checkpoint."),
-    amp: Optional[bool] = typer.Option(
+    amp: bool | None = typer.Option(
         None, "--amp/--no-amp", help="Mixed precision (fp16 on CUDA, bf16 on CPU)."),
-    threads: Optional[int] = typer.Option(
+    threads: int | None = typer.Option(
         None, callback=at_least(0),
         help="torch CPU threads (default: OMP_NUM_THREADS when set, else half the usable "
         "cores, 1..8; 0: torch's own default, every core)."),
@@ -320,7 +320,7 @@ def train(
             raise typer.Exit(INTERRUPTED_EXIT)
 
 
-def _train(settings: dict[str, Any], given: dict[str, Any], checkpoint: Optional[Checkpoint],
+def _train(settings: dict[str, Any], given: dict[str, Any], checkpoint: Checkpoint | None,
            device: str, purity: bool = True) -> None:
     import torch
     from pythae.customexception import DatasetError, ModelError
@@ -376,7 +376,7 @@ def _train(settings: dict[str, Any], given: dict[str, Any], checkpoint: Optional
         console.print("training the purity classifier on the labels ...")
         callbacks.append(ProbeCallback(purity_probe(train_data.images, train_data.labels, seed)))
 
-    def run_dir() -> Optional[Path]:
+    def run_dir() -> Path | None:
         trainer = getattr(pipeline, "trainer", None)
         folder = getattr(trainer, "training_dir", None)
         return Path(folder) if folder else None

@@ -6,7 +6,10 @@ Modules, by what they need installed:
 
 - ``metadata``: standard library only; the keys every exported file carries.
 - ``runtime``: numpy + onnxruntime; :class:`OnnxEncoder`, :class:`OnnxGenerator`,
-  :func:`resolve_providers`. This is what a serving machine imports.
+  :func:`resolve_providers`. This is what a serving machine imports. It re-exports the
+  modules that do each job, all torch-free: ``providers`` (CUDA probe, execution providers,
+  session options), ``input_checks`` (the generator's code arrays), ``session`` (the session
+  base), ``encoder_runtime`` and ``generator_runtime``.
 - ``triton``: onnx; :func:`write_triton_repository`.
 - ``quantize``: onnx + onnxruntime; fp16/int8 variants with measured deviations.
 - ``export``: torch; :func:`export_onnx`.

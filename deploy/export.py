@@ -25,12 +25,17 @@ import onnx
 import torch
 from torch import nn
 
-from ..models.infovaegan.infovaegan_model import MODEL_FILE
-from ..saved_models import find_model_dir
-from . import metadata as md
-from .folders import ExportFolderError, check_export_target, staged_export_dir
-from .quantize import VariantReport, make_variant
-from .runtime import OnnxEncoder, OnnxGenerator, prepare_images
+from infovaegan_plugin.deploy import metadata as md
+from infovaegan_plugin.deploy.folders import (
+    ExportFolderError,
+    check_export_target,
+    staged_export_dir,
+)
+from infovaegan_plugin.deploy.quantize import VariantReport, make_variant
+from infovaegan_plugin.deploy.runtime import OnnxEncoder, OnnxGenerator
+from infovaegan_plugin.inputs import prepare_images
+from infovaegan_plugin.models.infovaegan.infovaegan_model import MODEL_FILE
+from infovaegan_plugin.saved_models import find_model_dir
 
 __all__ = [
     "EncoderWrapper",
@@ -48,7 +53,7 @@ __all__ = [
     "write_export",
 ]
 
-MIN_OPSET = 17
+MIN_OPSET = md.MIN_OPSET
 #: fp32 ONNX Runtime vs PyTorch beyond this means the graph is wrong, not rounding.
 PARITY_TOLERANCE = 1e-3
 
@@ -96,7 +101,7 @@ class ExportResult:
     parity: dict[str, float]
     variants: dict[str, VariantReport] = field(default_factory=dict)
 
-    def relocated(self, old_root: Path, new_root: Path) -> "ExportResult":
+    def relocated(self, old_root: Path, new_root: Path) -> ExportResult:
         """The same result with every path under ``old_root`` moved to ``new_root`` (an
         export is written into a staging folder, then swapped in)."""
 
@@ -278,7 +283,7 @@ def _check_options(opset: int, quantize: Any, exporter: str) -> None:
 def export_onnx(
     model_or_dir: Any,
     output_dir: str | os.PathLike[str],
-    opset: int = 17,
+    opset: int = MIN_OPSET,
     fp16: bool = False,
     quantize: Literal["int8"] | None = None,
     dataset_name: str | None = None,
@@ -313,7 +318,7 @@ def export_onnx(
 def write_export(
     model_or_dir: Any,
     output_dir: str | os.PathLike[str],
-    opset: int = 17,
+    opset: int = MIN_OPSET,
     fp16: bool = False,
     quantize: Literal["int8"] | None = None,
     dataset_name: str | None = None,

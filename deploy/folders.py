@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import metadata as md
+from infovaegan_plugin.deploy import metadata as md
 
 __all__ = ["ExportFolderError", "check_export_target", "export_sources", "staged_export_dir"]
 

@@ -42,6 +42,10 @@ PRECISION = PREFIX + "precision"
 DEVIATION = PREFIX + "deviation"
 
 CURRENT_FORMAT_VERSION = 1
+#: The lowest ONNX opset an export is written with, and the default of every export entry
+#: point (``export_onnx``, ``write_export``, ``infovaegan export --opset``). Defined here, in the
+#: standard-library-only module, so the command line can use it without importing torch.
+MIN_OPSET = 17
 KINDS = ("encoder", "generator")
 PRECISIONS = ("fp32", "fp16", "int8")
 

@@ -20,8 +20,9 @@ from typing import Any, Literal
 import numpy as np
 import onnx
 
-from . import metadata as md
-from .runtime import OnnxEncoder, OnnxGenerator, prepare_images
+from infovaegan_plugin.deploy import metadata as md
+from infovaegan_plugin.deploy.runtime import OnnxEncoder, OnnxGenerator
+from infovaegan_plugin.inputs import prepare_images
 
 __all__ = [
     "VariantReport",

@@ -110,8 +110,8 @@ def _num_factors(data: GroundTruthData) -> int:
 
 
 def _sample_factors(data: GroundTruthData, n: int, rng: np.random.Generator) -> np.ndarray:
+    k = _num_factors(data)  # before sampling: a bad source gets this message, not numpy's
     factors = np.asarray(data.sample_factors(n, rng))
-    k = _num_factors(data)
     if factors.shape != (n, k):
         raise ValueError(f"sample_factors({n}) returned shape {factors.shape}, expected {(n, k)}")
     return factors.astype(np.int64, copy=True)

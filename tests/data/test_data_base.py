@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from pythae.data.datasets import BaseDataset
+from torch.utils.data import DataLoader
 
 from infovaegan_plugin.data import DataError, ImageData, to_pythae_dataset, validate_images
 
@@ -24,8 +24,17 @@ def _data(n=10, labels=True):
     )
 
 
-def test_data_error_is_value_error():
-    assert issubclass(DataError, ValueError)
+def test_bad_data_raises_data_error_that_value_error_handlers_catch():
+    """Callers (the CLI, pythae pipelines) catch ValueError: a DataError must reach them, with
+    a message that names the problem and the fix."""
+    try:
+        validate_images(np.zeros((2, 3)))
+    except ValueError as exc:  # the handler callers write
+        caught = exc
+    else:
+        pytest.fail("a 2-D array was accepted as images")
+    assert type(caught) is DataError
+    assert "got ndim=2 with shape (2, 3)" in str(caught) and "reshape" in str(caught)
 
 
 def test_uint8_divided_by_255():
@@ -157,7 +166,10 @@ def test_split_is_seeded_disjoint_and_complete():
 def test_to_pythae_dataset_keeps_labels():
     data = _data()
     ds = to_pythae_dataset(data)
-    assert isinstance(ds, BaseDataset) and ds.has_labels is True and len(ds) == 10
+    assert ds.has_labels is True and len(ds) == 10
+    batch = next(iter(DataLoader(ds, batch_size=4, shuffle=False)))  # how pythae's trainer reads
+    assert torch.equal(batch["data"], torch.from_numpy(data.images[:4]))
+    assert batch["labels"].tolist() == [0, 1, 2, 0]
     item = ds[3]
     assert torch.equal(item["data"], torch.from_numpy(data.images[3]))
     assert item["labels"].item() == 0.0

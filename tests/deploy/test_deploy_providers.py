@@ -21,10 +21,9 @@ def test_auto_is_silent_and_matches_the_probe(capfd):
     providers = resolve_providers("auto")
     captured = capfd.readouterr()
     assert captured.err == "" and captured.out == ""
-    if runtime.cuda_unavailable_reason() is None:
-        assert providers == ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    else:
-        assert providers == ["CPUExecutionProvider"]
+    expected = (["CPUExecutionProvider"] if runtime.cuda_unavailable_reason() is not None
+                else ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert providers == expected
 
 
 def test_probe_is_cached():
@@ -52,9 +51,33 @@ def test_explicit_cpu_and_lists():
         resolve_providers([])
 
 
+@pytest.mark.skipif(
+    CUDA_REASON is None or "CUDAExecutionProvider" not in ort.get_available_providers(),
+    reason="needs an onnxruntime build with CUDA on a machine where CUDA cannot run",
+)
 def test_cuda_reason_mentions_a_fix_when_present():
-    if CUDA_REASON is not None and "CUDAExecutionProvider" in ort.get_available_providers():
-        assert "install" in CUDA_REASON.lower() or "device" in CUDA_REASON.lower()
+    assert "install" in CUDA_REASON.lower() or "device" in CUDA_REASON.lower()
+
+
+@pytest.mark.skipif(CUDA_REASON is not None, reason=f"CUDA cannot run here: {CUDA_REASON}")
+def test_explicit_cuda_with_cuda_keeps_a_cpu_fallback():
+    assert resolve_providers("cuda") == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert resolve_providers("auto") == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def test_cuda_probe_without_a_cuda_build_names_the_package(monkeypatch):
+    """The reason for an onnxruntime built without CUDA says which package to install."""
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    runtime.cuda_unavailable_reason.cache_clear()
+    try:
+        reason = runtime.cuda_unavailable_reason()
+        assert reason is not None and "onnxruntime-gpu" in reason
+        assert resolve_providers("auto") == ["CPUExecutionProvider"]
+        with pytest.raises(ProviderUnavailableError, match="not available in this onnxruntime"):
+            resolve_providers("cuda")
+    finally:
+        monkeypatch.undo()
+        runtime.cuda_unavailable_reason.cache_clear()
 
 
 def test_session_options_are_applied(digits_export):

@@ -57,7 +57,8 @@ def _run(script: str) -> subprocess.CompletedProcess:
 
 
 def test_deploy_runtime_modules_need_neither_torch_nor_onnx(digits_export):
-    """runtime.py and metadata.py alone: no torch/onnx import, nothing on stderr."""
+    """The runtime modules (runtime, providers, session, ...) alone: no torch/onnx import,
+    nothing on stderr."""
     encoder, generator = (str(p) for p in digits_export)
     result = _run(BLOCKER + BARE_PARENT + SCRIPT.format(encoder=encoder, generator=generator))
     assert result.returncode == 0, result.stderr

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import math
+import os
+import platform
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from infovaegan_plugin.evaluation import check_targets, hardware_info, markdown_table, summarize
-from infovaegan_plugin.evaluation.charts import bar_chart
+from infovaegan_plugin.evaluation import (
+    charts,
+    check_targets,
+    hardware_info,
+    markdown_table,
+    summarize,
+)
+from infovaegan_plugin.evaluation.charts import bar_chart, line_chart
 
 
 def result(model, seed, **metrics):
@@ -57,16 +67,72 @@ def test_dsprites_targets_compare_with_beta_vae_or_say_not_checked():
     assert check_targets("digits", summary) == []
 
 
+def _pixels(path, colour):
+    """(rows, cols) of the pixels of exactly ``colour`` in the PNG at ``path``."""
+    image = np.asarray(Image.open(path).convert("RGB"))
+    return np.nonzero((image == np.array(colour, dtype=np.uint8)).all(axis=-1))
+
+
 def test_bar_chart_png(tmp_path):
     path = bar_chart(tmp_path / "c.png", "accuracy", ["InfoVAEGAN", "beta-VAE"], [0.9, 0.4],
                      [0.05, 0.0], highlight="InfoVAEGAN")
-    image = Image.open(path)
-    assert image.size == (760, 400) and image.getextrema() != ((255, 255), (255, 255), (255, 255))
-    bar_chart(tmp_path / "neg.png", "x", ["a", "b"], [-0.2, float("nan")])
-    with pytest.raises(ValueError):
+    assert path == tmp_path / "c.png" and Image.open(path).size == (charts.WIDTH, charts.HEIGHT)
+    accent_rows, accent_cols = _pixels(path, charts.HIGHLIGHT)
+    plain_rows, plain_cols = _pixels(path, charts.BAR)
+    # the highlighted model is the left bar, in the accent colour; the other in the plain one
+    assert accent_cols.max() < plain_cols.min()
+    # bar heights follow the means (0.9 vs 0.4) and both stand on the same baseline
+    height = (accent_rows.max() - accent_rows.min()) / (plain_rows.max() - plain_rows.min())
+    assert height == pytest.approx(0.9 / 0.4, rel=0.05)
+    assert abs(int(accent_rows.max()) - int(plain_rows.max())) <= 1
+
+
+def test_bar_chart_negative_and_missing_values(tmp_path):
+    path = bar_chart(tmp_path / "neg.png", "x", ["a", "b"], [-0.2, float("nan")])
+    rows, cols = _pixels(path, charts.BAR)
+    middle = charts.MARGIN_LEFT + (charts.WIDTH - charts.MARGIN_LEFT - charts.MARGIN_RIGHT) / 2
+    assert cols.max() < middle  # only "a" has a bar; the NaN of "b" is written as n/a
+    assert rows.min() >= charts.MARGIN_TOP - 1  # hangs down from zero, inside the plot
+    assert rows.max() - rows.min() > 0.8 * (charts.HEIGHT - charts.MARGIN_TOP
+                                            - charts.MARGIN_BOTTOM)
+    with pytest.raises(ValueError, match="at least one bar"):
         bar_chart(tmp_path / "bad.png", "x", ["a"], [])
+    with pytest.raises(ValueError, match="one mean per label"):
+        bar_chart(tmp_path / "bad.png", "x", ["a", "b"], [0.5])
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_line_chart_png_size_colours_and_legend_rows(tmp_path):
+    series = [(f"run {i}", [1, 2, 3], [0.1 * i, 0.5, 2.0]) for i in range(4)]
+    path = line_chart(tmp_path / "sub" / "lines.png", "purity", series, reference=0.9)
+    assert path == tmp_path / "sub" / "lines.png"  # parent folders are made
+    # four series need a second legend row (three per row) under the plot
+    assert Image.open(path).size == (charts.WIDTH, charts.HEIGHT + 2 * 18)
+    for colour in charts.PALETTE[:4]:
+        rows, _ = _pixels(path, colour)
+        assert rows.size > 0
+        # 2.0 lies above y_range (0, 1): points are clipped to the plot, not drawn off it
+        assert rows.min() >= charts.MARGIN_TOP - 4
+    one = line_chart(tmp_path / "one.png", "loss", [("train", [0], [0.3])], y_range=(0.0, 0.5))
+    assert Image.open(one).size == (charts.WIDTH, charts.HEIGHT + 18)
+    assert _pixels(one, charts.PALETTE[0])[0].size > 0  # a single point is still drawn
+
+
+@pytest.mark.parametrize(
+    "series",
+    [[], [("a", [1, 2], [0.5])], [("a", [], [])], [("ok", [1], [0.1]), ("b", [1, 2, 3], [1])]],
+)
+def test_line_chart_rejects_bad_series(tmp_path, series):
+    with pytest.raises(ValueError, match="as many x as y values"):
+        line_chart(tmp_path / "bad.png", "x", series)
+    assert not (tmp_path / "bad.png").exists()
 
 
 def test_hardware_info_names_the_machine():
     info = hardware_info()
-    assert info["nproc"] >= 1 and info["cpu"] and info["torch_threads"] >= 1
+    assert info["nproc"] == os.cpu_count()
+    assert info["torch_threads"] == torch.get_num_threads()
+    assert info["torch"] == torch.__version__ and info["python"] == platform.python_version()
+    assert info["device"] == "cpu" and "gpu" not in info
+    assert isinstance(info["cpu"], str) and info["cpu"].strip()
+    assert hardware_info("cuda")["device"] == "cuda"

@@ -5,11 +5,11 @@ import pytest
 
 from infovaegan_plugin.metrics.disentanglement import (
     DISENTANGLEMENT_LIB_DEFAULTS,
-    GroundTruthData,
     dci_completeness,
     dci_disentanglement,
     evaluate_disentanglement,
     factor_vae_metric,
+    mig,
     mig_from_codes,
 )
 
@@ -61,8 +61,45 @@ def random_scores(data):
     return evaluate_disentanglement(data, make_random_representation(), rng_seed=0, scale=SCALE)
 
 
-def test_toy_data_meets_protocol(data):
-    assert isinstance(data, GroundTruthData)
+class BrokenFactors(ToyFactors):
+    """A ground-truth source that breaks the protocol in one configurable way."""
+
+    def __init__(self, num_values=NUM_VALUES, drop_column=False):
+        self.factors_num_values = num_values
+        self.drop_column = drop_column
+
+    def sample_factors(self, n, rng):
+        factors = super().sample_factors(n, rng)
+        return factors[:, :-1] if self.drop_column else factors
+
+
+def test_any_object_with_the_protocol_methods_is_scored_with_fresh_observations(data):
+    """Duck typing: a plain class with the GroundTruthData methods is enough, and each metric
+    draws observations of the factors it samples (every factor value shows up)."""
+    seen = []
+
+    def recording(obs):
+        seen.append(obs)
+        return obs
+
+    scores = mig(data, recording, np.random.default_rng(0), num_train=400)
+    observed = np.concatenate(seen)
+    assert observed.shape == (400, K)
+    assert [len(np.unique(observed[:, k])) for k in range(K)] == NUM_VALUES
+    assert scores["discrete_mig"] == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (BrokenFactors(num_values=[]), "non-empty list of positive ints"),
+        (BrokenFactors(num_values=[3, 0]), "non-empty list of positive ints"),
+        (BrokenFactors(drop_column=True), r"returned shape \(50, 3\), expected \(50, 4\)"),
+    ],
+)
+def test_sources_that_break_the_protocol_are_refused(source, message):
+    with pytest.raises(ValueError, match=message):
+        mig(source, perfect, np.random.default_rng(0), num_train=50)
 
 
 def test_perfect_representation_scores_near_one(perfect_scores):

@@ -25,7 +25,7 @@ from torch import nn
 
 from ...inputs import prepare_image_tensor
 from ...load_errors import invalid_config_message, unreadable_weights_message
-from . import latents as L
+from . import latents
 from .infovaegan_config import InfoVAEGANConfig
 from .nets import Discriminator, Encoder, Generator, init_weights
 
@@ -118,12 +118,12 @@ class InfoVAEGAN(BaseAE):
     def encode(self, images: torch.Tensor) -> ModelOutput:
         """Posterior parameters of real or generated images (see docs/ARCHITECTURE.md)."""
         images = self.check_images(images)
-        params = L.split_encoder_output(self.model_config, self.encoder(images))
+        params = latents.split_encoder_output(self.model_config, self.encoder(images))
         return self._with_derived(params)
 
     def _with_derived(self, params: Dict[str, torch.Tensor]) -> ModelOutput:
         cfg = self.model_config
-        probs = L.softmax_per_code(params["categorical_logits"], cfg.categorical_dims)
+        probs = latents.softmax_per_code(params["categorical_logits"], cfg.categorical_dims)
         features = [probs, params["continuous_mean"]]
         if cfg.infer_noise:
             features.append(params["noise_mean"])
@@ -137,25 +137,27 @@ class InfoVAEGAN(BaseAE):
     def predict_categories(self, images: torch.Tensor) -> torch.Tensor:
         """Cluster id of each image per categorical code, (N, n_codes)."""
         logits = self.encode(images).categorical_logits
-        return L.argmax_per_code(logits, self.model_config.categorical_dims)
+        return latents.argmax_per_code(logits, self.model_config.categorical_dims)
 
-    def posterior_mode(self, encoded: ModelOutput, fixed_noise: bool = False) -> L.LatentCodes:
+    def posterior_mode(
+        self, encoded: ModelOutput, fixed_noise: bool = False
+    ) -> latents.LatentCodes:
         """Deterministic generator inputs for an encoded batch: argmax code, means, noise.
 
         The noise is the inferred mean when the encoder infers it (unless ``fixed_noise``),
         else the prior mean (zeros): the "fixed noise" reconstruction.
         """
         cfg = self.model_config
-        index = L.argmax_per_code(encoded.categorical_logits, cfg.categorical_dims)
+        index = latents.argmax_per_code(encoded.categorical_logits, cfg.categorical_dims)
         mean = encoded.continuous_mean
         noise = (
             encoded.noise_mean
             if cfg.infer_noise and not fixed_noise
             else mean.new_zeros((mean.shape[0], cfg.noise_dim))
         )
-        return L.LatentCodes(
+        return latents.LatentCodes(
             noise=noise,
-            categorical=L.one_hot_per_code(index, cfg.categorical_dims),
+            categorical=latents.one_hot_per_code(index, cfg.categorical_dims),
             continuous=mean,
             categorical_index=index,
         )
@@ -206,8 +208,8 @@ class InfoVAEGAN(BaseAE):
 
     def sample_prior(
         self, n: int, generator: Optional[torch.Generator] = None
-    ) -> L.LatentCodes:
-        return L.sample_prior(self.model_config, n, self._device(), generator)
+    ) -> latents.LatentCodes:
+        return latents.sample_prior(self.model_config, n, self._device(), generator)
 
     def generate(
         self,
@@ -225,7 +227,7 @@ class InfoVAEGAN(BaseAE):
             categorical = categorical.to(codes.noise.device)
             if categorical.dtype in (torch.int64, torch.int32):
                 index = categorical.view(n, -1).long()
-                categorical = L.one_hot_per_code(index, cfg.categorical_dims)
+                categorical = latents.one_hot_per_code(index, cfg.categorical_dims)
             codes.categorical = categorical.float()
         if continuous is not None:
             codes.continuous = continuous.to(codes.noise.device).float()
@@ -256,49 +258,49 @@ class InfoVAEGAN(BaseAE):
             index[:, code] = torch.arange(rows).repeat_interleave(num_values)
         continuous = torch.zeros(rows * num_values, cfg.continuous_dim)
         continuous[:, dimension] = torch.linspace(-limit, limit, num_values).repeat(rows)
-        categorical = L.one_hot_per_code(index, cfg.categorical_dims)
+        categorical = latents.one_hot_per_code(index, cfg.categorical_dims)
         return self.decode(noise, categorical.to(device), continuous.to(device))
 
     def latent_layout(self):
-        return L.latent_layout(self.model_config)
+        return latents.latent_layout(self.model_config)
 
     # ----- losses (used by the trainer; each makes only the forward passes it needs) ---
 
     def posterior(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Named posterior parameters of a batch (one encoder pass)."""
-        return L.split_encoder_output(self.model_config, self.encoder(images))
+        return latents.split_encoder_output(self.model_config, self.encoder(images))
 
     def sample_posterior(
         self, post: Dict[str, torch.Tensor], noise: Optional[torch.Tensor] = None
-    ) -> L.LatentCodes:
+    ) -> latents.LatentCodes:
         """Reparameterised sample (Gumbel-softmax + Gaussian) of posterior parameters; the
         noise block is ``noise`` when given, else a sample of the inferred noise (or empty)."""
         cfg = self.model_config
         continuous = post["continuous_mean"]
         if noise is None:
             noise = (
-                L.reparameterize(post["noise_mean"], post["noise_logvar"])
+                latents.reparameterize(post["noise_mean"], post["noise_logvar"])
                 if "noise_mean" in post
                 else continuous.new_zeros((continuous.shape[0], 0))
             )
-        return L.LatentCodes(
+        return latents.LatentCodes(
             noise=noise,
-            categorical=L.gumbel_softmax_per_code(
+            categorical=latents.gumbel_softmax_per_code(
                 post["categorical_logits"], cfg.categorical_dims, cfg.gumbel_temperature
             ),
-            continuous=L.reparameterize(continuous, post["continuous_logvar"]),
+            continuous=latents.reparameterize(continuous, post["continuous_logvar"]),
         )
 
-    def encode_sample(self, images: torch.Tensor) -> L.LatentCodes:
+    def encode_sample(self, images: torch.Tensor) -> latents.LatentCodes:
         """Reparameterised posterior sample of a batch."""
         return self.sample_posterior(self.posterior(images))
 
-    def pair_code(self, codes: L.LatentCodes) -> torch.Tensor:
+    def pair_code(self, codes: latents.LatentCodes) -> torch.Tensor:
         """The code half of a joint discriminator's (image, code) pair."""
         cfg = self.model_config
         return codes.code(with_noise=cfg.encoder_adversarial and cfg.infer_noise)
 
-    def real_pair_codes(self, real: torch.Tensor) -> Optional[L.LatentCodes]:
+    def real_pair_codes(self, real: torch.Tensor) -> Optional[latents.LatentCodes]:
         """Encoder codes of real images for a joint discriminator (None without one).
 
         InfoVAEGAN's encoder gets no adversarial gradient (the paper's figure, the authors'
@@ -327,8 +329,8 @@ class InfoVAEGAN(BaseAE):
         self,
         real: torch.Tensor,
         fake: torch.Tensor,
-        prior: L.LatentCodes,
-        real_codes: Optional[L.LatentCodes] = None,
+        prior: latents.LatentCodes,
+        real_codes: Optional[latents.LatentCodes] = None,
     ) -> ModelOutput:
         """Standard GAN discriminator loss; ``fake`` and ``real_codes`` must be detached.
 
@@ -352,9 +354,9 @@ class InfoVAEGAN(BaseAE):
     def stage_losses(
         self,
         fake: torch.Tensor,
-        prior: L.LatentCodes,
+        prior: latents.LatentCodes,
         real: Optional[torch.Tensor] = None,
-        real_codes: Optional[L.LatentCodes] = None,
+        real_codes: Optional[latents.LatentCodes] = None,
         inference: bool = True,
     ) -> ModelOutput:
         """The generator/encoder stage losses of one batch, from shared forward passes.
@@ -386,16 +388,20 @@ class InfoVAEGAN(BaseAE):
         mi_cat, mi_cont, noise_reg = zero, zero, zero
         if cfg.use_mutual_information:
             if cfg.categorical_dims:
-                mi_cat = L.categorical_cross_entropy(
+                mi_cat = latents.categorical_cross_entropy(
                     post["categorical_logits"], prior.categorical_index, cfg.categorical_dims
                 )
             if cfg.continuous_dim:
-                mi_term = L.squared_error if cfg.mi_continuous_loss == "squared_error" else L.gaussian_nll
+                mi_term = (
+                    latents.squared_error
+                    if cfg.mi_continuous_loss == "squared_error"
+                    else latents.gaussian_nll
+                )
                 mi_cont = mi_term(
                     prior.continuous, post["continuous_mean"], post["continuous_logvar"]
                 )
         if self.regresses_noise:
-            noise_reg = L.gaussian_nll(prior.noise, post["noise_mean"], post["noise_logvar"])
+            noise_reg = latents.gaussian_nll(prior.noise, post["noise_mean"], post["noise_logvar"])
         mutual_information = (
             cfg.mi_categorical_weight * mi_cat
             + cfg.mi_continuous_weight * mi_cont
@@ -413,7 +419,7 @@ class InfoVAEGAN(BaseAE):
         return out
 
     def _elbo_terms(
-        self, fake: torch.Tensor, prior: L.LatentCodes, post: Dict[str, torch.Tensor]
+        self, fake: torch.Tensor, prior: latents.LatentCodes, post: Dict[str, torch.Tensor]
     ) -> Dict[str, torch.Tensor]:
         cfg = self.model_config
         zero = fake.new_zeros(())
@@ -427,15 +433,17 @@ class InfoVAEGAN(BaseAE):
             regenerated = self.generator(sample.generator_input())
         recon = reconstruction_loss(regenerated, fake, cfg.reconstruction_loss)
         kl_cont = (
-            L.kl_gaussian(
-                post["continuous_mean"], post["continuous_logvar"], L.continuous_prior_var(cfg)
+            latents.kl_gaussian(
+                post["continuous_mean"],
+                post["continuous_logvar"],
+                latents.continuous_prior_var(cfg),
             )
             if cfg.continuous_dim
             else zero
         )
-        kl_cat = L.kl_categorical_uniform(post["categorical_logits"], cfg.categorical_dims)
+        kl_cat = latents.kl_categorical_uniform(post["categorical_logits"], cfg.categorical_dims)
         kl_noise = (
-            L.kl_gaussian(post["noise_mean"], post["noise_logvar"], cfg.noise_std**2)
+            latents.kl_gaussian(post["noise_mean"], post["noise_logvar"], cfg.noise_std**2)
             if cfg.elbo_infers_noise
             else zero
         )

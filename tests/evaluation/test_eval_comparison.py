@@ -1,0 +1,115 @@
+"""Benchmark settings: validation, resolution from the presets, fingerprints, resumability,
+the held-out split and the configs the compared models are built from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from infovaegan_plugin.data import load_digits_data
+from infovaegan_plugin.evaluation.comparison import (
+    DATA_SEED,
+    MODEL_NAMES,
+    RESULT_FILE,
+    BenchmarkError,
+    BenchmarkSettings,
+    base_config,
+    existing_result,
+    load_benchmark_data,
+)
+from infovaegan_plugin.presets import PRESETS
+
+
+def settings(tmp_path: Path, **kwargs) -> BenchmarkSettings:
+    return BenchmarkSettings(**{"dataset": "digits", "output_dir": tmp_path, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dataset": "cifar"}, "unknown dataset 'cifar'; choose one of digits, mnist, dsprites"),
+        ({"models": ("infovaegan", "gan")}, "unknown model(s) gan; valid models:"),
+        ({"models": ()}, "unknown model(s) (none given)"),
+        ({"models": ("ali", "ali")}, "models and seeds must not repeat"),
+        ({"seeds": (0, 0)}, "models and seeds must not repeat"),
+        ({"seeds": ()}, "give at least one seed"),
+        ({"epochs": 0}, "epochs must be >= 1, got 0"),
+        ({"limit": -5}, "limit must be >= 1, got -5"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_message(tmp_path, kwargs, message):
+    with pytest.raises(BenchmarkError) as info:
+        settings(tmp_path, **kwargs)
+    assert message in str(info.value)
+    assert isinstance(info.value, ValueError)  # what the CLI turns into exit 2
+
+
+def test_budget_comes_from_the_preset_unless_given(tmp_path):
+    default = settings(tmp_path, dataset="mnist")
+    assert default.num_epochs == PRESETS["mnist"]["epochs"]
+    assert default.train_batch_size == PRESETS["mnist"]["batch_size"]
+    given = settings(tmp_path, dataset="mnist", epochs=3, batch_size=16)
+    assert (given.num_epochs, given.train_batch_size) == (3, 16)
+    assert default.models == MODEL_NAMES and default.seeds == (0,)
+
+
+def test_fingerprint_and_summary_use_the_resolved_budget(tmp_path):
+    s = settings(tmp_path, seeds=(0, 1), data_dir=tmp_path / "data", force=True)
+    assert s.fingerprint()["epochs"] == PRESETS["digits"]["epochs"]
+    assert s.fingerprint()["batch_size"] == PRESETS["digits"]["batch_size"]
+    assert "seeds" not in s.fingerprint() and "force" not in s.fingerprint()
+    summary = s.as_dict()
+    assert "force" not in summary
+    assert summary["output_dir"] == str(tmp_path) and summary["data_dir"] == str(tmp_path / "data")
+    assert summary["seeds"] == [0, 1] and summary["models"] == list(MODEL_NAMES)
+    json.dumps(summary)  # summary.json can hold it
+    assert s.run_dir("ali", 1) == tmp_path / "digits" / "ali" / "seed1"
+
+
+def test_base_config_applies_the_width_overrides_to_the_preset(tmp_path):
+    plain = base_config(settings(tmp_path), (1, 8, 8))
+    assert plain.hidden_dim == PRESETS["digits"]["model"]["hidden_dim"]
+    narrow = base_config(settings(tmp_path, hidden_dim=32, base_channels=8), (1, 8, 8), "infogan")
+    assert (narrow.hidden_dim, narrow.base_channels, narrow.variant) == (32, 8, "infogan")
+    assert narrow.categorical_dims == plain.categorical_dims
+
+
+def _write_result(s: BenchmarkSettings, model: str = "infovaegan", seed: int = 0, **extra):
+    path = s.run_dir(model, seed) / RESULT_FILE
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"model": model, "fingerprint": s.fingerprint(), **extra}))
+    return path
+
+
+def test_existing_results_are_reused_only_under_the_same_settings(tmp_path):
+    s = settings(tmp_path, epochs=2)
+    assert existing_result(s, "infovaegan", 0) is None  # nothing yet: run it
+    _write_result(s, accuracy=0.5)
+    assert existing_result(s, "infovaegan", 0)["accuracy"] == 0.5
+    assert existing_result(settings(tmp_path, epochs=2, force=True), "infovaegan", 0) is None
+    with pytest.raises(BenchmarkError, match=r"other settings \(epochs: 2 -> 4\).*--force"):
+        existing_result(settings(tmp_path, epochs=4), "infovaegan", 0)
+
+
+def test_a_torn_result_file_means_run_again(tmp_path):
+    s = settings(tmp_path)
+    path = _write_result(s)
+    path.write_text('{"model": "infov')
+    assert existing_result(s, "infovaegan", 0) is None
+
+
+def test_held_out_split_is_fixed_and_respects_limit_and_fraction():
+    train, held = load_benchmark_data("digits", None, limit=200, eval_fraction=0.25)
+    assert (len(train), len(held)) == (150, 50)
+    again_train, again_held = load_benchmark_data("digits", None, limit=200, eval_fraction=0.25)
+    np.testing.assert_array_equal(held.images, again_held.images)  # every model, same images
+    np.testing.assert_array_equal(train.labels, again_train.labels)
+    # together they are exactly the first 200 images, each once: nothing held out is trained on
+    first = load_digits_data().images[:200].reshape(200, -1)
+    both = np.concatenate([train.images, held.images]).reshape(200, -1)
+    assert sorted(row.tobytes() for row in both) == sorted(row.tobytes() for row in first)
+    _, expected_held = load_digits_data().subset(slice(0, 200)).split(0.25, DATA_SEED)
+    np.testing.assert_array_equal(held.labels, expected_held.labels)
