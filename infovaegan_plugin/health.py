@@ -3,7 +3,9 @@
 Three symptoms, each measured once per epoch by the trainer:
 
 - the discriminator wins: both its accuracies >= ``d_win_accuracy`` on most steps of an epoch,
-  for ``patience`` epochs in a row (the generator then gets no gradient worth having);
+  or a mean accuracy >= ``d_dominant_mean``, for ``patience`` epochs in a row (the generator
+  then gets no gradient worth having; on dSprites this came with every sample drawn at the
+  same place);
 - the generator has collapsed: the per-pixel standard deviation of prior samples is a small
   fraction of the real images' (every sample draws the same thing);
 - a dead category: a value of the categorical code that the encoder gives almost no held-out
@@ -26,6 +28,7 @@ class HealthMonitor:
 
     d_win_accuracy: float = 0.99
     d_win_fraction: float = 0.5
+    d_dominant_mean: float = 0.95
     patience: int = 2
     min_spread_ratio: float = 0.2
     dead_share: float = 0.1  # of the uniform share 1/K
@@ -34,13 +37,17 @@ class HealthMonitor:
     def check(self, metrics: Dict[str, float]) -> List[str]:
         warnings: List[str] = []
         won = metrics.get("d_saturated_fraction")
+        real, fake = metrics.get("d_real_accuracy"), metrics.get("d_fake_accuracy")
+        dominant = real is not None and fake is not None and (real + fake) / 2 >= self.d_dominant_mean
         if won is not None:
-            self._d_win_streak = self._d_win_streak + 1 if won >= self.d_win_fraction else 0
+            winning = won >= self.d_win_fraction or dominant
+            self._d_win_streak = self._d_win_streak + 1 if winning else 0
             if self._d_win_streak >= self.patience:
                 warnings.append(
-                    f"discriminator wins: it classified real and generated images with "
-                    f">= {self.d_win_accuracy:.0%} accuracy on {won:.0%} of this epoch's steps, "
-                    f"{self._d_win_streak} epochs in a row; the generator gets no signal. Try "
+                    f"discriminator wins: {won:.0%} of this epoch's steps had both accuracies "
+                    f">= {self.d_win_accuracy:.0%}"
+                    + (f" (mean accuracy real {real:.2f}, fake {fake:.2f})" if dominant else "")
+                    + f", {self._d_win_streak} epochs in a row; the generator gets no signal. Try "
                     "a lower discriminator learning rate, a higher generator learning rate, or "
                     "restart from an earlier checkpoint."
                 )

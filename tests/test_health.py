@@ -17,6 +17,18 @@ def test_discriminator_win_needs_a_stretch():
     assert monitor.check({"d_saturated_fraction": 0.1}) == []  # the streak resets
 
 
+def test_a_dominant_discriminator_is_named_without_saturated_steps():
+    """dSprites seed 0: accuracies 0.97/1.00 and 0.98/1.00 while under half the steps were
+    fully saturated: still a discriminator that wins."""
+    monitor = HealthMonitor()
+    epoch = {"d_saturated_fraction": 0.27, "d_real_accuracy": 0.969, "d_fake_accuracy": 1.0}
+    assert monitor.check(epoch) == []
+    warning = monitor.check({**epoch, "d_saturated_fraction": 0.46, "d_real_accuracy": 0.984})
+    assert len(warning) == 1 and "mean accuracy real 0.98, fake 1.00" in warning[0]
+    healthy = {"d_saturated_fraction": 0.0, "d_real_accuracy": 0.75, "d_fake_accuracy": 0.76}
+    assert HealthMonitor().check(healthy) == HealthMonitor(patience=1).check(healthy) == []
+
+
 def test_sample_spread_and_category_shares():
     rng = np.random.default_rng(0)
     real = rng.random((100, 1, 8, 8))

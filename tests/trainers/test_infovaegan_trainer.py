@@ -236,10 +236,20 @@ def test_nan_loss_stops_and_keeps_last_good_state(make_model, digits_datasets, t
     assert not (Path(trainer.training_dir) / "final_model").exists()
 
 
-def test_amp_on_cpu_trains_with_finite_losses(make_model, digits_datasets, tmp_path):
-    trainer = make_trainer(make_model(), digits_datasets, tmp_path, amp=True, no_cuda=True)
-    metrics = trainer.train_step(epoch=1)
-    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+def test_amp_on_cpu_trains_in_bf16_with_finite_losses(make_model, digits_datasets, tmp_path):
+    """pythae drops ``amp`` when ``no_cuda`` is set; ours keeps it: the networks must really
+    run in bfloat16 under ``--amp`` on CPU, and stay float32 without it."""
+    dtypes = {}
+    for amp in (False, True):
+        model = make_model()
+        trainer = make_trainer(model, digits_datasets, tmp_path / str(amp), amp=amp, no_cuda=True)
+        assert trainer.training_config.amp is amp
+        seen = []
+        model.generator.fc[0].register_forward_hook(lambda m, a, o: seen.append(o.dtype))
+        metrics = trainer.train_step(epoch=1)
+        assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+        dtypes[amp] = set(seen)
+    assert dtypes == {False: {torch.float32}, True: {torch.bfloat16}}
 
 
 def test_trainer_rejects_wrong_types(make_model, digits_datasets):

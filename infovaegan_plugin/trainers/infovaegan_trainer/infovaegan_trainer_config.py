@@ -57,7 +57,11 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
     eval_accuracy: bool = True
 
     def __post_init__(self):
+        # pythae switches ``amp`` off whenever ``no_cuda`` is set; this trainer runs bf16
+        # autocast on CPU, so a CPU run that asks for it keeps it (it was silently dropped).
+        requested_amp = self.amp
         super().__post_init__()
+        self.amp = requested_amp
         for name in ("discriminator", "generator", "mutual_information", "encoder"):
             lr = getattr(self, f"{name}_learning_rate")
             if lr <= 0:
