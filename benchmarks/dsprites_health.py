@@ -63,7 +63,8 @@ def run_seed(seed: int, args, data, real_geometry) -> dict:
         output_dir=os.path.join(args.run_dir, f"{args.variant}_s{seed}"),
         num_epochs=args.epochs, per_device_train_batch_size=args.batch_size or preset["batch_size"],
         per_device_eval_batch_size=500, seed=seed, steps_saving=None, no_cuda=True,
-        mi_optimizer=args.mi_optimizer,
+        mi_optimizer=args.mi_optimizer, discriminator_learning_rate=args.discriminator_lr,
+        generator_learning_rate=args.generator_lr,
     )
     per_epoch: List[dict] = []
 
@@ -115,6 +116,8 @@ def main() -> None:
     parser.add_argument("--variant", default="infovaegan")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--mi-optimizer", choices=("shared", "separate"), default="shared")
+    parser.add_argument("--discriminator-lr", type=float, default=2e-4)
+    parser.add_argument("--generator-lr", type=float, default=1e-3)
     parser.add_argument("--metric-scale", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--run-dir", default="runs/benchmarks/dsprites_health")
