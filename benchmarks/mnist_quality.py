@@ -44,7 +44,7 @@ from infovaegan_plugin.metrics.purity import generator_purity
 LEGACY = {
     "noise_in_elbo": True, "kl_categorical_weight": 1.0, "joint_discriminator": False,
     "gumbel_temperature": 0.67, "mi_continuous_loss": "gaussian_nll", "mi_continuous_weight": 0.1,
-    "elbo_updates_generator_bn": True,
+    "elbo_updates_generator_bn": True, "noise_std": 1.0,
 }
 #: 0.1's recipe with the authors' categorical KL weight: the base each ablation changes once.
 BASE = {**LEGACY, "kl_categorical_weight": 0.001}
