@@ -272,3 +272,16 @@ def test_sanity_check_names_shape_problem(make_model, tmp_path):
 
     with pytest.raises(ModelError, match=r"input_dim=\(1, 8, 8\)"):
         InfoVAEGANTrainer(make_model(), bad, training_config=InfoVAEGANTrainerConfig(output_dir=str(tmp_path)))
+
+
+def test_per_loss_gradient_norms_name_each_optimizer_and_network(make_model, digits_datasets, tmp_path):
+    trainer = make_trainer(make_model(), digits_datasets, tmp_path, mi_optimizer="separate")
+    metrics = trainer.training_step(digits_datasets[0].data[:32], epoch=1)
+    norms = {k: float(v) for k, v in metrics.items() if k.startswith("gradnorm_")}
+    assert set(norms) == {
+        "gradnorm_generator_generator",
+        "gradnorm_mutual_information_encoder_trunk",
+        "gradnorm_mutual_information_generator",
+        "gradnorm_encoder_encoder_trunk",
+    }
+    assert all(v > 0 for v in norms.values())

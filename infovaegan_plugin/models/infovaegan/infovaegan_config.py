@@ -183,13 +183,28 @@ class InfoVAEGANConfig(BaseAEConfig):
         return self.noise_in_elbo and self.infer_noise and self.noise_dim > 0
 
     @property
+    def joint_code_has_noise(self) -> bool:
+        """A joint discriminator's code includes the noise only for ALI, whose encoder infers
+        every generator input adversarially."""
+        return self.joint_discriminator and self.encoder_adversarial and self.infer_noise
+
+    @property
+    def regresses_noise(self) -> bool:
+        """The noise head learns by regressing the generator's noise on detached trunk
+        features (neither the ELBO nor the adversarial loss trains it)."""
+        return (
+            self.infer_noise
+            and self.noise_dim > 0
+            and not self.noise_in_elbo
+            and not self.encoder_adversarial
+        )
+
+    @property
     def discriminator_code_dim(self) -> int:
-        """Width of the code a joint discriminator sees: the interpretable code, plus the
-        noise only for ALI (whose encoder infers every generator input adversarially)."""
+        """Width of the code a joint discriminator sees (0 without one)."""
         if not self.joint_discriminator:
             return 0
-        with_noise = self.encoder_adversarial and self.infer_noise
-        return self.code_dim + (self.noise_dim if with_noise else 0)
+        return self.code_dim + (self.noise_dim if self.joint_code_has_noise else 0)
 
     @property
     def resolved_architecture(self) -> str:

@@ -117,9 +117,7 @@ class InfoVAEGAN(BaseAE):
 
     def encode(self, images: torch.Tensor) -> ModelOutput:
         """Posterior parameters of real or generated images (see docs/ARCHITECTURE.md)."""
-        images = self.check_images(images)
-        params = latents.split_encoder_output(self.model_config, self.encoder(images))
-        return self._with_derived(params)
+        return self._with_derived(self.posterior(self.check_images(images)))
 
     def _with_derived(self, params: Dict[str, torch.Tensor]) -> ModelOutput:
         cfg = self.model_config
@@ -297,8 +295,7 @@ class InfoVAEGAN(BaseAE):
 
     def pair_code(self, codes: latents.LatentCodes) -> torch.Tensor:
         """The code half of a joint discriminator's (image, code) pair."""
-        cfg = self.model_config
-        return codes.code(with_noise=cfg.encoder_adversarial and cfg.infer_noise)
+        return codes.code(with_noise=self.model_config.joint_code_has_noise)
 
     def real_pair_codes(self, real: torch.Tensor) -> Optional[latents.LatentCodes]:
         """Encoder codes of real images for a joint discriminator (None without one).
@@ -313,17 +310,6 @@ class InfoVAEGAN(BaseAE):
             return self.encode_sample(real)
         with torch.no_grad():
             return self.encode_sample(real)
-
-    @property
-    def regresses_noise(self) -> bool:
-        """The noise head learns by regressing the generator's noise (see the config)."""
-        cfg = self.model_config
-        return (
-            cfg.infer_noise
-            and cfg.noise_dim > 0
-            and not cfg.noise_in_elbo
-            and not cfg.encoder_adversarial
-        )
 
     def discriminator_loss(
         self,
@@ -383,7 +369,7 @@ class InfoVAEGAN(BaseAE):
                 adversarial = adversarial + F.binary_cross_entropy_with_logits(
                     d_real, torch.zeros_like(d_real)
                 )
-        needs_posterior = cfg.use_mutual_information or inference or self.regresses_noise
+        needs_posterior = cfg.use_mutual_information or inference or cfg.regresses_noise
         post = self.posterior(fake) if needs_posterior else None
         mi_cat, mi_cont, noise_reg = zero, zero, zero
         if cfg.use_mutual_information:
@@ -400,7 +386,7 @@ class InfoVAEGAN(BaseAE):
                 mi_cont = mi_term(
                     prior.continuous, post["continuous_mean"], post["continuous_logvar"]
                 )
-        if self.regresses_noise:
+        if cfg.regresses_noise:
             noise_reg = latents.gaussian_nll(prior.noise, post["noise_mean"], post["noise_logvar"])
         mutual_information = (
             cfg.mi_categorical_weight * mi_cat

@@ -114,7 +114,7 @@ class Encoder(nn.Module):
                 nn.Linear(config.hidden_dim, 128), nn.BatchNorm1d(128), nn.LeakyReLU(LEAK),
                 nn.Linear(128, codes),
             )
-        self.detach_noise_head = not (config.noise_in_elbo or config.encoder_adversarial)
+        self.detach_noise_head = config.regresses_noise
         self.noise_head: nn.Module | None = None
         if config.infer_noise and config.noise_dim > 0:
             # 0.1's layout (noise_in_elbo): one more linear output, so its weights still load.

@@ -221,7 +221,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         trunk = {id(p) for p in m.discriminator.trunk.parameters()}
         # with a shared trunk the ELBO trains the encoder's own heads, never the trunk
         encoder_own = [p for p in encoder if id(p) not in trunk]
-        uses_mi = cfg.use_mutual_information or m.regresses_noise
+        uses_mi = cfg.use_mutual_information or cfg.regresses_noise
         plan: Dict[str, List[torch.nn.Parameter]] = {
             "discriminator": list(m.discriminator.parameters()),
             "generator": generator + (encoder if cfg.encoder_adversarial else []),
@@ -235,9 +235,21 @@ class InfoVAEGANTrainer(BaseTrainer):
         return plan
 
     def set_optimizer(self):
+        plan = self.optimizer_parameters()
         self.optimizers: Dict[str, optim.Optimizer] = {
-            name: self._make_optimizer(params, name)
-            for name, params in self.optimizer_parameters().items()
+            name: self._make_optimizer(params, name) for name, params in plan.items()
+        }
+        #: each optimizer's parameters, in the order its gradients are computed and applied
+        self._owned: Dict[str, List[torch.nn.Parameter]] = plan
+        # positions, per optimizer, of the parameters each gradient-norm instrument reads
+        # (computed once here instead of on every step)
+        watched = {
+            "encoder_trunk": {id(p) for p in self.model.encoder.trunk.parameters()},
+            "generator": {id(p) for p in self.model.generator.parameters()},
+        }
+        self._watched_positions = {
+            name: {t: [i for i, p in enumerate(params) if id(p) in ids] for t, ids in watched.items()}
+            for name, params in plan.items()
         }
         self.optimizer = self.optimizers["generator"]  # pythae callers expect one attribute
 
@@ -289,7 +301,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         """Step optimizer ``name`` with ``grads`` (aligned with its parameters), or with the
         gradients already in ``.grad``."""
         optimizer = self.optimizers[name]
-        params = [p for g in optimizer.param_groups for p in g["params"]]
+        params = self._owned[name]
         if grads is not None:
             for p, g in zip(params, grads):
                 p.grad = g
@@ -358,7 +370,7 @@ class InfoVAEGANTrainer(BaseTrainer):
             self._check_finite(name, loss, stages, epoch, step)
             if self.grad_scaler is not None:
                 loss = self.grad_scaler.scale(loss)
-            params = [p for g in self.optimizers[name].param_groups for p in g["params"]]
+            params = self._owned[name]
             grads[name] = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
         for name in names:
             self._apply(name, grads[name])
@@ -376,7 +388,7 @@ class InfoVAEGANTrainer(BaseTrainer):
             "mi_categorical": stages.mi_categorical.detach(),
             "mi_continuous": stages.mi_continuous.detach(),
         }
-        if m.regresses_noise:
+        if cfg.regresses_noise:
             metrics["noise_regression"] = stages.noise_regression.detach()
         metrics.update(self._gradient_norms(grads))
         if inference:
@@ -392,18 +404,12 @@ class InfoVAEGANTrainer(BaseTrainer):
     def _gradient_norms(self, grads: Dict[str, Any]) -> Dict[str, torch.Tensor]:
         """Per-loss gradient norm on the encoder trunk and on the generator: the instrument
         that tells which loss drives a shared network."""
-        m = self.model
-        targets = {
-            "encoder_trunk": {id(p) for p in m.encoder.trunk.parameters()},
-            "generator": {id(p) for p in m.generator.parameters()},
-        }
         out: Dict[str, torch.Tensor] = {}
         for name, loss_grads in grads.items():
-            params = [p for g in self.optimizers[name].param_groups for p in g["params"]]
-            for target, ids in targets.items():
-                picked = [g for p, g in zip(params, loss_grads) if g is not None and id(p) in ids]
+            for target, positions in self._watched_positions[name].items():
+                picked = [loss_grads[i].detach().float() for i in positions if loss_grads[i] is not None]
                 if picked:
-                    norms = torch._foreach_norm([g.detach().float() for g in picked])
+                    norms = torch._foreach_norm(picked)
                     out[f"gradnorm_{name}_{target}"] = torch.linalg.vector_norm(torch.stack(norms))
         return out
 
