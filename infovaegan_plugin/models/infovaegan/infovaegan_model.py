@@ -3,7 +3,7 @@
 The model owns the networks and the loss definitions; :class:`InfoVAEGANTrainer` owns the
 optimisation order (which loss steps which optimizer, how often). Each ``*_loss`` method makes
 exactly the forward passes its loss needs and takes already-computed tensors as arguments, so
-a training step never recomputes what it has (``forward_passes`` counts them).
+a training step never recomputes what it has.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import sys
-from collections import Counter
 from typing import Dict, Iterator, Optional
 
 import torch
@@ -88,21 +87,9 @@ class InfoVAEGAN(BaseAE):
         self.generator = Generator(model_config)
         self.apply(init_weights)
         self.device = None
-        for net in self.networks().values():
-            net.forward_count = 0
-            net.register_forward_hook(_count_forward)
 
     def networks(self) -> Dict[str, nn.Module]:
         return {"encoder": self.encoder, "generator": self.generator, "discriminator": self.discriminator}
-
-    @property
-    def forward_passes(self) -> Counter:
-        """Forward passes made by each network since construction (or the last reset)."""
-        return Counter({name: net.forward_count for name, net in self.networks().items()})
-
-    def reset_forward_passes(self) -> None:
-        for net in self.networks().values():
-            net.forward_count = 0
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
@@ -556,10 +543,6 @@ def upgrade_state_dict(
     state["encoder.head.weight"], state["encoder.noise_head.weight"] = weight[:codes], weight[codes:]
     state["encoder.head.bias"], state["encoder.noise_head.bias"] = bias[:codes], bias[codes:]
     return state
-
-
-def _count_forward(module: nn.Module, args, output) -> None:
-    module.forward_count += 1
 
 
 def reconstruction_loss(x_rec: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:

@@ -195,7 +195,6 @@ class InfoVAEGANTrainer(BaseTrainer):
             ) from exc
         finally:
             model.train(was_training)
-            model.reset_forward_passes()
 
     # ----- optimizers and schedulers -------------------------------------------------
 
