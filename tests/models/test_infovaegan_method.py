@@ -11,6 +11,14 @@ import torch
 from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig, InfoVAEGANTrainer, InfoVAEGANTrainerConfig
 from infovaegan_plugin.models.infovaegan import latents as L
 from infovaegan_plugin.models.infovaegan.infovaegan_config import PAPER_METHOD
+from infovaegan_plugin.models.infovaegan.infovaegan_model import LossBatch
+
+
+def generation_losses(model, fake, prior, inference=True):
+    """The generation (+ inference) stage losses of a generated batch (no real images:
+    none of these models pairs them with codes)."""
+    stages = ("generation", "inference") if inference else ("generation",)
+    return model.losses(LossBatch(real=fake.detach(), prior=prior, fake=fake), stages)
 
 
 def test_defaults_are_the_measured_recipe_and_the_paper_method_is_one_dict_away():
@@ -63,7 +71,7 @@ def test_squared_error_mi_term_values():
 def test_gaussian_nll_is_still_available(make_model):
     model = make_model(mi_continuous_loss="gaussian_nll")
     prior = model.sample_prior(8)
-    stages = model.stage_losses(model.generator(prior.generator_input()), prior)
+    stages = generation_losses(model, model.generator(prior.generator_input()), prior)
     post = model.posterior(model.generator(prior.generator_input()))
     assert stages.mi_continuous.item() > -50  # NLL may go negative, bounded here by init
 
@@ -75,7 +83,7 @@ def test_elbo_weights_the_categorical_kl(make_model):
         prior = model.sample_prior(16)
         fake = model.generator(prior.generator_input())
         torch.manual_seed(6)
-        out = model.stage_losses(fake, prior)
+        out = generation_losses(model, fake, prior)
         expected = out.reconstruction + out.kl_continuous + weight * out.kl_categorical
         assert out.elbo.item() == pytest.approx(expected.item(), rel=1e-6)
         assert out.kl_noise.item() == 0.0  # the noise is not a latent of the ELBO
@@ -88,7 +96,7 @@ def test_elbo_regenerates_with_the_same_noise_or_the_inferred_one(make_model, no
     fake = model.generator(prior.generator_input())
     seen = []
     handle = model.generator.register_forward_hook(lambda m, a, o: seen.append(a[0].detach()))
-    out = model.stage_losses(fake, prior)
+    out = generation_losses(model, fake, prior)
     handle.remove()
     noise_dim = model.model_config.noise_dim
     assert len(seen) == 1
@@ -134,7 +142,7 @@ def test_elbo_pass_and_generator_batchnorm_statistics(make_model, updates, expec
     fake = model.generator(prior.generator_input())
     before = {k: v.clone() for k, v in model.generator.named_buffers() if "running" in k}
     assert before
-    model.stage_losses(fake, prior, inference=True)
+    generation_losses(model, fake, prior, inference=True)
     after = dict(model.generator.named_buffers())
     changed = any(not torch.equal(after[k], v) for k, v in before.items())
     assert changed == expect_changed

@@ -14,6 +14,7 @@ from pythae.models.auto_model import AutoConfig
 
 from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig, ModelLoadError
 from infovaegan_plugin.models.infovaegan import latents as L
+from infovaegan_plugin.models.infovaegan.infovaegan_model import LOSS_NAMES
 
 
 # ----- config ---------------------------------------------------------------------------
@@ -212,16 +213,59 @@ def test_prior_sample_has_the_layout():
     assert [b["size"] for b in L.latent_layout(cfg)] == [4, 10, 3, 2]
 
 
-def test_forward_returns_finite_losses(make_model):
-    for variant in ("infovaegan", "infogan", "ali"):
-        model = make_model(variant)
-        out = model(DatasetOutput(data=torch.rand(8, 1, 8, 8)))
-        for key in ("loss", "discriminator_loss", "generator_loss", "encoder_loss", "recon_loss"):
-            assert torch.isfinite(out[key]), (variant, key)
-        assert out.recon_x.shape == (8, 1, 8, 8)
-        # an untrained discriminator is near chance: BCE(real) + BCE(fake) ~ 2 log 2
-        assert abs(out.discriminator_loss.item() - 2 * math.log(2)) < 0.3
-    assert make_model("infogan")(DatasetOutput(data=torch.rand(4, 1, 8, 8))).encoder_loss.item() == 0.0
+@pytest.mark.parametrize(
+    "variant, names",
+    [
+        ("infovaegan", {"discriminator", "adversarial", "mutual_information", "elbo"}),
+        ("infogan", {"discriminator", "adversarial", "mutual_information"}),
+        ("ali", {"discriminator", "adversarial", "mutual_information"}),
+    ],
+)
+def test_forward_returns_every_named_loss_and_their_sum(make_model, variant, names):
+    model = make_model(variant)
+    out = model(DatasetOutput(data=torch.rand(8, 1, 8, 8)))
+    losses = {k for k in out.keys() if k.endswith("_loss") and k != "recon_loss"}
+    assert losses == {f"{name}_loss" for name in names}
+    for key in (*losses, "loss", "recon_loss"):
+        assert torch.isfinite(out[key]), (variant, key)
+    assert out.loss.item() == pytest.approx(sum(out[k].item() for k in losses), rel=1e-6)
+    assert out.recon_x.shape == (8, 1, 8, 8)
+    # an untrained discriminator is near chance: BCE(real) + BCE(fake) ~ 2 log 2
+    assert abs(out.discriminator_loss.item() - 2 * math.log(2)) < 0.3
+    if variant == "ali":  # no MI term: the loss is there, and zero
+        assert out.mutual_information_loss.item() == 0.0
+
+
+def test_forward_and_losses_agree_on_every_named_loss(make_model):
+    """The one loss function: ``forward``'s ``<name>_loss`` is ``losses()``'s ``<name>`` on
+    the same batch and random draws, and ``inference=False`` drops the ELBO only."""
+    model = make_model(noise_in_elbo=False).eval()
+    real = torch.rand(8, 1, 8, 8)
+    torch.manual_seed(3)
+    out = model(DatasetOutput(data=real))
+    torch.manual_seed(3)
+    direct = model.losses(model.loss_batch(real))
+    assert set(direct.keys()) >= set(LOSS_NAMES)
+    for name in LOSS_NAMES:
+        assert torch.equal(out[f"{name}_loss"], direct[name]), name
+    assert direct.mutual_information.item() == pytest.approx(
+        direct.mi_categorical.item() + 0.1 * direct.mi_continuous.item()
+        + direct.noise_regression.item(), rel=1e-6
+    )
+    without = model(DatasetOutput(data=real), inference=False)
+    assert "elbo_loss" not in without.keys() and "adversarial_loss" in without.keys()
+
+
+def test_losses_reject_unknown_or_incomplete_stages(make_model):
+    model = make_model()
+    batch = model.loss_batch(torch.rand(4, 1, 8, 8))
+    with pytest.raises(ValueError, match="unknown stages \\['elbo'\\]"):
+        model.losses(batch, ("elbo",))
+    with pytest.raises(ValueError, match="reuses the generation stage"):
+        model.losses(batch, ("discriminator", "inference"))
+    assert set(model.losses(batch, ("discriminator",)).keys()) == {
+        "discriminator", "d_real_accuracy", "d_fake_accuracy"
+    }
 
 
 # ----- save / load --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from infovaegan_plugin import (
     InfoVAEGANTrainerConfig,
     NonFiniteLossError,
 )
+from infovaegan_plugin.models.infovaegan.infovaegan_model import STAGES, LossBatch
 
 
 def make_trainer(model, datasets, tmp_path, **kwargs) -> InfoVAEGANTrainer:
@@ -96,7 +97,7 @@ def test_noise_head_is_trained_only_by_its_regression(make_model, digits_dataset
     trainer = make_trainer(model, digits_datasets, tmp_path, mi_optimizer="separate")
     prior = model.sample_prior(16)
     fake = model.generator(prior.generator_input())
-    stages = model.stage_losses(fake, prior)
+    stages = model.losses(LossBatch(real=fake.detach(), prior=prior, fake=fake), ("generation", "inference"))
     trunk = list(model.encoder.trunk.parameters())
     head = list(model.encoder.noise_head.parameters())
     noise_on_trunk = torch.autograd.grad(stages.noise_regression, trunk, retain_graph=True, allow_unused=True)
@@ -220,18 +221,19 @@ def test_resume_rejects_a_folder_that_is_not_a_checkpoint(make_model, digits_dat
 def test_nan_loss_stops_and_keeps_last_good_state(make_model, digits_datasets, tmp_path, monkeypatch):
     model = make_model()
     trainer = make_trainer(model, digits_datasets, tmp_path, num_epochs=3)
-    original = InfoVAEGAN.stage_losses
+    original = InfoVAEGAN.losses
     calls = {"n": 0}
     calls_per_epoch = len(trainer.train_loader) + len(trainer.eval_loader)  # eval calls it too
 
-    def poisoned(self, *args, **kwargs):
-        calls["n"] += 1
-        out = original(self, *args, **kwargs)
-        if calls["n"] == calls_per_epoch + 2:  # second step of epoch 2
-            out["adversarial"] = out.adversarial * float("nan")
+    def poisoned(self, batch, stages=STAGES):
+        out = original(self, batch, stages)
+        if "generation" in stages:
+            calls["n"] += 1
+            if calls["n"] == calls_per_epoch + 2:  # second step of epoch 2
+                out["adversarial"] = out.adversarial * float("nan")
         return out
 
-    monkeypatch.setattr(InfoVAEGAN, "stage_losses", poisoned)
+    monkeypatch.setattr(InfoVAEGAN, "losses", poisoned)
     with pytest.raises(NonFiniteLossError, match=r"non-finite generator loss at epoch 2, step 2.*adversarial.*checkpoint_epoch_1"):
         trainer.train()
     # the poisoned step never reached the weights
@@ -292,3 +294,76 @@ def test_per_loss_gradient_norms_name_each_optimizer_and_network(make_model, dig
         "gradnorm_encoder_encoder_trunk",
     }
     assert all(v > 0 for v in norms.values())
+
+
+@pytest.mark.parametrize(
+    "variant, mi_optimizer, expected",
+    [
+        ("infovaegan", "shared", {"discriminator": ("discriminator",),
+                                  "generator": ("adversarial", "mutual_information"),
+                                  "encoder": ("elbo",)}),
+        ("infovaegan", "separate", {"discriminator": ("discriminator",),
+                                    "generator": ("adversarial",),
+                                    "mutual_information": ("mutual_information",),
+                                    "encoder": ("elbo",)}),
+        ("ali", "shared", {"discriminator": ("discriminator",), "generator": ("adversarial",)}),
+    ],
+)
+def test_each_optimizer_steps_on_named_losses_each_named_once(
+    make_model, digits_datasets, tmp_path, variant, mi_optimizer, expected
+):
+    trainer = make_trainer(make_model(variant), digits_datasets, tmp_path, mi_optimizer=mi_optimizer)
+    assert trainer.optimizer_losses() == expected
+    stepped = [loss for losses in expected.values() for loss in losses]
+    assert len(stepped) == len(set(stepped))
+    batch = trainer.model.loss_batch(digits_datasets[0].data[:8])
+    out = trainer.model.losses(batch)
+    if mi_optimizer == "shared" and variant == "infovaegan":
+        assert torch.equal(trainer.optimizer_loss("generator", out), out.adversarial + out.mutual_information)
+
+
+@pytest.mark.parametrize("warmup", [0, 1])
+def test_train_and_eval_epoch_losses_sum_the_same_named_losses(
+    make_model, digits_datasets, tmp_path, warmup
+):
+    trainer = make_trainer(make_model(), digits_datasets, tmp_path, warmup_epochs=warmup)
+    train = trainer.train_step(epoch=1)
+    evaluation = trainer.eval_step(epoch=1)
+    train_losses = {k for k in train if k.endswith("_loss") and k != "train_epoch_loss"}
+    eval_losses = {k[len("eval_"):] for k in evaluation if k.endswith("_loss") and k != "eval_epoch_loss"}
+    names = ["discriminator", "adversarial", "mutual_information"] + (["elbo"] if not warmup else [])
+    assert train_losses == eval_losses == {f"{n}_loss" for n in names}
+    assert train["train_epoch_loss"] == pytest.approx(sum(train[f"{n}_loss"] for n in names), rel=1e-9)
+    assert evaluation["eval_epoch_loss"] == pytest.approx(
+        sum(evaluation[f"eval_{n}_loss"] for n in names), rel=1e-9
+    )
+    assert train["mutual_information_loss"] > 0  # the MI term is part of the epoch loss now
+
+
+@pytest.mark.parametrize("with_eval", [True, False])
+def test_plateau_scheduler_steps_on_the_reconstruction_mse(
+    make_model, digits_datasets, tmp_path, monkeypatch, with_eval
+):
+    """``eval_recon_mse`` with an eval set; without one ``train_recon_mse``, the same quantity
+    on the training set, measured without touching the random stream."""
+    train, evaluation = digits_datasets
+    config = InfoVAEGANTrainerConfig(
+        output_dir=str(tmp_path), per_device_train_batch_size=32, num_epochs=1,
+        scheduler_cls="ReduceLROnPlateau", scheduler_params={"patience": 0},
+    )
+    trainer = InfoVAEGANTrainer(make_model(), train, evaluation if with_eval else None, training_config=config)
+    seen = []
+    monkeypatch.setattr(trainer, "_schedulers_step", lambda metric=None: seen.append(metric))
+    trainer.train()
+    key = "eval_recon_mse" if with_eval else "train_recon_mse"
+    assert seen == [trainer.history[0][key]] and 0 < seen[0] < 1
+    assert ("train_recon_mse" in trainer.history[0]) == (not with_eval)
+    if not with_eval:
+        state = torch.get_rng_state()
+        mse = trainer.train_recon_mse()
+        assert torch.equal(torch.get_rng_state(), state)
+        model = trainer.model.eval()
+        with torch.no_grad():
+            images = train.data
+            expected = ((model.reconstruct(images) - images) ** 2).flatten(1).mean(1).mean()
+        assert mse == pytest.approx(float(expected), rel=1e-5)

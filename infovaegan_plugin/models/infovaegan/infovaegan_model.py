@@ -1,9 +1,9 @@
 """InfoVAEGAN (Ye & Bors, 2021) as a pythae ``BaseAE``.
 
-The model owns the networks and the loss definitions; :class:`InfoVAEGANTrainer` owns the
-optimisation order (which loss steps which optimizer, how often). Each ``*_loss`` method makes
-exactly the forward passes its loss needs and takes already-computed tensors as arguments, so
-a training step never recomputes what it has.
+The model owns the networks and the loss definitions: :meth:`InfoVAEGAN.losses` returns every
+stage's named losses (:data:`LOSS_NAMES`) from shared forward passes, and ``forward`` reuses it.
+:class:`InfoVAEGANTrainer` owns the optimisation order: it takes each optimizer's loss from
+``losses`` by name and only computes gradients and steps.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import contextlib
 import json
 import os
 import sys
-from typing import Dict, Iterator, Optional
+from dataclasses import dataclass
+from typing import Collection, Dict, Iterator, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,34 @@ from .nets import Discriminator, Encoder, Generator, init_weights
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "model_config.json"
+
+
+#: The stages of one training step, in the order the trainer runs them.
+STAGES: Tuple[str, ...] = ("discriminator", "generation", "inference")
+
+#: The losses :meth:`InfoVAEGAN.losses` returns by stage. Each optimizer minimises some of them
+#: (the trainer's ``optimizer_losses``); every one is named once, with one meaning, in the
+#: model's output, the trainer's metrics (``<name>_loss``) and the epoch loss (their sum).
+STAGE_LOSSES: Dict[str, Tuple[str, ...]] = {
+    "discriminator": ("discriminator",),
+    "generation": ("adversarial", "mutual_information"),
+    "inference": ("elbo",),
+}
+LOSS_NAMES: Tuple[str, ...] = tuple(name for stage in STAGES for name in STAGE_LOSSES[stage])
+
+
+@dataclass
+class LossBatch:
+    """A real batch and the forward passes its losses share (see :meth:`InfoVAEGAN.loss_batch`).
+
+    ``fake`` keeps its graph to the generator; ``real_codes`` (joint discriminator only) keeps
+    its graph to the encoder only when the encoder is trained adversarially (ALI).
+    """
+
+    real: torch.Tensor
+    prior: latents.LatentCodes
+    fake: torch.Tensor
+    real_codes: Optional[latents.LatentCodes] = None
 
 
 class ModelLoadError(RuntimeError):
@@ -298,53 +327,71 @@ class InfoVAEGAN(BaseAE):
         with torch.no_grad():
             return self.encode_sample(real)
 
-    def discriminator_loss(
-        self,
-        real: torch.Tensor,
-        fake: torch.Tensor,
-        prior: latents.LatentCodes,
-        real_codes: Optional[latents.LatentCodes] = None,
-    ) -> ModelOutput:
-        """Standard GAN discriminator loss; ``fake`` and ``real_codes`` must be detached.
+    def loss_batch(self, real: torch.Tensor) -> LossBatch:
+        """The forward passes every loss of a batch shares: a prior sample, its image and, for
+        a joint discriminator, the encoder's codes of the real batch."""
+        prior = self.sample_prior(real.shape[0])
+        fake = self.generator(prior.generator_input())
+        return LossBatch(real=real, prior=prior, fake=fake, real_codes=self.real_pair_codes(real))
 
-        A joint discriminator pairs real images with the encoder's codes and generated images
-        with the prior codes they were generated from.
+    def losses(self, batch: LossBatch, stages: Collection[str] = STAGES) -> ModelOutput:
+        """Every named loss (:data:`LOSS_NAMES`) of the requested stages of one batch, with
+        the terms they are made of; the trainer and :meth:`forward` both read them by name.
+
+        - ``discriminator`` stage: ``discriminator``, the standard GAN loss on the real batch
+          and the (detached) generated one; a joint discriminator pairs real images with the
+          encoder's (detached) codes and generated images with the prior codes they came from.
+          Also ``d_real_accuracy`` / ``d_fake_accuracy``.
+        - ``generation`` stage: ``adversarial``, the generator's non-saturating GAN loss (with
+          ALI also the encoder's, on (real, E(real)) pairs); ``mutual_information``, InfoGAN's
+          MI lower bound (the encoder recovers the codes the generator was fed) plus the noise
+          head's regression of the noise (terms ``mi_categorical``, ``mi_continuous``,
+          ``noise_regression``).
+        - ``inference`` stage (needs ``generation``, whose encoder pass of the generated batch
+          it reuses, as the authors' code does): ``elbo``, the data-free ELBO: the generated
+          image is reparameterised, regenerated with the same noise, reconstruction + KL terms
+          (``reconstruction``, ``kl_continuous``, ``kl_categorical``, ``kl_noise``).
+
+        The discriminator stage is a call of its own in training because the discriminator
+        steps before the generation losses are taken (they see the updated discriminator).
+        Which parameters each loss trains is the trainer's business (one optimizer each).
         """
+        unknown = sorted(set(stages) - set(STAGES))
+        if unknown:
+            raise ValueError(f"unknown stages {unknown}; choose from {STAGES}.")
+        if "inference" in stages and "generation" not in stages:
+            raise ValueError(
+                "the inference stage reuses the generation stage's encoder pass of the "
+                "generated batch: request both."
+            )
+        out = ModelOutput()
+        if "discriminator" in stages:
+            out.update(self._discriminator_terms(batch))
+        if "generation" in stages:
+            out.update(self._generation_terms(batch, inference="inference" in stages))
+        return out
+
+    def _discriminator_terms(self, batch: LossBatch) -> Dict[str, torch.Tensor]:
         joint = self.model_config.joint_discriminator
-        if joint and real_codes is None:
+        if joint and batch.real_codes is None:
             raise ValueError("a joint discriminator needs the encoder's codes of the real batch.")
-        d_real = self.discriminator(real, self.pair_code(real_codes) if joint else None)
-        d_fake = self.discriminator(fake, self.pair_code(prior) if joint else None)
+        real_code = self.pair_code(batch.real_codes.detach()) if joint else None
+        d_real = self.discriminator(batch.real, real_code)
+        d_fake = self.discriminator(
+            batch.fake.detach(), self.pair_code(batch.prior) if joint else None
+        )
         loss = F.binary_cross_entropy_with_logits(
             d_real, torch.ones_like(d_real)
         ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
-        return ModelOutput(
-            loss=loss,
-            d_real_accuracy=(d_real > 0).float().mean().detach(),
-            d_fake_accuracy=(d_fake < 0).float().mean().detach(),
-        )
+        return {
+            "discriminator": loss,
+            "d_real_accuracy": (d_real > 0).float().mean().detach(),
+            "d_fake_accuracy": (d_fake < 0).float().mean().detach(),
+        }
 
-    def stage_losses(
-        self,
-        fake: torch.Tensor,
-        prior: latents.LatentCodes,
-        real: Optional[torch.Tensor] = None,
-        real_codes: Optional[latents.LatentCodes] = None,
-        inference: bool = True,
-    ) -> ModelOutput:
-        """The generator/encoder stage losses of one batch, from shared forward passes.
-
-        - ``adversarial``: non-saturating GAN loss of the generator (with ALI also the
-          encoder's, on (real, E(real)) pairs);
-        - ``mutual_information``: InfoGAN's MI lower bound (the encoder recovers the codes
-          the generator was fed), plus the noise head's regression of the noise;
-        - ``elbo`` (when ``inference``): the data-free inference stage: the generated image
-          is encoded (the same encoder pass as the MI term, as in the authors' code),
-          reparameterised, regenerated with the same noise, reconstruction + KL terms.
-
-        Which parameters each loss trains is the trainer's business (one optimizer each).
-        """
+    def _generation_terms(self, batch: LossBatch, inference: bool) -> Dict[str, torch.Tensor]:
         cfg = self.model_config
+        fake, prior = batch.fake, batch.prior
         zero = fake.new_zeros(())
         with frozen(self.discriminator):
             d_fake = self.discriminator(
@@ -352,7 +399,7 @@ class InfoVAEGAN(BaseAE):
             )
             adversarial = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
             if cfg.encoder_adversarial:
-                d_real = self.discriminator(real, self.pair_code(real_codes))
+                d_real = self.discriminator(batch.real, self.pair_code(batch.real_codes))
                 adversarial = adversarial + F.binary_cross_entropy_with_logits(
                     d_real, torch.zeros_like(d_real)
                 )
@@ -380,13 +427,13 @@ class InfoVAEGAN(BaseAE):
             + cfg.mi_continuous_weight * mi_cont
             + cfg.noise_regression_weight * noise_reg
         )
-        out = ModelOutput(
-            adversarial=adversarial,
-            mutual_information=mutual_information,
-            mi_categorical=mi_cat,
-            mi_continuous=mi_cont,
-            noise_regression=noise_reg,
-        )
+        out = {
+            "adversarial": adversarial,
+            "mutual_information": mutual_information,
+            "mi_categorical": mi_cat,
+            "mi_continuous": mi_cont,
+            "noise_regression": noise_reg,
+        }
         if inference:
             out.update(self._elbo_terms(fake.detach(), prior, post))
         return out
@@ -434,32 +481,29 @@ class InfoVAEGAN(BaseAE):
             "kl_noise": kl_noise,
         }
 
-    def forward(self, inputs: DatasetOutput, **kwargs) -> ModelOutput:
+    def forward(
+        self, inputs: DatasetOutput, inference: Optional[bool] = None, **kwargs
+    ) -> ModelOutput:
         """All losses of one batch without optimizer steps (pythae's sanity check and eval).
 
-        ``loss`` is the sum of the stage losses; ``recon_loss`` is the per-image MSE of
-        reconstructing the real batch, the number to watch during training.
+        ``<name>_loss`` for each of :data:`LOSS_NAMES` that :meth:`losses` computed (the
+        ELBO only with the inference stage; ``inference=False`` leaves it out, as the trainer
+        does during warm-up); ``loss`` is their sum, the quantity an epoch's loss averages.
+        ``recon_loss`` is the per-image MSE of reconstructing the real batch from its
+        posterior mode, the number to watch during training.
         """
         real = self.check_images(inputs["data"])
         cfg = self.model_config
-        prior = self.sample_prior(real.shape[0])
-        fake = self.generator(prior.generator_input())
-        real_codes = self.real_pair_codes(real)
-        d_out = self.discriminator_loss(
-            real, fake.detach(), prior, real_codes.detach() if real_codes is not None else None
-        )
-        stages = self.stage_losses(fake, prior, real, real_codes, cfg.use_inference_stage)
+        inference = cfg.use_inference_stage if inference is None else inference
+        stages = STAGES if inference and cfg.use_inference_stage else STAGES[:2]
+        out = self.losses(self.loss_batch(real), stages)
+        named = {f"{name}_loss": out[name] for name in LOSS_NAMES if name in out}
         encoded = self.encode(real)
         recon_x = self._decode_mode(encoded)
-        recon_loss = F.mse_loss(recon_x, real, reduction="none").flatten(1).mean(1).mean()
-        encoder_loss = stages["elbo"] if cfg.use_inference_stage else real.new_zeros(())
-        generator_loss = stages.adversarial + stages.mutual_information
         return ModelOutput(
-            loss=d_out.loss + generator_loss + encoder_loss,
-            discriminator_loss=d_out.loss,
-            generator_loss=generator_loss,
-            encoder_loss=encoder_loss,
-            recon_loss=recon_loss,
+            loss=sum(named.values()),
+            **named,
+            recon_loss=per_image_mse(recon_x, real),
             recon_x=recon_x,
             z=encoded.features,
         )
@@ -543,6 +587,11 @@ def upgrade_state_dict(
     state["encoder.head.weight"], state["encoder.noise_head.weight"] = weight[:codes], weight[codes:]
     state["encoder.head.bias"], state["encoder.noise_head.bias"] = bias[:codes], bias[codes:]
     return state
+
+
+def per_image_mse(x_rec: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over images of the per-pixel MSE: ``eval_recon_mse`` / ``train_recon_mse``."""
+    return F.mse_loss(x_rec, target, reduction="none").flatten(1).mean(1).mean()
 
 
 def reconstruction_loss(x_rec: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:

@@ -23,7 +23,7 @@ import logging
 import os
 import time
 from copy import deepcopy
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -42,6 +42,7 @@ from pythae.trainers.training_callbacks import (
 
 from ...health import HealthMonitor, min_category_share, sample_spread
 from ...models.infovaegan import InfoVAEGAN
+from ...models.infovaegan.infovaegan_model import LOSS_NAMES, per_image_mse
 from .infovaegan_trainer_config import InfoVAEGANTrainerConfig
 from .run_control import (
     create_run_dir,
@@ -59,6 +60,14 @@ HISTORY_FILE = "training_history.json"
 
 class NonFiniteLossError(ArithmeticError):
     """A loss became NaN or inf; training stopped after keeping the last good state."""
+
+
+def epoch_loss(metrics: Dict[str, float], prefix: str = "") -> float:
+    """An epoch's loss: the sum of the epoch means of the named losses (``<prefix><name>_loss``
+    for each of :data:`LOSS_NAMES` that was computed), so ``train_epoch_loss`` and
+    ``eval_epoch_loss`` add up the same terms. A ranking of nothing (GAN losses do not rank
+    models); it is reported to follow a run."""
+    return sum(metrics.get(f"{prefix}{name}_loss", 0.0) for name in LOSS_NAMES)
 
 
 class InfoVAEGANTrainer(BaseTrainer):
@@ -233,8 +242,37 @@ class InfoVAEGANTrainer(BaseTrainer):
             plan["encoder"] = encoder_own
         return plan
 
+    def optimizer_losses(self) -> Dict[str, Tuple[str, ...]]:
+        """The named losses of :meth:`InfoVAEGAN.losses` each optimizer minimises (their sum).
+
+        ``discriminator``: ``discriminator``; ``generator``: ``adversarial`` (+
+        ``mutual_information`` when the MI loss has no optimizer of its own);
+        ``mutual_information``: ``mutual_information``; ``encoder``: ``elbo``.
+        """
+        plan = self.optimizer_parameters()
+        cfg = self.model_config
+        uses_mi = cfg.use_mutual_information or cfg.regresses_noise
+        losses: Dict[str, Tuple[str, ...]] = {
+            "discriminator": ("discriminator",),
+            "generator": ("adversarial",),
+        }
+        if "mutual_information" in plan:
+            losses["mutual_information"] = ("mutual_information",)
+        elif uses_mi:
+            losses["generator"] = ("adversarial", "mutual_information")
+        if "encoder" in plan:
+            losses["encoder"] = ("elbo",)
+        return losses
+
+    def optimizer_loss(self, name: str, losses) -> torch.Tensor:
+        """The loss optimizer ``name`` steps on, taken by name from :meth:`InfoVAEGAN.losses`."""
+        first, *rest = self._losses[name]
+        return sum((losses[other] for other in rest), losses[first])
+
     def set_optimizer(self):
         plan = self.optimizer_parameters()
+        #: the named losses each optimizer minimises
+        self._losses: Dict[str, Tuple[str, ...]] = self.optimizer_losses()
         self.optimizers: Dict[str, optim.Optimizer] = {
             name: self._make_optimizer(params, name) for name, params in plan.items()
         }
@@ -260,6 +298,32 @@ class InfoVAEGANTrainer(BaseTrainer):
             for name, optimizer in self.optimizers.items():
                 self.schedulers[name] = scheduler_cls(optimizer, **(cfg.scheduler_params or {}))
         self.scheduler = self.schedulers.get("generator")
+
+    def scheduler_metric(self, metrics: Dict[str, float]) -> Optional[float]:
+        """What ``ReduceLROnPlateau`` watches: the per-image MSE of reconstructing real images
+        from their posterior mode, ``eval_recon_mse`` on the eval set, or without one
+        ``train_recon_mse``, the same quantity on the training set (measured only then).
+        GAN losses do not fall as a model improves, so they are not used."""
+        return metrics.get("eval_recon_mse", metrics.get("train_recon_mse"))
+
+    def _needs_train_recon_mse(self) -> bool:
+        return self.eval_loader is None and any(
+            isinstance(s, lr_scheduler.ReduceLROnPlateau) for s in self.schedulers.values()
+        )
+
+    def train_recon_mse(self) -> float:
+        """``eval_recon_mse``'s quantity on the training set (eval mode, no gradients). The
+        random generator is left as it was (a data loader draws a seed), so measuring it does
+        not change the training that follows."""
+        self.model.eval()
+        total, seen = 0.0, 0
+        with torch.random.fork_rng(devices=[]), torch.no_grad(), self.amp_context:
+            for inputs in self.get_eval_dataloader(self.train_dataset):
+                real = self._set_inputs_to_device(inputs)["data"]
+                mse = per_image_mse(self.model.reconstruct(real), self.model.check_images(real))
+                total += float(mse) * real.shape[0]
+                seen += real.shape[0]
+        return self._reduce_eval({"train_recon_mse": total}, seen)["train_recon_mse"]
 
     def _schedulers_step(self, metrics=None):
         for scheduler in self.schedulers.values():
@@ -311,12 +375,12 @@ class InfoVAEGANTrainer(BaseTrainer):
         else:
             optimizer.step()
 
-    def _step(self, name: str, output, epoch: int, step: int) -> None:
+    def _step(self, name: str, losses, epoch: int, step: int) -> None:
         """Backward + step of one optimizer; a NaN/inf loss stops before touching weights."""
-        self._check_finite(name, output.loss, output, epoch, step)
+        loss = self.optimizer_loss(name, losses)
+        self._check_finite(name, loss, losses, epoch, step)
         optimizer = self.optimizers[name]
         optimizer.zero_grad(set_to_none=True)
-        loss = output.loss
         (self.grad_scaler.scale(loss) if self.grad_scaler is not None else loss).backward()
         self._apply(name)
         if self.grad_scaler is not None:
@@ -327,46 +391,38 @@ class InfoVAEGANTrainer(BaseTrainer):
     def inference_stage_active(self, epoch: int) -> bool:
         return self.model_config.use_inference_stage and epoch > self.training_config.warmup_epochs
 
-    def stage_loss(self, name: str, stages) -> torch.Tensor:
-        """The loss optimizer ``name`` minimises, from :meth:`InfoVAEGAN.stage_losses`."""
-        if name == "generator":
-            shared = "mutual_information" not in self.optimizers
-            return stages.adversarial + (stages.mutual_information if shared else 0.0)
-        if name == "mutual_information":
-            return stages.mutual_information
-        return stages.elbo
-
     def training_step(
         self, real: torch.Tensor, epoch: int, step: int = 1
     ) -> Dict[str, torch.Tensor]:
         """One step; forward passes (d_steps=1): G 2, D 3, E 1 (2 with a joint D, which also
         encodes the real batch).
 
-        The discriminator steps first; then the generator/encoder losses are computed from
-        shared forward passes and every optimizer's gradients are taken before any of them
-        steps (the authors run g_optim, q_optim and vae_optim in one session call), so each
-        loss gets its own Adam normalisation and none crowds out another.
+        The discriminator steps first, on :meth:`InfoVAEGAN.losses`' discriminator stage;
+        then the generation (and inference) losses are computed from shared forward passes
+        and every optimizer's gradients are taken before any of them steps (the authors run
+        g_optim, q_optim and vae_optim in one session call), so each loss gets its own Adam
+        normalisation and none crowds out another.
         """
         m, cfg = self.model, self.model_config
         with self.amp_context:
-            prior = m.sample_prior(real.shape[0])
-            fake = m.generator(prior.generator_input())
-            real_codes = m.real_pair_codes(real)
-        detached_codes = real_codes.detach() if real_codes is not None else None
+            batch = m.loss_batch(real)
         for _ in range(self.training_config.discriminator_steps):
             with self.amp_context:
-                d_out = m.discriminator_loss(real, fake.detach(), prior, detached_codes)
+                d_out = m.losses(batch, ("discriminator",))
             self._step("discriminator", d_out, epoch, step)
         inference = self.inference_stage_active(epoch)
         with self.amp_context:
-            stages = m.stage_losses(fake, prior, real, real_codes, inference)
-        names = [n for n in self.optimizers if n != "discriminator"]
-        if not inference:
-            names = [n for n in names if n != "encoder"]
+            out = m.losses(batch, ("generation", "inference") if inference else ("generation",))
+        # an optimizer steps when its losses were computed (the encoder's ELBO: after warm-up)
+        names = [
+            name
+            for name, losses in self._losses.items()
+            if name != "discriminator" and all(loss in out for loss in losses)
+        ]
         grads = {}
         for name in names:
-            loss = self.stage_loss(name, stages)
-            self._check_finite(name, loss, stages, epoch, step)
+            loss = self.optimizer_loss(name, out)
+            self._check_finite(name, loss, out, epoch, step)
             if self.grad_scaler is not None:
                 loss = self.grad_scaler.scale(loss)
             params = self._owned[name]
@@ -376,27 +432,26 @@ class InfoVAEGANTrainer(BaseTrainer):
         if self.grad_scaler is not None:
             self.grad_scaler.update()
         saturated = self.health.d_win_accuracy
-        metrics = {
-            "discriminator_loss": d_out.loss.detach(),
-            "d_real_accuracy": d_out.d_real_accuracy,
-            "d_fake_accuracy": d_out.d_fake_accuracy,
-            "d_saturated_fraction": (
+        named = {**d_out, **out}
+        metrics = {f"{name}_loss": named[name].detach() for name in LOSS_NAMES if name in named}
+        metrics.update(
+            d_real_accuracy=d_out.d_real_accuracy,
+            d_fake_accuracy=d_out.d_fake_accuracy,
+            d_saturated_fraction=(
                 (d_out.d_real_accuracy >= saturated) & (d_out.d_fake_accuracy >= saturated)
             ).float(),
-            "generator_loss": stages.adversarial.detach(),
-            "mi_categorical": stages.mi_categorical.detach(),
-            "mi_continuous": stages.mi_continuous.detach(),
-        }
+            mi_categorical=out.mi_categorical.detach(),
+            mi_continuous=out.mi_continuous.detach(),
+        )
         if cfg.regresses_noise:
-            metrics["noise_regression"] = stages.noise_regression.detach()
+            metrics["noise_regression"] = out.noise_regression.detach()
         metrics.update(self._gradient_norms(grads))
         if inference:
             metrics.update(
-                elbo_loss=stages.elbo.detach(),
-                elbo_reconstruction=stages.reconstruction.detach(),
-                kl_continuous=stages.kl_continuous.detach(),
-                kl_categorical=stages.kl_categorical.detach(),
-                kl_noise=stages.kl_noise.detach(),
+                elbo_reconstruction=out.reconstruction.detach(),
+                kl_continuous=out.kl_continuous.detach(),
+                kl_categorical=out.kl_categorical.detach(),
+                kl_noise=out.kl_noise.detach(),
             )
         return metrics
 
@@ -432,9 +487,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         self.model.update()
         n = max(len(self.train_loader), 1)
         means = {key: float(value) / n for key, value in sums.items()}
-        means["train_epoch_loss"] = sum(
-            means.get(k, 0.0) for k in ("discriminator_loss", "generator_loss", "elbo_loss")
-        )
+        means["train_epoch_loss"] = epoch_loss(means)
         return means
 
     def eval_step(self, epoch: int) -> Dict[str, float]:
@@ -447,15 +500,20 @@ class InfoVAEGANTrainer(BaseTrainer):
         )
         self.model.eval()
         cfg = self.model_config
-        sums = {"eval_epoch_loss": 0.0, "eval_recon_mse": 0.0}
+        inference = self.inference_stage_active(epoch)
+        # the losses the training steps of this epoch computed (no ELBO during warm-up)
+        names = [n for n in LOSS_NAMES if n != "elbo" or inference]
+        sums = {f"eval_{name}_loss": 0.0 for name in names}
+        sums["eval_recon_mse"] = 0.0
         seen = 0
         predictions, labels = [], []
         with torch.no_grad(), self.amp_context:
             for inputs in self.eval_loader:
                 inputs = self._set_inputs_to_device(inputs)
-                out = self.model(inputs)
+                out = self.model(inputs, inference=inference)
                 n = inputs["data"].shape[0]
-                sums["eval_epoch_loss"] += float(out.loss) * n
+                for name in names:
+                    sums[f"eval_{name}_loss"] += float(out[f"{name}_loss"]) * n
                 sums["eval_recon_mse"] += float(out.recon_loss) * n
                 seen += n
                 if cfg.categorical_dims:
@@ -465,6 +523,7 @@ class InfoVAEGANTrainer(BaseTrainer):
                         labels.append(inputs["labels"].cpu().numpy())
                 self.callback_handler.on_eval_step_end(training_config=self.training_config)
         metrics = self._reduce_eval(sums, seen)
+        metrics["eval_epoch_loss"] = epoch_loss(metrics, "eval_")
         if predictions:
             share = min_category_share(np.concatenate(predictions), cfg.categorical_dims[0])
             if share is not None:
@@ -560,9 +619,11 @@ class InfoVAEGANTrainer(BaseTrainer):
             metrics["train_time_s"] = time.perf_counter() - started
             if self.eval_loader is not None:
                 metrics.update(self.eval_step(epoch))
+            elif self._needs_train_recon_mse():
+                metrics["train_recon_mse"] = self.train_recon_mse()
             for probe in self._probes():
                 metrics.update(probe(self.model))
-            self._schedulers_step(metrics.get("eval_recon_mse", metrics["train_epoch_loss"]))
+            self._schedulers_step(self.scheduler_metric(metrics))
             warnings = self.health.check(metrics)
             for warning in warnings:
                 logger.warning("epoch %d: %s", epoch, warning)

@@ -3,7 +3,10 @@
 pythae's own fields keep their meaning: ``optimizer_cls`` / ``optimizer_params`` and
 ``scheduler_cls`` / ``scheduler_params`` apply to each of the three optimizers, ``amp``,
 ``no_cuda``, ``steps_saving`` (checkpoint every N epochs), ``steps_predict`` and the
-distributed fields. ``learning_rate`` is unused: each optimizer has its own.
+distributed fields. ``learning_rate`` is unused: each optimizer has its own. A
+``ReduceLROnPlateau`` scheduler watches ``eval_recon_mse`` (the per-image MSE of reconstructing
+held-out images), or without an eval set ``train_recon_mse``, the same quantity on the training
+set (see ``InfoVAEGANTrainer.scheduler_metric``).
 """
 
 from __future__ import annotations
