@@ -47,8 +47,7 @@ def preset_for(dataset: str) -> Dict[str, Any]:
 def model_config_for(
     dataset: str, input_dim, variant: str = "infovaegan", **overrides: Any
 ) -> InfoVAEGANConfig:
-    """The dataset's default InfoVAEGAN (or ablation) config, with overrides applied."""
+    """The dataset's default InfoVAEGAN (or ablation) config, with overrides applied (what
+    the variant itself implies, e.g. no inferred noise for the ablations, is ``for_variant``'s)."""
     kwargs = {**preset_for(dataset)["model"], **overrides, "input_dim": tuple(input_dim)}
-    if variant != "infovaegan":
-        kwargs.setdefault("infer_noise", False)
     return InfoVAEGANConfig.for_variant(variant, **kwargs)

@@ -36,9 +36,11 @@ def test_defaults_are_the_measured_recipe_and_the_paper_method_is_one_dict_away(
 
 def test_variants_keep_their_own_discriminators():
     infogan = InfoVAEGANConfig.for_variant("infogan", input_dim=(1, 8, 8))
-    ali = InfoVAEGANConfig.for_variant("ali", input_dim=(1, 8, 8), noise_dim=5)
+    ali = InfoVAEGANConfig.for_variant("ali", input_dim=(1, 8, 8), noise_dim=5, infer_noise=True)
     assert not infogan.joint_discriminator and infogan.discriminator_code_dim == 0
     assert ali.encoder_adversarial and ali.discriminator_code_dim == ali.code_dim + 5
+    # ALI's default has no noise posterior, so its joint code is the interpretable code only
+    assert InfoVAEGANConfig.for_variant("ali", input_dim=(1, 8, 8)).discriminator_code_dim == 12
 
 
 @pytest.mark.parametrize(

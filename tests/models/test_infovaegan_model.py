@@ -60,15 +60,72 @@ def test_latent_sizes_are_derived():
     assert InfoVAEGANConfig(input_dim=(1, 8, 8), noise_dim=5, infer_noise=False).feature_dim == 12
 
 
-def test_variants_set_the_ablation_switches():
-    infogan = InfoVAEGANConfig.for_variant("infogan", input_dim=(1, 8, 8))
-    ali = InfoVAEGANConfig.for_variant("ali", input_dim=(1, 8, 8))
-    assert (infogan.use_inference_stage, infogan.use_mutual_information) == (False, True)
-    assert (ali.joint_discriminator, ali.use_mutual_information, ali.use_inference_stage) == (
-        True,
-        False,
-        False,
-    )
+SWITCHES = ("use_inference_stage", "use_mutual_information", "joint_discriminator",
+            "encoder_adversarial", "infer_noise")
+
+
+@pytest.mark.parametrize(
+    "variant, expected",
+    [
+        ("infovaegan", (True, True, False, False, True)),
+        ("infogan", (False, True, False, False, False)),
+        ("ali", (False, False, True, True, False)),
+        ("custom", (True, True, False, False, True)),
+    ],
+)
+def test_variants_set_the_ablation_switches(variant, expected):
+    """One table: the constructor and ``for_variant`` give the same switches."""
+    direct = InfoVAEGANConfig(input_dim=(1, 8, 8), variant=variant)
+    assert tuple(getattr(direct, name) for name in SWITCHES) == expected
+    if variant != "custom":
+        made = InfoVAEGANConfig.for_variant(variant, input_dim=(1, 8, 8))
+        assert made == direct
+
+
+@pytest.mark.parametrize(
+    "variant, switch, value",
+    [
+        ("infogan", "use_inference_stage", True),
+        ("infogan", "joint_discriminator", True),
+        ("ali", "use_mutual_information", True),
+        ("ali", "encoder_adversarial", False),
+        ("infovaegan", "use_inference_stage", False),
+        ("infovaegan", "use_mutual_information", False),
+    ],
+)
+def test_switches_that_contradict_the_variant_are_refused(variant, switch, value):
+    message = f"variant='{variant}' has {switch}={not value}, but {switch}={value} was given"
+    with pytest.raises(ValueError, match=message):
+        InfoVAEGANConfig.for_variant(variant, input_dim=(1, 8, 8), **{switch: value})
+    with pytest.raises(ValueError, match=message):
+        InfoVAEGANConfig(input_dim=(1, 8, 8), variant=variant, **{switch: value})
+
+
+def test_agreeing_defaulted_or_custom_switches_are_accepted():
+    cfg = InfoVAEGANConfig.for_variant("infogan", input_dim=(1, 8, 8), use_inference_stage=False,
+                                       infer_noise=True)
+    assert cfg.infer_noise and not cfg.use_inference_stage  # infer_noise is only a default
+    custom = InfoVAEGANConfig(input_dim=(1, 8, 8), variant="custom", use_inference_stage=False)
+    assert not custom.use_inference_stage and custom.use_mutual_information
+    # a saved (resolved) config rebuilds to the same config
+    assert InfoVAEGANConfig.from_dict(
+        {k: v for k, v in cfg.to_dict().items() if k not in ("name", "latent_dim")}
+    ) == cfg
+
+
+def test_saved_config_contradicting_its_variant_loads_as_custom(make_model, tmp_path: Path):
+    """Before the variant fixed its switches, ``for_variant("infogan", use_inference_stage=True)``
+    was accepted and saved; such a model loads with its switches, named ``custom``."""
+    model = make_model()
+    model.save(str(tmp_path))
+    raw = json.loads((tmp_path / "model_config.json").read_text())
+    raw["variant"] = "infogan"
+    (tmp_path / "model_config.json").write_text(json.dumps(raw))
+    loaded = InfoVAEGAN.load_from_folder(str(tmp_path))
+    assert loaded.model_config.variant == "custom"
+    assert loaded.model_config.use_inference_stage is True
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
 
 
 # ----- shapes -----------------------------------------------------------------------------

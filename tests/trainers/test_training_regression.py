@@ -17,8 +17,10 @@ CASES = {
     "infovaegan-shared": ("infovaegan", {}, {"mi_optimizer": "shared"}),
     "infovaegan-separate": ("infovaegan", {}, {"mi_optimizer": "separate"}),
     "paper-separate": ("infovaegan", dict(PAPER_METHOD), {"mi_optimizer": "separate", "discriminator_steps": 2}),
-    "infogan-separate": ("infogan", {}, {"mi_optimizer": "separate"}),
-    "ali-shared": ("ali", {}, {"mi_optimizer": "shared"}),
+    # the ablations default to infer_noise=False since issue 9; these fingerprints were
+    # stored with the noise head
+    "infogan-separate": ("infogan", {"infer_noise": True}, {"mi_optimizer": "separate"}),
+    "ali-shared": ("ali", {"infer_noise": True}, {"mi_optimizer": "shared"}),
 }
 
 #: (projection onto a fixed random vector, sum of squares) per network after three steps.

@@ -7,7 +7,7 @@ shapes a network lives here.
 from __future__ import annotations
 
 from dataclasses import field
-from typing import List, Literal, Tuple, Union
+from typing import List, Literal, Optional, Tuple, Union
 
 from pydantic.dataclasses import dataclass
 from pythae.models.base.base_config import BaseAEConfig
@@ -30,6 +30,66 @@ PAPER_METHOD = {
 #: Ablations of the same code base used to reproduce the paper's comparisons.
 VARIANTS = ("infovaegan", "infogan", "ali")
 
+#: The one source of truth for what a ``variant`` means. ``fixed``: the switches that define the
+#: ablation; an explicit value that contradicts one is refused. ``defaults``: values an unset
+#: switch takes (an explicit value wins). ``custom`` fixes nothing: any combination, with
+#: InfoVAEGAN's values for what is left unset. (InfoVAEGAN does not fix ``encoder_adversarial``:
+#: 0.1's joint-discriminator models trained their encoder adversarially.)
+VARIANT_SWITCHES = {
+    "infovaegan": {
+        "fixed": {"use_inference_stage": True, "use_mutual_information": True},
+        "defaults": {},
+    },
+    "infogan": {
+        "fixed": {
+            "use_inference_stage": False,
+            "use_mutual_information": True,
+            "joint_discriminator": False,
+            "encoder_adversarial": False,
+        },
+        # InfoGAN has no noise posterior: real images are reconstructed from the prior mean
+        "defaults": {"infer_noise": False},
+    },
+    "ali": {
+        "fixed": {
+            "use_inference_stage": False,
+            "use_mutual_information": False,
+            "joint_discriminator": True,
+            "encoder_adversarial": True,
+        },
+        "defaults": {"infer_noise": False},
+    },
+    "custom": {"fixed": {}, "defaults": {}},
+}
+_SWITCH_DEFAULTS = {
+    "infer_noise": True,
+    "joint_discriminator": False,
+    "encoder_adversarial": False,
+    "use_inference_stage": True,
+    "use_mutual_information": True,
+}
+
+
+def variant_switches(variant: str) -> dict:
+    """Every switch's value for ``variant`` when none is given explicitly."""
+    if variant not in VARIANT_SWITCHES:
+        raise ValueError(
+            f"unknown variant {variant!r}; choose one of {VARIANTS} (or 'custom')."
+        )
+    table = VARIANT_SWITCHES[variant]
+    return {**_SWITCH_DEFAULTS, **table["defaults"], **table["fixed"]}
+
+
+def variant_contradictions(variant: str, given: dict) -> list:
+    """``(switch, variant's value, given value)`` for each given switch ``variant`` fixes
+    otherwise (``None`` means unset)."""
+    fixed = VARIANT_SWITCHES.get(variant, {"fixed": {}})["fixed"]
+    return [
+        (name, value, given[name])
+        for name, value in fixed.items()
+        if given.get(name) is not None and bool(given[name]) != value
+    ]
+
 
 @dataclass
 class InfoVAEGANConfig(BaseAEConfig):
@@ -48,7 +108,8 @@ class InfoVAEGANConfig(BaseAEConfig):
             up to 48 px, ``dcgan64`` above); or name one of them.
         hidden_dim: width of the fully connected layers.
         base_channels: channels of the first conv layer (doubled at each down-sampling).
-        infer_noise: the encoder also infers the noise, from a separate head, so real images
+        infer_noise: (default: from ``variant``, True for InfoVAEGAN, False for the
+            ablations) the encoder also infers the noise, from a separate head, so real images
             are reconstructed from their own noise; otherwise reconstruction feeds the prior
             mean (zeros) as a fixed noise. See docs/RESULTS.md for the measurement.
         noise_in_elbo: ``False`` (paper): the ELBO regenerates a generated image from its
@@ -82,7 +143,10 @@ class InfoVAEGANConfig(BaseAEConfig):
             paper's figure).
         use_inference_stage: run the data-free ELBO stage (False gives InfoGAN).
         use_mutual_information: use the MI terms (False with a joint discriminator gives ALI).
-        variant: the name of the ablation this config describes (informational).
+        variant: the ablation this config describes; it sets ``use_inference_stage``,
+            ``use_mutual_information``, ``joint_discriminator``, ``encoder_adversarial`` and
+            ``infer_noise`` when they are left unset (``None``) and refuses explicit values
+            that contradict it (:data:`VARIANT_SWITCHES`); ``custom`` allows any combination.
     """
 
     input_dim: Union[Tuple[int, ...], None] = None
@@ -95,7 +159,7 @@ class InfoVAEGANConfig(BaseAEConfig):
     architecture: Literal["auto", "small", "infogan28", "dcgan64"] = "auto"
     hidden_dim: int = 1024
     base_channels: int = 64
-    infer_noise: bool = True
+    infer_noise: Optional[bool] = None
     noise_in_elbo: bool = True
     noise_regression_weight: float = 1.0
     mi_categorical_weight: float = 1.0
@@ -107,16 +171,17 @@ class InfoVAEGANConfig(BaseAEConfig):
     kl_noise_weight: float = 1.0
     gumbel_temperature: float = 0.67
     reconstruction_loss: Literal["bce", "mse"] = "bce"
-    joint_discriminator: bool = False
-    encoder_adversarial: bool = False
+    joint_discriminator: Optional[bool] = None
+    encoder_adversarial: Optional[bool] = None
     elbo_updates_generator_bn: bool = False
     share_discriminator_trunk: bool = False
-    use_inference_stage: bool = True
-    use_mutual_information: bool = True
+    use_inference_stage: Optional[bool] = None
+    use_mutual_information: Optional[bool] = None
     variant: Literal["infovaegan", "infogan", "ali", "custom"] = "infovaegan"
 
     def __post_init__(self):
         super().__post_init__()
+        self._resolve_variant()
         if self.input_dim is None:
             raise ValueError(
                 "InfoVAEGANConfig needs input_dim=(C, H, W), e.g. (1, 28, 28) for MNIST."
@@ -158,6 +223,20 @@ class InfoVAEGANConfig(BaseAEConfig):
                 "would never be trained."
             )
         self.latent_dim = self.generator_input_dim
+
+    def _resolve_variant(self) -> None:
+        """Unset switches take the variant's values; contradicting ones are refused."""
+        resolved = variant_switches(self.variant)
+        given = {name: getattr(self, name) for name in resolved}
+        clash = variant_contradictions(self.variant, given)
+        if clash:
+            name, value, got = clash[0]
+            raise ValueError(
+                f"variant={self.variant!r} has {name}={value}, but {name}={got} was given; "
+                f"leave {name} unset, or use variant='custom' for another combination."
+            )
+        for name, value in resolved.items():
+            setattr(self, name, value if given[name] is None else bool(given[name]))
 
     @property
     def categorical_total(self) -> int:
@@ -224,19 +303,11 @@ class InfoVAEGANConfig(BaseAEConfig):
         ``infogan``: no inference stage, an image-only discriminator (the encoder is InfoGAN's
         Q network).
         ``ali``: joint (image, code) discriminator that also trains the encoder, no MI term,
-        no inference stage (ALI/BiGAN).
+        no inference stage (ALI/BiGAN). Both ablations default to ``infer_noise=False``.
+        Switches that contradict the variant raise ``ValueError`` (see :data:`VARIANT_SWITCHES`).
         """
-        switches = {
-            "infovaegan": {},
-            "infogan": {"use_inference_stage": False, "joint_discriminator": False},
-            "ali": {
-                "use_inference_stage": False,
-                "use_mutual_information": False,
-                "joint_discriminator": True,
-                "encoder_adversarial": True,
-            },
-        }
-        if variant not in switches:
+        if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}.")
-        merged = {**switches[variant], **kwargs, "variant": variant}
+        # the variant's switches come from VARIANT_SWITCHES, resolved in __post_init__
+        merged = {**kwargs, "variant": variant}
         return cls(**merged)

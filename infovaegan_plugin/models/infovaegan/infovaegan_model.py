@@ -26,7 +26,7 @@ from torch import nn
 from ...inputs import prepare_image_tensor
 from ...load_errors import invalid_config_message, unreadable_weights_message
 from . import latents
-from .infovaegan_config import InfoVAEGANConfig
+from .infovaegan_config import InfoVAEGANConfig, variant_contradictions
 from .nets import Discriminator, Encoder, Generator, init_weights
 
 MODEL_FILE = "model.pt"
@@ -538,6 +538,7 @@ class InfoVAEGAN(BaseAE):
         raw.pop("latent_dim", None)
         for key, value in legacy_defaults(raw).items():
             raw.setdefault(key, value)
+        raw = reconcile_variant(raw)
         try:
             config = InfoVAEGANConfig.from_dict(raw)
         except (ValueError, TypeError) as exc:
@@ -569,6 +570,14 @@ def legacy_defaults(raw: Dict[str, object]) -> Dict[str, object]:
         "encoder_adversarial": bool(raw.get("joint_discriminator", False)),
         "elbo_updates_generator_bn": True,
     }
+
+
+def reconcile_variant(raw: Dict[str, object]) -> Dict[str, object]:
+    """Before ``variant`` fixed its switches the name was informational, so a saved config may
+    contradict it; the switches are what the model was trained with: it loads as ``custom``."""
+    if variant_contradictions(str(raw.get("variant", "infovaegan")), raw):
+        return {**raw, "variant": "custom"}
+    return raw
 
 
 def upgrade_state_dict(
