@@ -65,8 +65,8 @@ class NonFiniteLossError(ArithmeticError):
 def epoch_loss(metrics: Dict[str, float], prefix: str = "") -> float:
     """An epoch's loss: the sum of the epoch means of the named losses (``<prefix><name>_loss``
     for each of :data:`LOSS_NAMES` that was computed), so ``train_epoch_loss`` and
-    ``eval_epoch_loss`` add up the same terms. A ranking of nothing (GAN losses do not rank
-    models); it is reported to follow a run."""
+    ``eval_epoch_loss`` add up the same terms. Reported to follow a run, not to rank models
+    (GAN losses do not): the scheduler watches :meth:`InfoVAEGANTrainer.scheduler_metric`."""
     return sum(metrics.get(f"{prefix}{name}_loss", 0.0) for name in LOSS_NAMES)
 
 
