@@ -16,7 +16,9 @@ from infovaegan_plugin.models.infovaegan.infovaegan_config import PAPER_METHOD
 CASES = {
     "infovaegan-shared": ("infovaegan", {}, {"mi_optimizer": "shared"}),
     "infovaegan-separate": ("infovaegan", {}, {"mi_optimizer": "separate"}),
-    "paper-separate": ("infovaegan", dict(PAPER_METHOD), {"mi_optimizer": "separate", "discriminator_steps": 2}),
+    "paper-separate": (
+        "infovaegan", dict(PAPER_METHOD), {"mi_optimizer": "separate", "discriminator_steps": 2}
+    ),
     # the ablations default to infer_noise=False since issue 9; these fingerprints were
     # stored with the noise head
     "infogan-separate": ("infogan", {"infer_noise": True}, {"mi_optimizer": "separate"}),
@@ -57,7 +59,8 @@ def fingerprint(model) -> dict:
     out = {}
     for name, net in model.networks().items():
         flat = torch.cat([t.detach().double().flatten() for t in net.state_dict().values()])
-        direction = torch.randn(flat.numel(), generator=torch.Generator().manual_seed(1234), dtype=torch.float64)
+        seeded = torch.Generator().manual_seed(1234)
+        direction = torch.randn(flat.numel(), generator=seeded, dtype=torch.float64)
         out[name] = (float(flat @ direction), float(flat @ flat))
     return out
 
