@@ -460,7 +460,7 @@ class InfoVAEGANTrainer(BaseTrainer):
                 sums["eval_recon_mse"] += float(out.recon_loss) * n
                 seen += n
                 if cfg.categorical_dims:
-                    probs = out.z[:, : cfg.categorical_dims[0]]
+                    probs = out.z[:, cfg.layout.categorical_slices[0]]  # features open with them
                     predictions.append(probs.argmax(1).cpu().numpy())
                     if "labels" in inputs.keys():
                         labels.append(inputs["labels"].cpu().numpy())
