@@ -57,3 +57,32 @@ def test_old_generator_reports_the_layout(generator):
     assert generator.categorical_sizes == [4, 2]
     assert generator.continuous_dim == 2
     assert generator.continuous_prior == "normal"
+
+
+def test_old_files_derive_the_layout_of_the_model(generator, expected):
+    from infovaegan_plugin.layout import LatentLayout
+
+    encoder = OnnxEncoder(FIXTURE / "export" / "encoder.onnx", providers="cpu")
+    layout = LatentLayout.from_sizes(3, [4, 2], 2, "normal", noise_std=0.5)
+    assert encoder.layout == generator.layout == layout
+    logits = expected["encoded_categorical_logits"]
+    by_hand = np.stack([logits[:, :4].argmax(1), logits[:, 4:].argmax(1)], axis=1)
+    np.testing.assert_array_equal(encoder.predict_categories(encoder.encode(expected["images"])),
+                                  by_hand)
+
+
+def test_a_layout_that_does_not_fit_the_graph_is_refused(tmp_path):
+    import shutil
+
+    from infovaegan_plugin.deploy import metadata as md
+    from infovaegan_plugin.deploy.runtime import InvalidModelError
+
+    for kind in ("encoder", "generator"):
+        path = tmp_path / f"{kind}.onnx"
+        shutil.copy(FIXTURE / "export" / f"{kind}.onnx", path)
+        wrong = md.read_onnx_file_metadata(path)
+        wrong[md.LATENT_LAYOUT][1]["size"] = 5  # categorical_0: 5 classes, the graph has 4
+        md.stamp_onnx_file(path, wrong)
+        runtime = OnnxEncoder if kind == "encoder" else OnnxGenerator
+        with pytest.raises(InvalidModelError, match="has width 6 but the latent layout"):
+            runtime(path, providers="cpu")
