@@ -467,7 +467,7 @@ class InfoVAEGANTrainer(BaseTrainer):
                 self.callback_handler.on_eval_step_end(training_config=self.training_config)
         metrics = self._reduce_eval(sums, seen)
         if predictions:
-            share = min_category_share(np.concatenate(predictions), cfg.categorical_dims[0])
+            share = min_category_share(np.concatenate(predictions), cfg.layout.categorical_sizes[0])
             if share is not None:
                 metrics["min_category_share"] = share
         spread = self._sample_spread()
