@@ -98,9 +98,10 @@ class Encoder(nn.Module):
 
     Returns one flat tensor ``[logits, cont_mean, cont_logvar, noise_mean, noise_logvar]``
     whose widths are ``config.layout.encoder_head_widths``; :class:`InfoVAEGAN` splits it by
-    the same layout, so the widths live in a single place. The noise has its own two-layer head; unless ``noise_in_elbo`` it reads the trunk's
-    features *detached*, so regressing 60-odd noise dimensions cannot pull the shared trunk
-    away from the interpretable codes (its gradients were 100x the MI term's).
+    the same layout, so the widths live in a single place. The noise has its own two-layer
+    head; unless ``noise_in_elbo`` it reads the trunk's features *detached*, so regressing
+    60-odd noise dimensions cannot pull the shared trunk away from the interpretable codes
+    (its gradients were 100x the MI term's).
     """
 
     def __init__(self, config: InfoVAEGANConfig, trunk: "ImageTrunk | None" = None):
