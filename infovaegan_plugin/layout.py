@@ -22,7 +22,7 @@ import numpy as np
 from infovaegan_plugin.deploy import metadata as md
 
 __all__ = [
-    "ENCODER_HEAD_OUTPUTS",
+    "DEFAULT_TRAVERSAL_VALUES",
     "GENERATOR_INPUTS",
     "TRAVERSAL_LIMITS",
     "LatentBlock",
@@ -31,9 +31,6 @@ __all__ = [
 
 #: The generator's input blocks, in the order they are concatenated (and the ONNX input names).
 GENERATOR_INPUTS = md.GENERATOR_INPUTS
-#: The encoder network's flat output, in order: the code head, then the noise head (if any).
-ENCODER_HEAD_OUTPUTS = ("categorical_logits", "continuous_mean", "continuous_logvar",
-                        "noise_mean", "noise_logvar")
 #: Half-width of a continuous code's traversal, by prior: all of U[-1, 1]; two standard
 #: deviations of N(0, 1) (a [-1, 1] traversal of a normal code hides most of what it does).
 TRAVERSAL_LIMITS = {"uniform": 1.0, "normal": 2.0}
