@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import typer
 from rich.markup import escape
 
@@ -47,29 +46,6 @@ def load_generator(path: Path, providers: str, threads: int | None) -> Any:
         return OnnxGenerator(path, providers=providers, intra_op_num_threads=threads)
 
 
-def _check_categorical_code(generator: Any, code: int) -> None:
-    sizes = generator.categorical_sizes
-    if sizes and not 0 <= code < len(sizes):
-        fail(f"--categorical-code must be 0..{len(sizes) - 1} (the model has {len(sizes)} "
-             f"categorical code(s)), got {code}.")
-
-
-def fix_class(generator: Any, codes: dict[str, np.ndarray], code: int, value: int) -> None:
-    """Set categorical ``code`` to class ``value`` in every row of sampled ``codes``, leaving
-    the other blocks' draws as they were (the runtime samples each block independently)."""
-    sizes = generator.categorical_sizes
-    if not sizes:
-        fail("--categorical was given but this model has no categorical code.")
-    _check_categorical_code(generator, code)
-    if not 0 <= value < sizes[code]:
-        fail(f"--categorical must be a class of categorical code {code}: 0..{sizes[code] - 1}, "
-             f"got {value}.")
-    start = sum(sizes[:code])
-    block = codes["categorical"][:, start : start + sizes[code]]
-    block[:] = 0.0
-    block[:, value] = 1.0
-
-
 def generate(
     generator_onnx: Path = typer.Argument(..., help="generator.onnx (or the export folder)."),
     n: int = typer.Option(64, "--n", callback=at_least(1), help="Number of images."),
@@ -91,11 +67,9 @@ def generate(
 
     _check_picture_path(output)
     generator = load_generator(generator_onnx, providers, threads)
+    classes = None if categorical is None else {categorical_code: categorical}
     with user_errors(InvalidInputError):
-        codes = generator.sample_codes(n, seed=seed)
-        if categorical is not None:
-            fix_class(generator, codes, categorical_code, categorical)
-        images = generator.decode(codes)
+        images = generator.generate(n, seed=seed, classes=classes)
     columns = ncol or math.ceil(math.sqrt(n))
     what = ("sampled categorical codes" if categorical is None
             else f"categorical_{categorical_code} = {categorical}")
@@ -106,27 +80,6 @@ def generate(
         path = save_grid(images, output, ncol=columns, labels=labels)
     console.print(f"wrote {escape(str(path))}: {n} images, {columns} per row, {what}, "
                   f"seed {seed}")
-
-
-def parse_continuous_code(code: str, continuous_dim: int) -> int:
-    """``continuous:<i>`` (or just ``<i>``; ``continuous_<i>`` and ``c<i>`` are read too) ->
-    ``i``, checked against the model's continuous codes."""
-    text = code.strip()
-    if text.startswith("categorical"):
-        fail("traverse walks a continuous code; the grid's rows already show every class of "
-             "--categorical-code.")
-    if continuous_dim == 0:
-        fail("this generator has no continuous code to traverse.")
-    index = None
-    for prefix in ("continuous:", "continuous_", "c", ""):
-        tail = text[len(prefix):].strip()
-        if text.startswith(prefix) and tail.isdigit():
-            index = int(tail)
-            break
-    if index is None or not 0 <= index < continuous_dim:
-        fail(f"--code must name a continuous dimension 0..{continuous_dim - 1} as "
-             f"continuous:<i> (or just <i>), got {code!r}.")
-    return index
 
 
 def traverse(
@@ -152,36 +105,41 @@ def traverse(
     The noise and every other code are held fixed, so each column change shows what the one
     continuous dimension controls.
     """
-    from infovaegan_plugin.deploy.runtime import InvalidInputError
     from infovaegan_plugin.viz import GridLabels, code_values, save_grid
 
     _check_picture_path(output)
     if code.strip().startswith("categorical"):
-        parse_continuous_code(code, 0)  # the one-line explanation
+        fail("traverse walks a continuous code; the grid's rows already show every class of "
+             "--categorical-code.")
     generator = load_generator(generator_onnx, providers, threads)
-    dimension = parse_continuous_code(code, generator.continuous_dim)
-    _check_categorical_code(generator, categorical_code)
-    if span is None:
-        span = 1.0 if generator.continuous_prior == "uniform" else 2.0
-    values = np.linspace(-span, span, num_values)
-    with user_errors(InvalidInputError):
+    layout = generator.layout
+    with user_errors(ValueError):
+        if layout.continuous_dim:
+            try:
+                dimension = layout.continuous_index(code)
+            except ValueError:
+                fail(f"--code must name a continuous dimension 0..{layout.continuous_dim - 1} "
+                     f"as continuous:<i> (or just <i>), got {code!r}.")
+        else:
+            dimension = layout.continuous_index(code)  # the one-line "no continuous code"
+        values = layout.traversal_values(num_values, span)
         grid = generator.traverse(dimension, values=values, categorical_code=categorical_code,
                                   seed=seed)
     rows, columns = grid.shape[:2]
-    name = f"continuous:{dimension}"
+    name, limit = f"continuous:{dimension}", span or layout.traversal_limit
     row_text = (f"categorical_{categorical_code} classes 0..{rows - 1}"
-                if generator.categorical_sizes else "one row (no categorical code)")
+                if layout.n_codes else "one row (no categorical code)")
     labels = GridLabels(
-        title=f"Traversal of {name}: rows = {row_text}; columns = {name} from {-span:g} to "
-        f"{span:g}; other codes fixed, noise seed {seed}",
-        rows=([f"class {k}" for k in range(rows)] if generator.categorical_sizes else ["all"]),
+        title=f"Traversal of {name}: rows = {row_text}; columns = {name} from {-limit:g} to "
+        f"{limit:g}; other codes fixed, noise seed {seed}",
+        rows=([f"class {k}" for k in range(rows)] if layout.n_codes else ["all"]),
         columns=code_values(values),
     )
     with user_errors(OSError):
         path = save_grid(grid.reshape(rows * columns, *grid.shape[2:]), output, ncol=columns,
                          labels=labels)
     console.print(f"wrote {escape(str(path))}: rows = {row_text}; columns = {name} "
-                  f"from {-span:g} to {span:g} ({columns} values), seed {seed}")
+                  f"from {-limit:g} to {limit:g} ({columns} values), seed {seed}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,8 @@
-"""Images -> codes with an exported ``encoder.onnx`` (numpy + onnxruntime only)."""
+"""Images -> codes with an exported ``encoder.onnx`` (numpy + onnxruntime only).
+
+The file's :class:`~infovaegan_plugin.layout.LatentLayout` says how wide each output is and how
+the categorical logits split into codes (:meth:`OnnxEncoder.predict_categories`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from infovaegan_plugin.deploy import metadata as md
-from infovaegan_plugin.deploy.session import InvalidModelError, OnnxSession
+from infovaegan_plugin.deploy.session import InvalidModelError, OnnxSession, read_layout
 from infovaegan_plugin.inputs import prepare_images
 
 __all__ = ["OnnxEncoder"]
@@ -27,6 +31,16 @@ class OnnxEncoder(OnnxSession):
         missing = [o for o in md.ENCODER_OUTPUTS if o not in self.output_names]
         if missing:
             raise InvalidModelError(f"{self.path}: encoder graph lacks outputs {missing}.")
+        self.layout = read_layout(self)
+        infers_noise = all(name in self.output_names for name in md.ENCODER_NOISE_OUTPUTS)
+        outputs = {o.name: o for o in self._session.get_outputs()}
+        for name, width in self.layout.encoder_outputs(infers_noise).items():
+            dim = outputs[name].shape[-1] if name in outputs else None
+            if isinstance(dim, int) and dim != width:
+                raise InvalidModelError(
+                    f"{self.path}: output {name!r} has width {dim} but the latent layout in "
+                    f"the metadata says {width}."
+                )
 
     def encode(self, images: Any) -> dict[str, np.ndarray]:
         """Codes of ``images`` as float32 arrays keyed by the graph's output names.
@@ -37,3 +51,8 @@ class OnnxEncoder(OnnxSession):
         """
         batch = prepare_images(images, self.input_shape, self.normalisation)
         return self._run({self._input_name: batch})
+
+    def predict_categories(self, codes: dict[str, np.ndarray]) -> np.ndarray:
+        """Most likely class of each categorical code, int64 ``(N, n_codes)``, from the
+        output of :meth:`encode`."""
+        return self.layout.argmax(codes["categorical_logits"])

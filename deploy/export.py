@@ -344,7 +344,7 @@ def write_export(
     source_sha = source_sha256(source_dir)
     common = {
         "input_shape": input_shape,
-        "latent_layout": model.latent_layout(),
+        "latent_layout": model.layout,
         "training_dataset": dataset_name,
         "source_sha256": source_sha,
     }
@@ -354,17 +354,10 @@ def write_export(
     encoder = EncoderWrapper(model)
     _export_module(encoder, (torch.rand(2, *input_shape),), encoder_path,
                    [md.ENCODER_INPUT], encoder.output_names, opset, exporter)
-    example_codes = (torch.zeros(2, config.noise_dim), torch.zeros(2, config.categorical_total),
-                     torch.zeros(2, config.continuous_dim))
+    example_codes = tuple(torch.zeros(2, width) for width in model.layout.widths.values())
     _export_module(GeneratorWrapper(model), example_codes, generator_path,
                    list(md.GENERATOR_INPUTS), [md.GENERATOR_OUTPUT], opset, exporter)
-    widths = {
-        "categorical_probs": config.categorical_total,
-        "categorical_logits": config.categorical_total,
-        "continuous_mean": config.continuous_dim, "continuous_logvar": config.continuous_dim,
-        "features": config.feature_dim, "noise_mean": config.noise_dim,
-        "noise_logvar": config.noise_dim,
-    }
+    widths = model.layout.encoder_outputs(config.infer_noise)
     _finalise(encoder_path, encoder_meta, "InfoVAEGAN encoder: images -> latent codes", opset,
               {name: (width,) for name, width in widths.items()})
     _finalise(generator_path, generator_meta, "InfoVAEGAN generator: codes -> images", opset,

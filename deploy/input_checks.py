@@ -9,12 +9,12 @@ continuous code to traverse. Every refusal is an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from infovaegan_plugin.inputs import InvalidInputError, describe_dtype, non_finite_error
+from infovaegan_plugin.layout import LatentLayout
 
 __all__ = [
     "batch_rows",
@@ -56,10 +56,8 @@ def dense_block(name: str, value: Any, width: int) -> np.ndarray:
     return array.astype(np.float32)
 
 
-def _check_probability_rows(rows: np.ndarray, sizes: Sequence[int]) -> None:
-    start = 0
-    for index, size in enumerate(sizes):
-        block = rows[:, start : start + size]
+def _check_probability_rows(rows: np.ndarray, layout: LatentLayout) -> None:
+    for index, block in enumerate(layout.split_categorical(rows)):
         if block.size and (block.min() < -1e-6 or block.max() > 1 + 1e-6):
             raise InvalidInputError(
                 f"categorical code {index}: one-hot/probability values must lie in "
@@ -68,19 +66,18 @@ def _check_probability_rows(rows: np.ndarray, sizes: Sequence[int]) -> None:
         worst = float(np.abs(block.sum(axis=1) - 1).max()) if block.size else 0.0
         if worst > 1e-3:
             raise InvalidInputError(
-                f"categorical code {index}: each row's {size} values must sum to 1 "
+                f"categorical code {index}: each row's {block.shape[1]} values must sum to 1 "
                 f"(one-hot or probabilities); the worst row is off by {worst:.4g}."
             )
-        start += size
 
 
-def categorical_rows(categorical: Any, sizes: Sequence[int], n: int) -> np.ndarray:
-    """Categorical codes as float32 one-hot/probability rows ``(N, sum(sizes))``.
+def categorical_rows(categorical: Any, layout: LatentLayout, n: int) -> np.ndarray:
+    """Categorical codes as float32 one-hot/probability rows ``(N, categorical_total)``.
 
     Accepted: class indices ``(N,)`` (one code) or ``(N, n_codes)``, a scalar class for all
     ``n`` rows, or one-hot/probability rows (each code's block in [0, 1], summing to 1).
     """
-    total = sum(sizes)
+    total, n_codes = layout.categorical_total, layout.n_codes
     array = np.asarray(categorical)
     if array.dtype.kind not in "iufb":
         raise InvalidInputError(
@@ -92,12 +89,12 @@ def categorical_rows(categorical: Any, sizes: Sequence[int], n: int) -> np.ndarr
     if array.ndim == 2 and array.shape[1] == total:  # one-hot or probabilities
         check_finite("categorical", array)
         rows = array.astype(np.float32)
-        _check_probability_rows(rows, sizes)
+        _check_probability_rows(rows, layout)
         return rows
-    if array.ndim == 1 and len(sizes) == 1:
+    if array.ndim == 1 and n_codes == 1:
         array = array[:, None]
-    if array.ndim != 2 or array.shape[1] != len(sizes):
-        index_shape = "(N,)" if len(sizes) == 1 else f"(N, {len(sizes)})"
+    if array.ndim != 2 or array.shape[1] != n_codes:
+        index_shape = "(N,)" if n_codes == 1 else f"(N, {n_codes})"
         raise InvalidInputError(
             f"categorical must be class indices of shape {index_shape} or one-hot rows of "
             f"shape (N, {total}); got {array.shape}."
@@ -109,44 +106,18 @@ def categorical_rows(categorical: Any, sizes: Sequence[int], n: int) -> np.ndarr
                 "categorical class indices must be whole numbers; pass one-hot rows of "
                 f"shape (N, {total}) for soft codes."
             )
-    indices = array.astype(np.int64)
-    rows = np.zeros((len(indices), total), dtype=np.float32)
-    start = 0
-    for index, size in enumerate(sizes):
-        column = indices[:, index]
-        if column.size and (column.min() < 0 or column.max() >= size):
-            raise InvalidInputError(
-                f"categorical code {index} has {size} classes (0..{size - 1}), got "
-                f"indices from {column.min()} to {column.max()}."
-            )
-        rows[np.arange(len(column)), start + column] = 1.0
-        start += size
-    return rows
+    try:
+        return layout.one_hot(array.astype(np.int64))
+    except ValueError as exc:  # an index outside its code's classes
+        raise InvalidInputError(str(exc)) from exc
 
 
-def continuous_index(code: str | int, continuous_dim: int) -> int:
-    """The continuous dimension ``code`` names: an int, or ``"continuous:<i>"`` (also
-    ``"continuous_<i>"``, ``"continuous<i>"``, ``"c<i>"``, and ``"continuous"`` for one code)."""
-    if continuous_dim == 0:
-        raise InvalidInputError("this model has no continuous code to traverse.")
-    index: int | None = None
-    if isinstance(code, (int, np.integer)) and not isinstance(code, bool):
-        index = int(code)
-    elif isinstance(code, str):
-        name = code.strip()
-        for prefix in ("continuous:", "continuous_", "continuous", "c"):
-            tail = name[len(prefix):]
-            if name.startswith(prefix) and tail.isdigit():
-                index = int(tail)
-                break
-        if name == "continuous" and continuous_dim == 1:
-            index = 0
-    if index is None or not 0 <= index < continuous_dim:
-        raise InvalidInputError(
-            f"code must be a continuous dimension 0..{continuous_dim - 1} (an int or "
-            f"'continuous:<i>'), got {code!r}."
-        )
-    return index
+def continuous_index(code: str | int, layout: LatentLayout) -> int:
+    """The continuous dimension ``code`` names (see :meth:`LatentLayout.continuous_index`)."""
+    try:
+        return layout.continuous_index(code)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from exc
 
 
 def _rows(value: Any) -> int | None:

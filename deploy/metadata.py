@@ -31,7 +31,8 @@ PLUGIN_VERSION = PREFIX + "plugin_version"
 INPUT_SHAPE = PREFIX + "input_shape"
 #: How raw pixels map to the model's float input, see :data:`NORMALISATION`.
 NORMALISATION = PREFIX + "normalisation"
-#: ``model.latent_layout()``: one ``{name, kind, size, prior}`` per block, generator order.
+#: ``LatentLayout.to_blocks()`` (= ``model.latent_layout()``): one ``{name, kind, size, prior
+#: [, std]}`` per block, generator order; :meth:`LatentLayout.from_metadata` reads it back.
 LATENT_LAYOUT = PREFIX + "latent_layout"
 TRAINING_DATASET = PREFIX + "training_dataset"
 #: SHA-256 of the ``model.pt`` the ONNX file was exported from (``None`` for in-memory models).
@@ -41,6 +42,8 @@ PRECISION = PREFIX + "precision"
 #: Measured deviation of a reduced-precision variant from the fp32 export.
 DEVIATION = PREFIX + "deviation"
 
+#: 1 since the first export; ``LatentLayout`` writes and reads the same ``latent_layout``
+#: blocks, so format-1 files of every release load as they are.
 CURRENT_FORMAT_VERSION = 1
 #: The lowest ONNX opset an export is written with, and the default of every export entry
 #: point (``export_onnx``, ``write_export``, ``infovaegan export --opset``). Defined here, in the
@@ -134,14 +137,18 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
 def build_metadata(
     kind: str,
     input_shape: tuple[int, int, int] | list[int],
-    latent_layout: list[dict[str, Any]],
+    latent_layout: Any,
     *,
     training_dataset: str | None = None,
     source_sha256: str | None = None,
     precision: str = "fp32",
     version: str | None = None,
 ) -> dict[str, Any]:
-    """The full metadata dict of one exported file, validated so bad exports fail early."""
+    """The full metadata dict of one exported file, validated so bad exports fail early.
+
+    ``latent_layout``: a :class:`~infovaegan_plugin.layout.LatentLayout` (written with its
+    ``to_metadata``) or its list of block dicts.
+    """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
     if precision not in PRECISIONS:
@@ -149,7 +156,9 @@ def build_metadata(
     shape = [int(d) for d in input_shape]
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"input_shape must be (C, H, W) with positive sizes, got {input_shape}.")
-    layout = validate_latent_layout(latent_layout)
+    entries = (latent_layout.to_metadata() if hasattr(latent_layout, "to_metadata")
+               else {LATENT_LAYOUT: latent_layout})
+    layout = validate_latent_layout(entries[LATENT_LAYOUT])
     return {
         KIND: kind,
         FORMAT_VERSION: CURRENT_FORMAT_VERSION,

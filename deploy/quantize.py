@@ -164,11 +164,6 @@ def quantize_int8(
 # --------------------------------------------------------------------------- measurement
 
 
-def _categorical_sizes(metadata: Mapping[str, Any]) -> list[int]:
-    layout = metadata.get(md.LATENT_LAYOUT) or []
-    return [int(b["size"]) for b in layout if b["kind"] == "categorical"]
-
-
 def encoder_deviation(
     reference: OnnxEncoder, candidate: OnnxEncoder, images: np.ndarray
 ) -> dict[str, Any]:
@@ -177,13 +172,8 @@ def encoder_deviation(
     errors = {
         name: float(np.abs(got[name] - expected[name]).max(initial=0.0)) for name in expected
     }
-    agreement: list[float] = []
-    start = 0
-    for size in _categorical_sizes(reference.metadata):
-        ref_block = expected["categorical_logits"][:, start : start + size]
-        got_block = got["categorical_logits"][:, start : start + size]
-        agreement.append(float(np.mean(ref_block.argmax(1) == got_block.argmax(1))))
-        start += size
+    same = reference.predict_categories(expected) == reference.predict_categories(got)
+    agreement = [float(np.mean(column)) for column in same.T]
     return {
         "n_images": int(len(images)),
         "max_abs_error": errors,

@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from infovaegan_plugin.deploy import metadata as md
+from infovaegan_plugin.layout import LatentLayout
 from infovaegan_plugin.deploy.providers import make_session_options, resolve_providers
 
 __all__ = ["InvalidModelError", "OnnxSession"]
@@ -164,3 +165,12 @@ class OnnxSession:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, providers={self.providers})"
+
+
+def read_layout(session: OnnxSession) -> LatentLayout:
+    """The session's :class:`LatentLayout`, from its metadata; a missing or malformed one
+    makes the file unusable (:class:`InvalidModelError` naming the file)."""
+    try:
+        return LatentLayout.from_metadata(session.metadata)
+    except ValueError as exc:
+        raise InvalidModelError(f"{session.path}: {exc}") from exc

@@ -164,20 +164,19 @@ def save_grid(images: ArrayLike, path: Union[str, Path], ncol: int,
 @torch.no_grad()
 def samples_per_category(model, per_category: int = 10, seed: int = 0) -> torch.Tensor:
     """One row per value of the first categorical code, prior noise and continuous codes."""
-    cfg = model.model_config
-    rows = cfg.categorical_dims[0] if cfg.categorical_dims else 1
+    layout = model.layout
+    rows = layout.check_categorical_code(0)
     gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     n = rows * per_category
-    index = torch.zeros(n, len(cfg.categorical_dims), dtype=torch.long)
-    if cfg.categorical_dims:
+    index = torch.zeros(n, layout.n_codes, dtype=torch.long)
+    if layout.n_codes:
         index[:, 0] = torch.arange(rows).repeat_interleave(per_category)
     return model.generate(n, categorical=index, generator=gen)
 
 
 def _class_labels(cfg, code: int = 0) -> list:
-    if not cfg.categorical_dims:
-        return ["all"]
-    return [f"class {k}" for k in range(cfg.categorical_dims[code])]
+    sizes = cfg.layout.categorical_sizes
+    return [f"class {k}" for k in range(sizes[code])] if sizes else ["all"]
 
 
 def write_model_grids(
@@ -209,14 +208,15 @@ def write_model_grids(
                 rows=["real", "recon."],
             ),
         )
-    limit = 1.0  # model.traverse's default range
-    values = np.linspace(-limit, limit, 10)
+    layout = model.layout
+    limit = layout.traversal_limit  # the prior's range: [-1, 1] uniform, [-2, 2] normal
+    values = layout.traversal_values(10, limit)
     with torch.no_grad():
-        for dim in range(cfg.continuous_dim):
+        for dim in range(layout.continuous_dim):
             paths[f"traversal_continuous_{dim}"] = save_grid(
-                model.traverse(dim, num_values=10, noise_seed=seed),
+                model.traverse(dim, num_values=len(values), limit=limit, noise_seed=seed),
                 out_dir / f"traversal_continuous_{dim}.png",
-                ncol=10,
+                ncol=len(values),
                 labels=GridLabels(
                     title=f"Traversal of continuous:{dim}: rows = categorical_0 class; columns "
                     f"= continuous:{dim} from {-limit:g} to {limit:g}; other continuous codes 0, "

@@ -33,3 +33,29 @@ def test_rgb_grids_get_labels_too(tmp_path):
     picture = Image.open(save_grid(images, tmp_path / "rgb.png", ncol=3,
                                    labels=GridLabels(title="two rows", rows=["a", "b"])))
     assert picture.mode == "RGB" and picture.text["Description"].startswith("two rows")
+
+
+def test_training_traversal_grids_span_the_prior_range(tmp_path):
+    """A normal-prior model's grids run over the layout's [-2, 2] (they stopped at [-1, 1]
+    before the layout held the rule); a uniform one's stay [-1, 1]."""
+    import torch
+
+    from infovaegan_plugin.models import InfoVAEGAN, InfoVAEGANConfig
+    from infovaegan_plugin.viz import write_model_grids
+
+    for prior, limit, labels in (("normal", 2.0, "-2, -1.6"), ("uniform", 1.0, "-1, -0.78")):
+        torch.manual_seed(0)
+        model = InfoVAEGAN(InfoVAEGANConfig(
+            input_dim=(1, 8, 8), categorical_dims=[3], continuous_dim=1, noise_dim=2,
+            continuous_prior=prior, hidden_dim=16, base_channels=4)).eval()
+        path = write_model_grids(model, tmp_path / prior)["traversal_continuous_0"]
+        description = Image.open(path).text["Description"]
+        assert f"from {-limit:g} to {limit:g}" in description
+        assert f"columns: {labels}" in description
+        with torch.no_grad():
+            expected = model.traverse(0, num_values=10, limit=limit)
+            narrow = model.traverse(0, num_values=10, limit=1.0)
+        tiles = np.asarray(Image.open(save_grid(expected, tmp_path / "e.png", ncol=10)))
+        assert np.array_equal(np.asarray(Image.open(path))[-tiles.shape[0]:, -tiles.shape[1]:],
+                              tiles)
+        assert (prior == "uniform") == torch.equal(expected, narrow)

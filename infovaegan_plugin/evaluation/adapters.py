@@ -20,12 +20,14 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
+from ..layout import TRAVERSAL_LIMITS
 from ..models.infovaegan import InfoVAEGAN
 from ..viz import samples_per_category
 
 BATCH = 256
-#: Traversal range of a N(0, 1) latent, in standard deviations.
-NORMAL_TRAVERSAL_LIMIT = 2.0
+#: Traversal range of a N(0, 1) latent, in standard deviations: the layout's rule for a
+#: normal prior, shared with the VAEs' Gaussian latents so both grids span the same range.
+NORMAL_TRAVERSAL_LIMIT = TRAVERSAL_LIMITS["normal"]
 #: At most this many latent dimensions (rows) in a VAE traversal grid.
 MAX_TRAVERSAL_ROWS = 10
 
@@ -89,7 +91,7 @@ class InfoVAEGANAdapter(_TorchAdapter):
         return self._batched(self._code, images)
 
     def cluster(self, images: np.ndarray, n_clusters: int, seed: int = 0) -> np.ndarray:
-        if not self.config.categorical_dims:
+        if not self.model.layout.n_codes:
             return _kmeans(self.represent(images), n_clusters, seed)
         return self._batched(lambda x: self.model.predict_categories(x)[:, 0], images)
 
@@ -103,19 +105,19 @@ class InfoVAEGANAdapter(_TorchAdapter):
     def traversal(self, reference: np.ndarray, num_values: int = 10):
         """Each continuous code over its prior range (columns), for every value of the first
         categorical code (rows), noise fixed: InfoGAN's figure layout."""
-        cfg = self.config
-        limit = 1.0 if cfg.continuous_prior == "uniform" else NORMAL_TRAVERSAL_LIMIT
-        rows = cfg.categorical_dims[0] if cfg.categorical_dims else 1
+        layout = self.model.layout
+        rows = layout.check_categorical_code(0)
         with torch.no_grad():
-            if cfg.continuous_dim == 0:
+            if layout.continuous_dim == 0:
                 return samples_per_category(self.model, num_values), num_values, [
                     f"category {k}" for k in range(rows)
                 ]
             grids = [
-                self.model.traverse(d, num_values=num_values, limit=limit)
-                for d in range(cfg.continuous_dim)
+                self.model.traverse(d, num_values=num_values, limit=layout.traversal_limit)
+                for d in range(layout.continuous_dim)
             ]
-        labels = [f"c{d} | category {k}" for d in range(cfg.continuous_dim) for k in range(rows)]
+        labels = [f"c{d} | category {k}" for d in range(layout.continuous_dim)
+                  for k in range(rows)]
         return torch.cat(grids), num_values, labels
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from infovaegan_plugin.deploy import metadata as md
+from infovaegan_plugin.layout import LatentLayout
 
 
 @dataclass(frozen=True)
@@ -28,14 +29,8 @@ class StandinSpec:
     continuous_prior: str = "uniform"
 
     def latent_layout(self) -> list[dict]:
-        layout = [{"name": "noise", "kind": "noise", "size": self.noise_dim, "prior": "normal"}]
-        layout += [
-            {"name": f"categorical_{i}", "kind": "categorical", "size": k, "prior": "categorical"}
-            for i, k in enumerate(self.categorical_dims)
-        ]
-        layout.append({"name": "continuous", "kind": "continuous", "size": self.continuous_dim,
-                       "prior": self.continuous_prior})
-        return layout
+        return LatentLayout.from_sizes(self.noise_dim, self.categorical_dims,
+                                       self.continuous_dim, self.continuous_prior).to_blocks()
 
 
 class StandinEncoder(nn.Module):

@@ -156,3 +156,17 @@ def test_one_session_serves_eight_threads(generator):
         results = list(pool.map(lambda s: generator.generate(32, seed=s % 8), range(32)))
     for index, result in enumerate(results):
         np.testing.assert_array_equal(result, expected[index % 8])
+
+
+def test_classes_fix_one_code_and_keep_the_other_draws(rgb_generator):
+    free = rgb_generator.sample_codes(5, seed=4)
+    fixed = rgb_generator.sample_codes(5, seed=4, classes={1: 2})
+    index, free_index = (rgb_generator.layout.argmax(c["categorical"]) for c in (fixed, free))
+    np.testing.assert_array_equal(index[:, 1], [2] * 5)
+    np.testing.assert_array_equal(index[:, 0], free_index[:, 0])  # code 0 drawn as before
+    for name in ("noise", "continuous"):
+        np.testing.assert_array_equal(fixed[name], free[name])
+    with pytest.raises(InvalidInputError, match="categorical code 1 has classes 0..3, got 4"):
+        rgb_generator.generate(2, classes={1: 4})
+    with pytest.raises(InvalidInputError, match="not both"):
+        rgb_generator.generate(2, categorical=0, classes={0: 1})

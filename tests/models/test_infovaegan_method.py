@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig, InfoVAEGANTrainer, InfoVAEGANTrainerConfig
-from infovaegan_plugin.models.infovaegan import latents as L
+from infovaegan_plugin.models.infovaegan import latents
 from infovaegan_plugin.models.infovaegan.infovaegan_config import PAPER_METHOD
 from infovaegan_plugin.models.infovaegan.infovaegan_model import LossBatch
 
@@ -59,14 +59,14 @@ def test_method_switches_are_validated(kwargs, message):
 def test_squared_error_mi_term_values():
     target = torch.tensor([[0.5, -1.0], [0.0, 1.0]]).repeat(1000, 1)
     mean = torch.tensor([[0.0, -1.0], [1.0, 1.0]]).repeat(1000, 1)
-    tight = torch.full_like(mean, L.LOGVAR_MIN)
+    tight = torch.full_like(mean, latents.LOGVAR_MIN)
     # a near-zero variance (std 0.018) leaves the squared error of the mean: 0.25 and 1
     torch.manual_seed(0)
-    assert L.squared_error(target, mean, tight).item() == pytest.approx(0.625, abs=0.01)
+    assert latents.squared_error(target, mean, tight).item() == pytest.approx(0.625, abs=0.01)
     torch.manual_seed(0)
     wide = torch.zeros(20000, 2)
     # E||x - (mean + eps)||^2 = ||x - mean||^2 + sum(var) = 0 + 2
-    value = L.squared_error(torch.zeros(20000, 2), wide, torch.zeros(20000, 2)).item()
+    value = latents.squared_error(torch.zeros(20000, 2), wide, torch.zeros(20000, 2)).item()
     assert value == pytest.approx(2.0, rel=0.03)
 
 
@@ -185,7 +185,7 @@ def test_noise_std_scales_the_prior_and_its_kl(make_model):
     narrow = make_model(noise_std=0.1, noise_dim=8, noise_in_elbo=True)
     assert narrow.sample_prior(5000).noise.std().item() == pytest.approx(0.1, rel=0.05)
     mean, logvar = torch.zeros(3, 8), torch.full((3, 8), 2 * torch.log(torch.tensor(0.1)).item())
-    assert L.kl_gaussian(mean, logvar, 0.1**2).item() == pytest.approx(0.0, abs=1e-5)
+    assert latents.kl_gaussian(mean, logvar, 0.1**2).item() == pytest.approx(0.0, abs=1e-5)
     layout = narrow.latent_layout()
     assert layout[0]["kind"] == "noise" and layout[0]["std"] == 0.1
     assert "std" not in make_model(noise_std=1.0).latent_layout()[0]  # 0.1 files stay valid

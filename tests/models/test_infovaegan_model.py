@@ -13,7 +13,7 @@ from pythae.models import AutoModel
 from pythae.models.auto_model import AutoConfig
 
 from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig, ModelLoadError
-from infovaegan_plugin.models.infovaegan import latents as L
+from infovaegan_plugin.models.infovaegan import latents
 from infovaegan_plugin.models.infovaegan.infovaegan_model import LOSS_NAMES
 
 
@@ -160,7 +160,7 @@ def test_generate_respects_given_codes_and_seed(make_model):
     assert a.shape == (10, 1, 8, 8)
     torch.testing.assert_close(a, b)
     noise, cont = torch.zeros(10, 4), torch.zeros(10, 2)
-    explicit = model.decode(noise, L.one_hot_per_code(index[:, None], [10]), cont)
+    explicit = model.decode(noise, latents.one_hot_per_code(index[:, None], [10]), cont)
     fixed = model.generate(10, categorical=index, continuous=cont, noise=noise)
     torch.testing.assert_close(explicit, fixed)
 
@@ -236,38 +236,38 @@ def test_kl_gaussian_matches_torch_distributions():
     for prior_var in (1.0, 1.0 / 3.0):
         p = torch.distributions.Normal(torch.zeros(3), torch.full((3,), math.sqrt(prior_var)))
         expected = torch.distributions.kl_divergence(q, p).sum(1).mean()
-        torch.testing.assert_close(L.kl_gaussian(mean, logvar, prior_var), expected)
+        torch.testing.assert_close(latents.kl_gaussian(mean, logvar, prior_var), expected)
 
 
 def test_gaussian_nll_matches_log_prob():
     torch.manual_seed(1)
     x, mean, logvar = torch.randn(4, 2), torch.randn(4, 2), torch.randn(4, 2)
     expected = -torch.distributions.Normal(mean, torch.exp(0.5 * logvar)).log_prob(x).sum(1).mean()
-    torch.testing.assert_close(L.gaussian_nll(x, mean, logvar), expected)
+    torch.testing.assert_close(latents.gaussian_nll(x, mean, logvar), expected)
 
 
 def test_categorical_terms_have_known_values():
     uniform = torch.zeros(4, 10)
     index = torch.randint(0, 10, (4, 1))
-    torch.testing.assert_close(L.categorical_cross_entropy(uniform, index, [10]), torch.tensor(math.log(10)))
-    torch.testing.assert_close(L.kl_categorical_uniform(uniform, [10]), torch.tensor(0.0))
+    torch.testing.assert_close(latents.categorical_cross_entropy(uniform, index, [10]), torch.tensor(math.log(10)))
+    torch.testing.assert_close(latents.kl_categorical_uniform(uniform, [10]), torch.tensor(0.0))
     certain = torch.full((4, 10), -1e4)
     certain[:, 0] = 1e4
     torch.testing.assert_close(
-        L.kl_categorical_uniform(certain, [10]), torch.tensor(math.log(10)), atol=1e-4, rtol=0
+        latents.kl_categorical_uniform(certain, [10]), torch.tensor(math.log(10)), atol=1e-4, rtol=0
     )
 
 
 def test_prior_sample_has_the_layout():
     cfg = InfoVAEGANConfig(input_dim=(1, 8, 8), categorical_dims=[10, 3], continuous_dim=2, noise_dim=4)
-    codes = L.sample_prior(cfg, 500, generator=torch.Generator().manual_seed(0))
+    codes = latents.sample_prior(cfg, 500, generator=torch.Generator().manual_seed(0))
     assert codes.generator_input().shape == (500, 4 + 13 + 2)
     assert torch.all(codes.categorical.sum(1) == 2)  # one hot per code
     assert float(codes.continuous.min()) >= -1 and float(codes.continuous.max()) <= 1
     torch.testing.assert_close(
         codes.categorical[:, :10].argmax(1), codes.categorical_index[:, 0]
     )
-    assert [b["size"] for b in L.latent_layout(cfg)] == [4, 10, 3, 2]
+    assert [b["size"] for b in cfg.layout.to_blocks()] == [4, 10, 3, 2]
 
 
 @pytest.mark.parametrize(

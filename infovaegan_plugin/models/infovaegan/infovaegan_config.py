@@ -12,6 +12,8 @@ from typing import List, Literal, Optional, Tuple, Union
 from pydantic.dataclasses import dataclass
 from pythae.models.base.base_config import BaseAEConfig
 
+from infovaegan_plugin.layout import LatentLayout
+
 #: The method exactly as the paper's figure and the authors' code describe it (with the
 #: trainer's ``mi_optimizer="separate"``). Not the default: on MNIST it measured worse than the
 #: default recipe at the same budget (docs/RESULTS.md); ``InfoVAEGANConfig(**PAPER_METHOD, ...)``.
@@ -311,3 +313,8 @@ class InfoVAEGANConfig(BaseAEConfig):
         # the variant's switches come from VARIANT_SWITCHES, resolved in __post_init__
         merged = {**kwargs, "variant": variant}
         return cls(**merged)
+
+    @property
+    def layout(self) -> LatentLayout:
+        """The latent space this config describes (sizes, priors, slices, sampling rules)."""
+        return LatentLayout.from_config(self)

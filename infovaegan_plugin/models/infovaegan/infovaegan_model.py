@@ -12,8 +12,13 @@ import contextlib
 import json
 import os
 import sys
+<<<<<<< HEAD
 from dataclasses import dataclass
 from typing import Collection, Dict, Iterator, Optional, Tuple
+=======
+from collections import Counter
+from typing import Dict, Iterator, List, Optional
+>>>>>>> refactor1
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +29,7 @@ from pythae.models.base.base_utils import ModelOutput
 from torch import nn
 
 from ...inputs import prepare_image_tensor
+from ...layout import LatentLayout
 from ...load_errors import invalid_config_message, unreadable_weights_message
 from . import latents
 from .infovaegan_config import InfoVAEGANConfig, variant_contradictions
@@ -137,7 +143,8 @@ class InfoVAEGAN(BaseAE):
 
     def _with_derived(self, params: Dict[str, torch.Tensor]) -> ModelOutput:
         cfg = self.model_config
-        probs = latents.softmax_per_code(params["categorical_logits"], cfg.categorical_dims)
+        probs = latents.softmax_per_code(
+            params["categorical_logits"], cfg.layout.categorical_sizes)
         features = [probs, params["continuous_mean"]]
         if cfg.infer_noise:
             features.append(params["noise_mean"])
@@ -151,7 +158,7 @@ class InfoVAEGAN(BaseAE):
     def predict_categories(self, images: torch.Tensor) -> torch.Tensor:
         """Cluster id of each image per categorical code, (N, n_codes)."""
         logits = self.encode(images).categorical_logits
-        return latents.argmax_per_code(logits, self.model_config.categorical_dims)
+        return latents.argmax_per_code(logits, self.layout.categorical_sizes)
 
     def posterior_mode(
         self, encoded: ModelOutput, fixed_noise: bool = False
@@ -161,17 +168,17 @@ class InfoVAEGAN(BaseAE):
         The noise is the inferred mean when the encoder infers it (unless ``fixed_noise``),
         else the prior mean (zeros): the "fixed noise" reconstruction.
         """
-        cfg = self.model_config
-        index = latents.argmax_per_code(encoded.categorical_logits, cfg.categorical_dims)
+        layout = self.layout
+        index = latents.argmax_per_code(encoded.categorical_logits, layout.categorical_sizes)
         mean = encoded.continuous_mean
         noise = (
             encoded.noise_mean
-            if cfg.infer_noise and not fixed_noise
-            else mean.new_zeros((mean.shape[0], cfg.noise_dim))
+            if self.model_config.infer_noise and not fixed_noise
+            else mean.new_zeros((mean.shape[0], layout.noise_dim))
         )
         return latents.LatentCodes(
             noise=noise,
-            categorical=latents.one_hot_per_code(index, cfg.categorical_dims),
+            categorical=latents.one_hot_per_code(index, layout.categorical_sizes),
             continuous=mean,
             categorical_index=index,
         )
@@ -210,15 +217,12 @@ class InfoVAEGAN(BaseAE):
         self, noise: torch.Tensor, categorical: torch.Tensor, continuous: torch.Tensor
     ) -> torch.Tensor:
         """Images from explicit generator inputs (categorical: one-hot or probabilities)."""
-        cfg = self.model_config
-        for name, tensor, size in (
-            ("noise", noise, cfg.noise_dim),
-            ("categorical", categorical, cfg.categorical_total),
-            ("continuous", continuous, cfg.continuous_dim),
-        ):
+        parts = {"noise": noise, "categorical": categorical, "continuous": continuous}
+        for name, size in self.layout.widths.items():
+            tensor = parts[name]
             if tensor.dim() != 2 or tensor.shape[1] != size:
                 raise ValueError(f"{name} must have shape (N, {size}), got {tuple(tensor.shape)}.")
-        return self.generator(torch.cat([noise, categorical, continuous], dim=1))
+        return self.generator(latents.compose_generator_input(noise, categorical, continuous))
 
     def sample_prior(
         self, n: int, generator: Optional[torch.Generator] = None
@@ -235,13 +239,12 @@ class InfoVAEGAN(BaseAE):
     ) -> torch.Tensor:
         """Sample the prior; any block given (categorical as class indices (N,) or (N, codes),
         or one-hot) replaces the sampled one."""
-        cfg = self.model_config
         codes = self.sample_prior(n, generator)
         if categorical is not None:
             categorical = categorical.to(codes.noise.device)
             if categorical.dtype in (torch.int64, torch.int32):
                 index = categorical.view(n, -1).long()
-                categorical = latents.one_hot_per_code(index, cfg.categorical_dims)
+                categorical = latents.one_hot_per_code(index, self.layout.categorical_sizes)
             codes.categorical = categorical.float()
         if continuous is not None:
             codes.continuous = continuous.to(codes.noise.device).float()
@@ -258,25 +261,30 @@ class InfoVAEGAN(BaseAE):
         noise_seed: int = 0,
     ) -> torch.Tensor:
         """Vary one continuous code over ``[-limit, limit]`` (columns) for every value of
-        categorical code ``code`` (rows), everything else fixed: (rows*cols, C, H, W)."""
-        cfg = self.model_config
-        if not 0 <= dimension < cfg.continuous_dim:
-            raise ValueError(f"dimension must be in [0, {cfg.continuous_dim}), got {dimension}.")
-        rows = cfg.categorical_dims[code] if cfg.categorical_dims else 1
-        device = self._device()
+        categorical code ``code`` (rows), everything else fixed: (rows*cols, C, H, W).
+        ``layout.traversal_limit`` is the prior's own range (the default 1 suits U[-1, 1])."""
+        layout = self.layout
         gen = torch.Generator().manual_seed(noise_seed)
-        noise = (torch.randn(1, cfg.noise_dim, generator=gen) * cfg.noise_std).to(device)
-        noise = noise.expand(rows * num_values, -1)
-        index = torch.zeros(rows * num_values, len(cfg.categorical_dims), dtype=torch.long)
-        if cfg.categorical_dims:
-            index[:, code] = torch.arange(rows).repeat_interleave(num_values)
-        continuous = torch.zeros(rows * num_values, cfg.continuous_dim)
-        continuous[:, dimension] = torch.linspace(-limit, limit, num_values).repeat(rows)
-        categorical = latents.one_hot_per_code(index, cfg.categorical_dims)
-        return self.decode(noise, categorical.to(device), continuous.to(device))
+        noise = torch.randn(1, layout.noise_dim, generator=gen) * layout.noise_std
+        grid = layout.traversal_grid(
+            dimension, layout.traversal_values(num_values, limit), noise[0].numpy(), code
+        )
+        device = self._device()
+        index = torch.from_numpy(grid["categorical_index"])
+        return self.decode(
+            torch.from_numpy(grid["noise"]).to(device),
+            latents.one_hot_per_code(index, layout.categorical_sizes).to(device),
+            torch.from_numpy(grid["continuous"]).to(device),
+        )
 
-    def latent_layout(self):
-        return latents.latent_layout(self.model_config)
+    @property
+    def layout(self) -> LatentLayout:
+        """The model's latent space (sizes, priors, slices): ``model_config.layout``."""
+        return self.model_config.layout
+
+    def latent_layout(self) -> List[Dict[str, object]]:
+        """Blocks of the generator input, in order, with their priors (export metadata)."""
+        return self.layout.to_blocks()
 
     # ----- losses (used by the trainer; each makes only the forward passes it needs) ---
 
@@ -586,7 +594,7 @@ def upgrade_state_dict(
     """Split the 0.1 encoder's single output layer into the code head and the noise head
     (``noise_in_elbo`` models keep a linear noise head, so the split is exact)."""
     weight = state.get("encoder.head.weight")
-    codes = config.categorical_total + 2 * config.continuous_dim
+    codes = config.layout.code_head_width
     if weight is None or weight.shape[0] == codes or "encoder.noise_head.weight" in state:
         return state
     if not config.noise_in_elbo:

@@ -1,7 +1,9 @@
-"""The structured latent space: layout, prior, reparameterisations and the loss terms on it.
+"""The torch side of the structured latent space: codes, reparameterisations and loss terms.
 
-Generator input order is ``[noise, categorical_0, ..., categorical_k, continuous]``; this module
-is the only place that knows it, so the model, the sampler and the ONNX export cannot disagree.
+Sizes, slices and the generator-input order come from :class:`~infovaegan_plugin.layout.
+LatentLayout` (``config.layout``), the one torch-free description the ONNX runtime reads too;
+this module only does in torch what training needs on the device (sampling with a
+``torch.Generator``, one-hot, relaxations, losses).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
+
+from infovaegan_plugin.layout import LatentLayout
 
 from .infovaegan_config import InfoVAEGANConfig
 
@@ -31,7 +35,7 @@ class LatentCodes:
     categorical_index: Optional[torch.Tensor] = None  # (N, n_codes) long, when sampled hard
 
     def generator_input(self) -> torch.Tensor:
-        return torch.cat([self.noise, self.categorical, self.continuous], dim=1)
+        return compose_generator_input(self.noise, self.categorical, self.continuous)
 
     def code(self, with_noise: bool) -> torch.Tensor:
         """The (image, code) pair's code for a joint discriminator."""
@@ -51,26 +55,12 @@ class LatentCodes:
         return self.noise.shape[0]
 
 
-def latent_layout(config: InfoVAEGANConfig) -> List[Dict[str, object]]:
-    """Blocks of the generator input, in order, with their priors (for export metadata)."""
-    layout: List[Dict[str, object]] = [
-        {"name": "noise", "kind": "noise", "size": config.noise_dim, "prior": "normal"}
-    ]
-    if config.noise_std != 1.0:
-        layout[0]["std"] = config.noise_std
-    for i, size in enumerate(config.categorical_dims):
-        layout.append(
-            {"name": f"categorical_{i}", "kind": "categorical", "size": size, "prior": "categorical"}
-        )
-    layout.append(
-        {
-            "name": "continuous",
-            "kind": "continuous",
-            "size": config.continuous_dim,
-            "prior": config.continuous_prior,
-        }
-    )
-    return layout
+def compose_generator_input(
+    noise: torch.Tensor, categorical: torch.Tensor, continuous: torch.Tensor
+) -> torch.Tensor:
+    """The generator's input, its blocks in the layout's order."""
+    parts = {"noise": noise, "categorical": categorical, "continuous": continuous}
+    return torch.cat(LatentLayout.ordered_inputs(parts), dim=1)
 
 
 def one_hot_per_code(index: torch.Tensor, dims: List[int]) -> torch.Tensor:
@@ -82,7 +72,8 @@ def one_hot_per_code(index: torch.Tensor, dims: List[int]) -> torch.Tensor:
 
 
 def split_per_code(logits: torch.Tensor, dims: List[int]) -> List[torch.Tensor]:
-    return list(torch.split(logits, dims, dim=1)) if dims else []
+    """Per-code blocks of categorical columns (sizes ``dims``: ``layout.categorical_sizes``)."""
+    return list(torch.split(logits, list(dims), dim=1)) if dims else []
 
 
 def softmax_per_code(logits: torch.Tensor, dims: List[int]) -> torch.Tensor:
@@ -115,19 +106,22 @@ def sample_prior(
     device: torch.device | str = "cpu",
     generator: Optional[torch.Generator] = None,
 ) -> LatentCodes:
-    """Draw ``n`` generator inputs: z ~ N(0, I), c ~ Cat(uniform), d ~ U[-1, 1] or N(0, 1)."""
+    """Draw ``n`` generator inputs from the layout's priors with torch's generator:
+    z ~ N(0, noise_std^2 I), c ~ Cat(uniform), d ~ U[-1, 1] or N(0, 1)."""
+    layout = config.layout
     kw = {"device": device, "generator": generator}
-    noise = torch.randn(n, config.noise_dim, **kw) * config.noise_std
+    noise = torch.randn(n, layout.noise_dim, **kw) * layout.noise_std
+    sizes = list(layout.categorical_sizes)
     index = torch.stack(
-        [torch.randint(0, size, (n,), **kw) for size in config.categorical_dims], dim=1
-    ) if config.categorical_dims else torch.zeros(n, 0, dtype=torch.long, device=device)
-    if config.continuous_prior == "uniform":
-        continuous = torch.rand(n, config.continuous_dim, **kw) * 2.0 - 1.0
+        [torch.randint(0, size, (n,), **kw) for size in sizes], dim=1
+    ) if sizes else torch.zeros(n, 0, dtype=torch.long, device=device)
+    if layout.continuous_prior == "uniform":
+        continuous = torch.rand(n, layout.continuous_dim, **kw) * 2.0 - 1.0
     else:
-        continuous = torch.randn(n, config.continuous_dim, **kw)
+        continuous = torch.randn(n, layout.continuous_dim, **kw)
     return LatentCodes(
         noise=noise,
-        categorical=one_hot_per_code(index, config.categorical_dims).to(device),
+        categorical=one_hot_per_code(index, sizes).to(device),
         continuous=continuous,
         categorical_index=index,
     )
@@ -135,18 +129,11 @@ def sample_prior(
 
 def split_encoder_output(config: InfoVAEGANConfig, raw: torch.Tensor) -> Dict[str, torch.Tensor]:
     """Flat encoder output -> named posterior parameters (log-variances clamped for stability)."""
-    sizes = [config.categorical_total, config.continuous_dim, config.continuous_dim]
-    if config.infer_noise:
-        sizes += [config.noise_dim, config.noise_dim]
-    parts = torch.split(raw, sizes, dim=1)
-    out = {
-        "categorical_logits": parts[0],
-        "continuous_mean": parts[1],
-        "continuous_logvar": parts[2].clamp(LOGVAR_MIN, LOGVAR_MAX),
-    }
-    if config.infer_noise:
-        out["noise_mean"] = parts[3]
-        out["noise_logvar"] = parts[4].clamp(LOGVAR_MIN, LOGVAR_MAX)
+    widths = config.layout.encoder_head_widths(config.infer_noise)
+    out = dict(zip(widths, torch.split(raw, list(widths.values()), dim=1)))
+    for name in ("continuous_logvar", "noise_logvar"):
+        if name in out:
+            out[name] = out[name].clamp(LOGVAR_MIN, LOGVAR_MAX)
     return out
 
 
@@ -198,4 +185,4 @@ def kl_categorical_uniform(logits: torch.Tensor, dims: List[int]) -> torch.Tenso
 
 
 def continuous_prior_var(config: InfoVAEGANConfig) -> float:
-    return UNIFORM_MATCHED_VAR if config.continuous_prior == "uniform" else 1.0
+    return UNIFORM_MATCHED_VAR if config.layout.continuous_prior == "uniform" else 1.0

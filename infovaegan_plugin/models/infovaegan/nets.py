@@ -96,17 +96,19 @@ class ImageTrunk(nn.Module):
 class Encoder(nn.Module):
     """Inference network: image -> categorical logits, continuous (and noise) Gaussian params.
 
-    Returns one flat tensor ``[logits, cont_mean, cont_logvar, noise_mean, noise_logvar]``;
-    :class:`InfoVAEGAN` splits it by the config's latent layout so the split lives in a single
-    place. The noise has its own two-layer head; unless ``noise_in_elbo`` it reads the trunk's
-    features *detached*, so regressing 60-odd noise dimensions cannot pull the shared trunk
-    away from the interpretable codes (its gradients were 100x the MI term's).
+    Returns one flat tensor ``[logits, cont_mean, cont_logvar, noise_mean, noise_logvar]``
+    whose widths are ``config.layout.encoder_head_widths``; :class:`InfoVAEGAN` splits it by
+    the same layout, so the widths live in a single place. The noise has its own two-layer
+    head; unless ``noise_in_elbo`` it reads the trunk's features *detached*, so regressing
+    60-odd noise dimensions cannot pull the shared trunk away from the interpretable codes
+    (its gradients were 100x the MI term's).
     """
 
     def __init__(self, config: InfoVAEGANConfig, trunk: "ImageTrunk | None" = None):
         super().__init__()
         self.trunk = trunk if trunk is not None else ImageTrunk(config)
-        codes = config.categorical_total + 2 * config.continuous_dim
+        layout = config.layout
+        codes = layout.code_head_width
         if trunk is None:
             self.head: nn.Module = nn.Linear(config.hidden_dim, codes)
         else:  # InfoGAN's Q head on the discriminator's features: FC 128 + BN + lReLU
@@ -116,15 +118,16 @@ class Encoder(nn.Module):
             )
         self.detach_noise_head = config.regresses_noise
         self.noise_head: nn.Module | None = None
-        if config.infer_noise and config.noise_dim > 0:
+        if config.infer_noise and layout.noise_dim > 0:
+            noise_out = layout.noise_head_width
             # 0.1's layout (noise_in_elbo): one more linear output, so its weights still load.
             self.noise_head = (
-                nn.Linear(config.hidden_dim, 2 * config.noise_dim)
+                nn.Linear(config.hidden_dim, noise_out)
                 if config.noise_in_elbo
                 else nn.Sequential(
                     nn.Linear(config.hidden_dim, config.hidden_dim),
                     nn.LeakyReLU(LEAK),
-                    nn.Linear(config.hidden_dim, 2 * config.noise_dim),
+                    nn.Linear(config.hidden_dim, noise_out),
                 )
             )
 
@@ -150,7 +153,7 @@ class Generator(nn.Module):
         self.out_h, self.out_w = height, width
         self.start_ch = plan[-1][0]
         self.fc = nn.Sequential(
-            nn.Linear(config.generator_input_dim, config.hidden_dim),
+            nn.Linear(config.layout.generator_input_dim, config.hidden_dim),
             nn.BatchNorm1d(config.hidden_dim),
             nn.ReLU(),
             nn.Linear(config.hidden_dim, self.start_ch * self.start_h * self.start_w),

@@ -517,7 +517,7 @@ class InfoVAEGANTrainer(BaseTrainer):
                 sums["eval_recon_mse"] += float(out.recon_loss) * n
                 seen += n
                 if cfg.categorical_dims:
-                    probs = out.z[:, : cfg.categorical_dims[0]]
+                    probs = out.z[:, cfg.layout.categorical_slices[0]]  # features open with them
                     predictions.append(probs.argmax(1).cpu().numpy())
                     if "labels" in inputs.keys():
                         labels.append(inputs["labels"].cpu().numpy())
@@ -525,7 +525,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         metrics = self._reduce_eval(sums, seen)
         metrics["eval_epoch_loss"] = epoch_loss(metrics, "eval_")
         if predictions:
-            share = min_category_share(np.concatenate(predictions), cfg.categorical_dims[0])
+            share = min_category_share(np.concatenate(predictions), cfg.layout.categorical_sizes[0])
             if share is not None:
                 metrics["min_category_share"] = share
         spread = self._sample_spread()
