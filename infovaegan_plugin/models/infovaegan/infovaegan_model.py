@@ -12,13 +12,8 @@ import contextlib
 import json
 import os
 import sys
-<<<<<<< HEAD
 from dataclasses import dataclass
-from typing import Collection, Dict, Iterator, Optional, Tuple
-=======
-from collections import Counter
-from typing import Dict, Iterator, List, Optional
->>>>>>> refactor1
+from typing import Collection, Dict, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
