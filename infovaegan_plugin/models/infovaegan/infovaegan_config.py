@@ -240,23 +240,24 @@ class InfoVAEGANConfig(BaseAEConfig):
         for name, value in resolved.items():
             setattr(self, name, value if given[name] is None else bool(given[name]))
 
+    # sizes are the layout's: these read it so that no second formula can drift from it
     @property
     def categorical_total(self) -> int:
-        return int(sum(self.categorical_dims))
+        return self.layout.categorical_total
 
     @property
     def code_dim(self) -> int:
         """Size of the interpretable code (one-hot categorical + continuous)."""
-        return self.categorical_total + self.continuous_dim
+        return self.layout.categorical_total + self.layout.continuous_dim
 
     @property
     def generator_input_dim(self) -> int:
-        return self.noise_dim + self.code_dim
+        return self.layout.generator_input_dim
 
     @property
     def feature_dim(self) -> int:
         """Size of the feature vector ``encode(x).features``."""
-        return self.code_dim + (self.noise_dim if self.infer_noise else 0)
+        return self.layout.feature_dim(bool(self.infer_noise))
 
     @property
     def elbo_infers_noise(self) -> bool:
