@@ -4,7 +4,8 @@ Installed as ``infovaegan_plugin.deploy``. ``runtime`` imports without torch.
 
 Modules, by what they need installed:
 
-- ``metadata``: standard library only; the keys every exported file carries.
+- ``metadata``: standard library + the torch-free ``layout``; the keys every exported file
+  carries.
 - ``runtime``: numpy + onnxruntime; :class:`OnnxEncoder`, :class:`OnnxGenerator`,
   :func:`resolve_providers`. This is what a serving machine imports. It re-exports the
   modules that do each job, all torch-free: ``providers`` (CUDA probe, execution providers,

@@ -7,8 +7,9 @@ under the keys below, and again in the ``export_metadata.json`` sidecar for huma
 that do not parse ONNX.
 
 Values that are strings are stored as they are (so ``infovaegan.kind`` reads ``encoder`` in
-Netron or ``onnx``); everything else is JSON. This module needs only the standard library so
-that :mod:`infovaegan_plugin.deploy.runtime` stays importable without torch or onnx.
+Netron or ``onnx``); everything else is JSON. This module needs only the standard library and
+the torch-free :mod:`infovaegan_plugin.layout` (numpy), so that
+:mod:`infovaegan_plugin.deploy.runtime` stays importable without torch or onnx.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from collections.abc import Mapping
 from importlib import metadata as _importlib_metadata
 from pathlib import Path
 from typing import Any
+
+from infovaegan_plugin.layout import (
+    GENERATOR_INPUTS as GENERATOR_INPUTS,  # the ONNX input names
+)
+from infovaegan_plugin.layout import LatentLayout
 
 PREFIX = "infovaegan."
 
@@ -32,7 +38,7 @@ INPUT_SHAPE = PREFIX + "input_shape"
 #: How raw pixels map to the model's float input, see :data:`NORMALISATION`.
 NORMALISATION = PREFIX + "normalisation"
 #: ``LatentLayout.to_blocks()`` (= ``model.latent_layout()``): one ``{name, kind, size, prior
-#: [, std]}`` per block, generator order; :meth:`LatentLayout.from_metadata` reads it back.
+#: [, std]}`` per block, generator order; :func:`layout_from_metadata` reads it back.
 LATENT_LAYOUT = PREFIX + "latent_layout"
 TRAINING_DATASET = PREFIX + "training_dataset"
 #: SHA-256 of the ``model.pt`` the ONNX file was exported from (``None`` for in-memory models).
@@ -71,7 +77,6 @@ ENCODER_OUTPUTS = (
     "features",
 )
 ENCODER_NOISE_OUTPUTS = ("noise_mean", "noise_logvar")
-GENERATOR_INPUTS = ("noise", "categorical", "continuous")
 GENERATOR_OUTPUT = "images"
 
 SIDECAR_NAME = "export_metadata.json"
@@ -146,8 +151,8 @@ def build_metadata(
 ) -> dict[str, Any]:
     """The full metadata dict of one exported file, validated so bad exports fail early.
 
-    ``latent_layout``: a :class:`~infovaegan_plugin.layout.LatentLayout` (written with its
-    ``to_metadata``) or its list of block dicts.
+    ``latent_layout``: a :class:`~infovaegan_plugin.layout.LatentLayout` or its list of block
+    dicts (checked by ``LatentLayout.from_blocks``).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
@@ -156,9 +161,9 @@ def build_metadata(
     shape = [int(d) for d in input_shape]
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"input_shape must be (C, H, W) with positive sizes, got {input_shape}.")
-    entries = (latent_layout.to_metadata() if hasattr(latent_layout, "to_metadata")
-               else {LATENT_LAYOUT: latent_layout})
-    layout = validate_latent_layout(entries[LATENT_LAYOUT])
+    blocks = (latent_layout.to_blocks() if isinstance(latent_layout, LatentLayout)
+              else latent_layout)
+    layout = LatentLayout.from_blocks(blocks).to_blocks()
     return {
         KIND: kind,
         FORMAT_VERSION: CURRENT_FORMAT_VERSION,
@@ -172,37 +177,19 @@ def build_metadata(
     }
 
 
-def validate_latent_layout(layout: Any) -> list[dict[str, Any]]:
-    """Check the ``latent_layout`` contract (docs/ARCHITECTURE.md) and return a clean copy."""
-    if not isinstance(layout, (list, tuple)) or not layout:
-        raise ValueError(f"latent_layout must be a non-empty list of blocks, got {layout!r}.")
-    allowed_priors = {
-        "noise": {"normal"},
-        "categorical": {"categorical"},
-        "continuous": {"normal", "uniform"},
-    }
-    clean: list[dict[str, Any]] = []
-    for block in layout:
-        if not isinstance(block, Mapping) or not {"name", "kind", "size", "prior"} <= set(block):
-            raise ValueError(f"latent_layout block needs name, kind, size, prior; got {block!r}.")
-        kind, prior, size = block["kind"], block["prior"], int(block["size"])
-        if kind not in allowed_priors:
-            raise ValueError(f"latent block {block['name']!r} has unknown kind {kind!r}.")
-        if prior not in allowed_priors[kind]:
-            raise ValueError(
-                f"latent block {block['name']!r} ({kind}) has prior {prior!r}; "
-                f"expected one of {sorted(allowed_priors[kind])}."
-            )
-        if size < 0 or (kind == "categorical" and size < 2):
-            raise ValueError(f"latent block {block['name']!r} has invalid size {size}.")
-        entry = {"name": str(block["name"]), "kind": kind, "size": size, "prior": prior}
-        if "std" in block:  # a normal prior's scale; absent means 1
-            std = float(block["std"])
-            if not std > 0:
-                raise ValueError(f"latent block {block['name']!r} has invalid std {std}.")
-            entry["std"] = std
-        clean.append(entry)
-    return clean
+def layout_from_metadata(decoded: Mapping[str, Any]) -> LatentLayout:
+    """The :class:`LatentLayout` stamped in a decoded metadata dict.
+
+    Every format so far (1) stores it the same way under :data:`LATENT_LAYOUT`; a newer format
+    is refused with its number rather than misread.
+    """
+    version = decoded.get(FORMAT_VERSION, CURRENT_FORMAT_VERSION)
+    if not isinstance(version, int) or version > CURRENT_FORMAT_VERSION:
+        raise ValueError(
+            f"metadata format {version!r} is newer than this library reads "
+            f"({CURRENT_FORMAT_VERSION}); upgrade infovaegan-plugin."
+        )
+    return LatentLayout.from_blocks(decoded.get(LATENT_LAYOUT))
 
 
 def stamp_onnx_model(model: Any, values: Mapping[str, Any]) -> None:

@@ -15,10 +15,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import onnxruntime as ort
-
 from infovaegan_plugin.deploy import metadata as md
-from infovaegan_plugin.layout import LatentLayout
 from infovaegan_plugin.deploy.providers import make_session_options, resolve_providers
+
+from infovaegan_plugin.layout import LatentLayout
 
 __all__ = ["InvalidModelError", "OnnxSession"]
 
@@ -171,6 +171,6 @@ def read_layout(session: OnnxSession) -> LatentLayout:
     """The session's :class:`LatentLayout`, from its metadata; a missing or malformed one
     makes the file unusable (:class:`InvalidModelError` naming the file)."""
     try:
-        return LatentLayout.from_metadata(session.metadata)
+        return md.layout_from_metadata(session.metadata)
     except ValueError as exc:
         raise InvalidModelError(f"{session.path}: {exc}") from exc

@@ -19,18 +19,23 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from infovaegan_plugin.deploy import metadata as md
-
 __all__ = [
     "DEFAULT_TRAVERSAL_VALUES",
     "GENERATOR_INPUTS",
     "TRAVERSAL_LIMITS",
     "LatentBlock",
     "LatentLayout",
+    "validate_blocks",
 ]
 
 #: The generator's input blocks, in the order they are concatenated (and the ONNX input names).
-GENERATOR_INPUTS = md.GENERATOR_INPUTS
+GENERATOR_INPUTS = ("noise", "categorical", "continuous")
+#: The prior each kind of block may have.
+ALLOWED_PRIORS = {
+    "noise": {"normal"},
+    "categorical": {"categorical"},
+    "continuous": {"normal", "uniform"},
+}
 #: Half-width of a continuous code's traversal, by prior: all of U[-1, 1]; two standard
 #: deviations of N(0, 1) (a [-1, 1] traversal of a normal code hides most of what it does).
 TRAVERSAL_LIMITS = {"uniform": 1.0, "normal": 2.0}
@@ -108,32 +113,13 @@ class LatentLayout:
     @classmethod
     def from_blocks(cls, blocks: Any) -> LatentLayout:
         """A layout from ``{name, kind, size, prior[, std]}`` dicts, checked (ValueError)."""
-        clean = md.validate_latent_layout(blocks)
+        clean = validate_blocks(blocks)
         return cls(tuple(LatentBlock(b["name"], b["kind"], b["size"], b["prior"],
                                      float(b.get("std", 1.0))) for b in clean))
-
-    @classmethod
-    def from_metadata(cls, metadata: Mapping[str, Any]) -> LatentLayout:
-        """The layout stamped in a decoded ONNX metadata dict.
-
-        Every format so far (1) stores it the same way under ``infovaegan.latent_layout``;
-        a newer format is refused with its number rather than misread.
-        """
-        version = metadata.get(md.FORMAT_VERSION, md.CURRENT_FORMAT_VERSION)
-        if not isinstance(version, int) or version > md.CURRENT_FORMAT_VERSION:
-            raise ValueError(
-                f"metadata format {version!r} is newer than this library reads "
-                f"({md.CURRENT_FORMAT_VERSION}); upgrade infovaegan-plugin."
-            )
-        return cls.from_blocks(metadata.get(md.LATENT_LAYOUT))
 
     def to_blocks(self) -> list[dict[str, Any]]:
         """One dict per block, generator order: ``model.latent_layout()``'s documented form."""
         return [b.to_dict() for b in self.blocks]
-
-    def to_metadata(self) -> dict[str, Any]:
-        """The metadata entries that carry this layout (see :meth:`from_metadata`)."""
-        return {md.LATENT_LAYOUT: self.to_blocks()}
 
     # ----- sizes -------------------------------------------------------------------------
 
@@ -414,3 +400,32 @@ class LatentLayout:
                   "continuous_logvar": heads.pop("continuous_logvar"),
                   "features": self.feature_dim(infer_noise)}
         return {**widths, **heads}
+
+
+def validate_blocks(blocks: Any) -> list[dict[str, Any]]:
+    """Check ``{name, kind, size, prior[, std]}`` block dicts (the form exported files carry)
+    and return a clean copy; every fault is a ``ValueError`` naming the block."""
+    if not isinstance(blocks, (list, tuple)) or not blocks:
+        raise ValueError(f"latent_layout must be a non-empty list of blocks, got {blocks!r}.")
+    clean: list[dict[str, Any]] = []
+    for block in blocks:
+        if not isinstance(block, Mapping) or not {"name", "kind", "size", "prior"} <= set(block):
+            raise ValueError(f"latent_layout block needs name, kind, size, prior; got {block!r}.")
+        kind, prior, size = block["kind"], block["prior"], int(block["size"])
+        if kind not in ALLOWED_PRIORS:
+            raise ValueError(f"latent block {block['name']!r} has unknown kind {kind!r}.")
+        if prior not in ALLOWED_PRIORS[kind]:
+            raise ValueError(
+                f"latent block {block['name']!r} ({kind}) has prior {prior!r}; "
+                f"expected one of {sorted(ALLOWED_PRIORS[kind])}."
+            )
+        if size < 0 or (kind == "categorical" and size < 2):
+            raise ValueError(f"latent block {block['name']!r} has invalid size {size}.")
+        entry = {"name": str(block["name"]), "kind": kind, "size": size, "prior": prior}
+        if "std" in block:  # a normal prior's scale; absent means 1
+            std = float(block["std"])
+            if not std > 0:
+                raise ValueError(f"latent block {block['name']!r} has invalid std {std}.")
+            entry["std"] = std
+        clean.append(entry)
+    return clean

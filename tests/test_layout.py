@@ -9,8 +9,8 @@ import textwrap
 
 import numpy as np
 import pytest
-
 from infovaegan_plugin.deploy import metadata as md
+
 from infovaegan_plugin.layout import LatentBlock, LatentLayout
 
 # noise 3 (std 0.5) | categorical 4, 2 | continuous 2
@@ -156,22 +156,22 @@ def test_encoder_widths():
 def test_metadata_round_trip():
     values = md.build_metadata("generator", (1, 8, 8), LAYOUT, version="x")
     decoded = md.decode_metadata(md.encode_metadata(values))
-    assert LatentLayout.from_metadata(decoded) == LAYOUT
-    assert LAYOUT.to_metadata() == {md.LATENT_LAYOUT: LAYOUT.to_blocks()}
+    assert md.layout_from_metadata(decoded) == LAYOUT
+    assert decoded[md.LATENT_LAYOUT] == LAYOUT.to_blocks()
     assert "std" not in LatentLayout.from_sizes(2, [3], 1).to_blocks()[0]  # unit prior: as 0.1
 
 
 def test_format_1_metadata_is_read():
-    layout = LatentLayout.from_metadata({md.FORMAT_VERSION: 1, md.LATENT_LAYOUT: FORMAT_1_BLOCKS})
+    layout = md.layout_from_metadata({md.FORMAT_VERSION: 1, md.LATENT_LAYOUT: FORMAT_1_BLOCKS})
     assert layout == LAYOUT
     assert layout.blocks[0] == LatentBlock("noise", "noise", 3, "normal", 0.5)
 
 
 def test_bad_metadata_is_refused_with_the_reason():
     with pytest.raises(ValueError, match="metadata format 99 is newer"):
-        LatentLayout.from_metadata({md.FORMAT_VERSION: 99, md.LATENT_LAYOUT: FORMAT_1_BLOCKS})
+        md.layout_from_metadata({md.FORMAT_VERSION: 99, md.LATENT_LAYOUT: FORMAT_1_BLOCKS})
     with pytest.raises(ValueError, match="non-empty list of blocks, got None"):
-        LatentLayout.from_metadata({md.FORMAT_VERSION: 1})
+        md.layout_from_metadata({md.FORMAT_VERSION: 1})
     with pytest.raises(ValueError, match="generator order"):
         LatentLayout.from_blocks(FORMAT_1_BLOCKS[::-1])
     with pytest.raises(ValueError, match="at most one noise block"):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from infovaegan_plugin.deploy import metadata as md
+
+from infovaegan_plugin.layout import validate_blocks
 
 LAYOUT = [
     {"name": "noise", "kind": "noise", "size": 4, "prior": "normal"},
@@ -44,7 +45,7 @@ def test_foreign_keys_are_kept_as_strings_and_bad_json_is_named():
 )
 def test_invalid_latent_layout_is_rejected(block, message):
     with pytest.raises(ValueError, match=message):
-        md.validate_latent_layout([block])
+        validate_blocks([block])
 
 
 def test_build_metadata_rejects_bad_kind_and_shape():
