@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 
 from pythae.trainers.training_callbacks import TrainingCallback
 from rich.console import Console
@@ -20,10 +21,10 @@ class ProbeCallback(TrainingCallback):
     """Adds ``probe(model) -> {name: float}`` to each epoch's metrics and history (the
     trainer calls ``epoch_metrics`` after the eval step), e.g. generator purity."""
 
-    def __init__(self, probe: Callable[[Any], Dict[str, float]]):
+    def __init__(self, probe: Callable[[Any], dict[str, float]]):
         self.probe = probe
 
-    def epoch_metrics(self, model) -> Dict[str, float]:
+    def epoch_metrics(self, model) -> dict[str, float]:
         return self.probe(model)
 
 
@@ -32,7 +33,7 @@ class RichProgressCallback(TrainingCallback):
 
     is_progress_bar = True
 
-    def __init__(self, console: Optional[Console] = None):
+    def __init__(self, console: Console | None = None):
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

@@ -15,7 +15,6 @@ Three symptoms, each measured once per epoch by the trainer:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -34,8 +33,8 @@ class HealthMonitor:
     dead_share: float = 0.1  # of the uniform share 1/K
     _d_win_streak: int = field(default=0, repr=False)
 
-    def check(self, metrics: Dict[str, float]) -> List[str]:
-        warnings: List[str] = []
+    def check(self, metrics: dict[str, float]) -> list[str]:
+        warnings: list[str] = []
         won = metrics.get("d_saturated_fraction")
         real, fake = metrics.get("d_real_accuracy"), metrics.get("d_fake_accuracy")
         dominant = real is not None and fake is not None and (real + fake) / 2 >= self.d_dominant_mean
@@ -80,7 +79,7 @@ def category_shares(predictions: np.ndarray, num_categories: int) -> np.ndarray:
     return counts[:num_categories] / max(counts.sum(), 1) * num_categories
 
 
-def min_category_share(predictions: Optional[np.ndarray], num_categories: int) -> Optional[float]:
+def min_category_share(predictions: np.ndarray | None, num_categories: int) -> float | None:
     if predictions is None or len(predictions) == 0:
         return None
     return float(category_shares(predictions, num_categories).min())

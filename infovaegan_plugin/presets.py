@@ -7,11 +7,11 @@ code and 5 continuous codes; digits (8x8) a scaled-down version that trains in s
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 from .models.infovaegan import InfoVAEGANConfig
 
-PRESETS: Dict[str, Dict[str, Any]] = {
+PRESETS: dict[str, dict[str, Any]] = {
     "digits": {
         # noise_std 1.0 measured better here than the library's 0.1 (3 seeds, docs/RESULTS.md)
         "model": {"categorical_dims": [10], "continuous_dim": 2, "noise_dim": 16,
@@ -40,7 +40,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 }
 
 
-def preset_for(dataset: str) -> Dict[str, Any]:
+def preset_for(dataset: str) -> dict[str, Any]:
     return PRESETS.get(dataset, PRESETS["custom"])
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -35,9 +34,9 @@ class Registration:
     trainer_config_cls: type
 
 
-_BY_MODEL_NAME: Dict[str, Registration] = {}
-_BY_CONFIG_NAME: Dict[str, Registration] = {}
-_ORIGINALS: Dict[str, object] = {}
+_BY_MODEL_NAME: dict[str, Registration] = {}
+_BY_CONFIG_NAME: dict[str, Registration] = {}
+_ORIGINALS: dict[str, object] = {}
 
 
 def register(entry: Registration) -> None:
@@ -46,18 +45,18 @@ def register(entry: Registration) -> None:
     _BY_CONFIG_NAME[entry.config_cls.__name__] = entry
 
 
-def registered() -> Dict[str, Registration]:
+def registered() -> dict[str, Registration]:
     return dict(_BY_MODEL_NAME)
 
 
-def for_trainer_config(training_config: object) -> Optional[Registration]:
+def for_trainer_config(training_config: object) -> Registration | None:
     for entry in _BY_MODEL_NAME.values():
         if isinstance(training_config, entry.trainer_config_cls):
             return entry
     return None
 
 
-def _config_name(json_path: str) -> Optional[str]:
+def _config_name(json_path: str) -> str | None:
     try:
         with open(json_path) as fh:
             return json.load(fh).get("name")

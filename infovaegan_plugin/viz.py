@@ -9,16 +9,16 @@ the code value); the same text is stored in the PNG's ``Description`` field.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
-ArrayLike = Union[np.ndarray, torch.Tensor]
+ArrayLike = np.ndarray | torch.Tensor
 MIN_TILE = 32  # pixels: tiles smaller than this are upscaled
 LABEL_FONT_SIZE = 11
 TITLE_FONT_SIZE = 12
@@ -31,8 +31,8 @@ class GridLabels:
     per column (top); either list may be ``None``."""
 
     title: str = ""
-    rows: Optional[Sequence[str]] = None
-    columns: Optional[Sequence[str]] = None
+    rows: Sequence[str] | None = None
+    columns: Sequence[str] | None = None
 
     def description(self) -> str:
         parts = [self.title] if self.title else []
@@ -133,8 +133,8 @@ def label_picture(picture: Image.Image, labels: GridLabels, cell: tuple, ncol: i
     return canvas
 
 
-def save_grid(images: ArrayLike, path: Union[str, Path], ncol: int,
-              labels: Optional[GridLabels] = None) -> Path:
+def save_grid(images: ArrayLike, path: str | Path, ncol: int,
+              labels: GridLabels | None = None) -> Path:
     """Write a grid PNG; tiles under 32 px are upscaled (nearest) to stay readable. With
     ``labels`` the picture says what its rows and columns are (see :class:`GridLabels`)."""
     images = to_numpy_images(images)
@@ -180,13 +180,13 @@ def _class_labels(cfg, code: int = 0) -> list:
 
 
 def write_model_grids(
-    model, out_dir: Union[str, Path], real_images: ArrayLike | None = None, seed: int = 0
-) -> Dict[str, Path]:
+    model, out_dir: str | Path, real_images: ArrayLike | None = None, seed: int = 0
+) -> dict[str, Path]:
     """All standard grids of a trained model, labelled; returns name -> PNG path."""
     model.eval()
     out_dir = Path(out_dir)
     cfg = model.model_config
-    paths: Dict[str, Path] = {}
+    paths: dict[str, Path] = {}
     what = "categorical_0 set to the row's class" if cfg.categorical_dims else "one row"
     paths["samples_per_category"] = save_grid(
         samples_per_category(model, 10, seed), out_dir / "samples_per_category.png", ncol=10,

@@ -14,7 +14,8 @@ construction. What differs per family, and why:
 
 from __future__ import annotations
 
-from typing import Callable, List, Protocol, Tuple, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -47,7 +48,7 @@ class ModelAdapter(Protocol):
 
     def traversal(
         self, reference: np.ndarray, num_values: int = 10
-    ) -> Tuple[torch.Tensor, int, List[str]]:
+    ) -> tuple[torch.Tensor, int, list[str]]:
         """Images of a traversal grid, its number of columns, and one label per row."""
         ...
 

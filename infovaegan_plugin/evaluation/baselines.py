@@ -14,18 +14,19 @@ beta-VAE beta=4, FactorVAE gamma=30, beta-TCVAE beta=6; VAEGAN uses pythae's def
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any
 
 import torch
 from pythae.models import (
+    VAEGAN,
     BetaTCVAE,
     BetaTCVAEConfig,
     BetaVAE,
     BetaVAEConfig,
     FactorVAE,
     FactorVAEConfig,
-    VAEGAN,
     VAEGANConfig,
 )
 from pythae.models.base.base_utils import ModelOutput
@@ -60,7 +61,7 @@ VAEGAN_LEARNING_RATE = 3e-4
 #: FactorVAE's latent discriminator (Kim & Mnih, 2018: 1e-4, betas (0.5, 0.9)).
 FACTOR_VAE_DISCRIMINATOR = {"lr": 1e-4, "betas": (0.5, 0.9)}
 
-OBJECTIVE_WEIGHTS: Dict[str, Dict[str, Any]] = {
+OBJECTIVE_WEIGHTS: dict[str, dict[str, Any]] = {
     "beta_vae": {"beta": 4.0},
     "factor_vae": {"gamma": 30.0},
     "beta_tc_vae": {"beta": 6.0},
@@ -93,10 +94,10 @@ class MatchedDecoder(BaseDecoder):
         return ModelOutput(reconstruction=self.generator(z))
 
 
-def _trunk_blocks(config: InfoVAEGANConfig) -> List[nn.Module]:
+def _trunk_blocks(config: InfoVAEGANConfig) -> list[nn.Module]:
     """ImageTrunk's layers cut after each activation, so VAEGAN can read any layer."""
-    blocks: List[nn.Module] = []
-    current: List[nn.Module] = []
+    blocks: list[nn.Module] = []
+    current: list[nn.Module] = []
     for layer in ImageTrunk(config).net:
         current.append(layer)
         if isinstance(layer, nn.LeakyReLU):
@@ -119,7 +120,7 @@ class MatchedDiscriminator(BaseDiscriminator):
         )
         self.depth = len(self.layers)
 
-    def forward(self, x: torch.Tensor, output_layer_levels: Optional[List[int]] = None):
+    def forward(self, x: torch.Tensor, output_layer_levels: list[int] | None = None):
         output = ModelOutput()
         levels = set(output_layer_levels or [])
         last = self.depth if not levels or -1 in levels else max(levels)
@@ -182,7 +183,7 @@ def baseline_trainer_config(name: str, **common: Any) -> BaseTrainerConfig:
     return BaseTrainerConfig(**common, learning_rate=VAE_LEARNING_RATE)
 
 
-_TRAINERS: Dict[type, type] = {
+_TRAINERS: dict[type, type] = {
     AdversarialTrainerConfig: AdversarialTrainer,
     CoupledOptimizerAdversarialTrainerConfig: CoupledOptimizerAdversarialTrainer,
     BaseTrainerConfig: BaseTrainer,
@@ -210,7 +211,7 @@ def make_trainer(
     training_config: BaseTrainerConfig,
     train_dataset,
     eval_dataset,
-    callbacks: Optional[List[TrainingCallback]] = None,
+    callbacks: list[TrainingCallback] | None = None,
 ):
     """The trainer ``TrainingPipeline`` would pick for ``training_config``."""
     trainer_cls = _TRAINERS[type(training_config)]

@@ -7,8 +7,8 @@ deviation when there are several seeds, the value printed above each bar.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -47,8 +47,8 @@ def bar_chart(
     title: str,
     labels: Sequence[str],
     means: Sequence[float],
-    stds: Optional[Sequence[float]] = None,
-    highlight: Optional[str] = None,
+    stds: Sequence[float] | None = None,
+    highlight: str | None = None,
 ) -> Path:
     """Write a PNG bar chart; ``highlight`` names the bar drawn in the accent colour."""
     if len(labels) != len(means) or not labels:
@@ -111,7 +111,7 @@ def line_chart(
     series: Sequence[tuple],
     x_label: str = "epoch",
     y_range: tuple = (0.0, 1.0),
-    reference: Optional[float] = None,
+    reference: float | None = None,
 ) -> Path:
     """Write a PNG line chart; ``series`` holds ``(label, xs, ys)`` tuples, one colour each
     (the legend sits under the plot); ``reference`` draws a dashed horizontal line."""

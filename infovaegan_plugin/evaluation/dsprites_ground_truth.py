@@ -8,14 +8,12 @@ leaving shape, scale, orientation, posX and posY.
 
 from __future__ import annotations
 
-from typing import List, Tuple
-
 import numpy as np
 
 from ..data.dsprites import latents_names, latents_sizes, render
 
 #: Factors the metrics see (every dSprites factor with more than one value).
-FACTOR_COLUMNS: Tuple[int, ...] = tuple(i for i, s in enumerate(latents_sizes) if s > 1)
+FACTOR_COLUMNS: tuple[int, ...] = tuple(i for i, s in enumerate(latents_sizes) if s > 1)
 
 
 class DSpritesGroundTruth:
@@ -23,8 +21,8 @@ class DSpritesGroundTruth:
 
     def __init__(self, supersample: int = 3):
         self.supersample = supersample
-        self.factors_num_values: List[int] = [int(latents_sizes[i]) for i in FACTOR_COLUMNS]
-        self.factor_names: Tuple[str, ...] = tuple(latents_names[i] for i in FACTOR_COLUMNS)
+        self.factors_num_values: list[int] = [int(latents_sizes[i]) for i in FACTOR_COLUMNS]
+        self.factor_names: tuple[str, ...] = tuple(latents_names[i] for i in FACTOR_COLUMNS)
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.stack(

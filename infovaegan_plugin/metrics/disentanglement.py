@@ -33,7 +33,8 @@ divides by zero), and its votes are indexed by the original dimension number.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.stats

@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -144,7 +145,7 @@ class DatasetClassifier(nn.Module):
         (path / CLASSIFIER_CONFIG).write_text(json.dumps(self.config(), indent=2))
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> "DatasetClassifier":
+    def load(cls, directory: str | os.PathLike[str]) -> DatasetClassifier:
         """Rebuild from :meth:`save` output; weights are read with ``weights_only=True``."""
         path = Path(directory)
         for name in (CLASSIFIER_WEIGHTS, CLASSIFIER_CONFIG):

@@ -8,7 +8,8 @@ log-likelihood used as the reconstruction term of the InfoVAEGAN/VAE objective).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch

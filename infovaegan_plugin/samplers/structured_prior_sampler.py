@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 import torch
 from pydantic.dataclasses import dataclass
@@ -21,14 +20,14 @@ class StructuredPriorSamplerConfig(BaseSamplerConfig):
         seed: seed of the sampler's own random generator (reproducible samples).
     """
 
-    categorical: Optional[list] = None
-    seed: Optional[int] = None
+    categorical: list | None = None
+    seed: int | None = None
 
 
 class StructuredPriorSampler(BaseSampler):
     """Samples images from the InfoVAEGAN prior; no fitting needed (the prior is fixed)."""
 
-    def __init__(self, model: InfoVAEGAN, sampler_config: Optional[StructuredPriorSamplerConfig] = None):
+    def __init__(self, model: InfoVAEGAN, sampler_config: StructuredPriorSamplerConfig | None = None):
         if not isinstance(model, InfoVAEGAN):
             raise TypeError(f"StructuredPriorSampler samples InfoVAEGAN, got {type(model).__name__}.")
         super().__init__(model=model, sampler_config=sampler_config or StructuredPriorSamplerConfig())
@@ -38,10 +37,10 @@ class StructuredPriorSampler(BaseSampler):
         self,
         num_samples: int = 1,
         batch_size: int = 500,
-        output_dir: Optional[str] = None,
+        output_dir: str | None = None,
         return_gen: bool = True,
         save_sampler_config: bool = False,
-    ) -> Optional[torch.Tensor]:
+    ) -> torch.Tensor | None:
         """Generate ``num_samples`` images (N, C, H, W) in [0, 1]; optionally save PNGs."""
         cfg = self.sampler_config
         gen = torch.Generator(device=self.device)

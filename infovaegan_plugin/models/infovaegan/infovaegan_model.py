@@ -12,8 +12,8 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from typing import Collection, Dict, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -35,17 +35,17 @@ CONFIG_FILE = "model_config.json"
 
 
 #: The stages of one training step, in the order the trainer runs them.
-STAGES: Tuple[str, ...] = ("discriminator", "generation", "inference")
+STAGES: tuple[str, ...] = ("discriminator", "generation", "inference")
 
 #: The losses :meth:`InfoVAEGAN.losses` returns by stage. Each optimizer minimises some of them
 #: (the trainer's ``optimizer_losses``); every one is named once, with one meaning, in the
 #: model's output, the trainer's metrics (``<name>_loss``) and the epoch loss (their sum).
-STAGE_LOSSES: Dict[str, Tuple[str, ...]] = {
+STAGE_LOSSES: dict[str, tuple[str, ...]] = {
     "discriminator": ("discriminator",),
     "generation": ("adversarial", "mutual_information"),
     "inference": ("elbo",),
 }
-LOSS_NAMES: Tuple[str, ...] = tuple(name for stage in STAGES for name in STAGE_LOSSES[stage])
+LOSS_NAMES: tuple[str, ...] = tuple(name for stage in STAGES for name in STAGE_LOSSES[stage])
 
 
 @dataclass
@@ -59,7 +59,7 @@ class LossBatch:
     real: torch.Tensor
     prior: latents.LatentCodes
     fake: torch.Tensor
-    real_codes: Optional[latents.LatentCodes] = None
+    real_codes: latents.LatentCodes | None = None
 
 
 class ModelLoadError(RuntimeError):
@@ -118,7 +118,7 @@ class InfoVAEGAN(BaseAE):
         self.apply(init_weights)
         self.device = None
 
-    def networks(self) -> Dict[str, nn.Module]:
+    def networks(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "generator": self.generator, "discriminator": self.discriminator}
 
     def _device(self) -> torch.device:
@@ -136,7 +136,7 @@ class InfoVAEGAN(BaseAE):
         """Posterior parameters of real or generated images (see docs/ARCHITECTURE.md)."""
         return self._with_derived(self.posterior(self.check_images(images)))
 
-    def _with_derived(self, params: Dict[str, torch.Tensor]) -> ModelOutput:
+    def _with_derived(self, params: dict[str, torch.Tensor]) -> ModelOutput:
         cfg = self.model_config
         probs = latents.softmax_per_code(
             params["categorical_logits"], cfg.layout.categorical_sizes)
@@ -220,17 +220,17 @@ class InfoVAEGAN(BaseAE):
         return self.generator(latents.compose_generator_input(noise, categorical, continuous))
 
     def sample_prior(
-        self, n: int, generator: Optional[torch.Generator] = None
+        self, n: int, generator: torch.Generator | None = None
     ) -> latents.LatentCodes:
         return latents.sample_prior(self.model_config, n, self._device(), generator)
 
     def generate(
         self,
         n: int,
-        categorical: Optional[torch.Tensor] = None,
-        continuous: Optional[torch.Tensor] = None,
-        noise: Optional[torch.Tensor] = None,
-        generator: Optional[torch.Generator] = None,
+        categorical: torch.Tensor | None = None,
+        continuous: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Sample the prior; any block given (categorical as class indices (N,) or (N, codes),
         or one-hot) replaces the sampled one."""
@@ -277,18 +277,18 @@ class InfoVAEGAN(BaseAE):
         """The model's latent space (sizes, priors, slices): ``model_config.layout``."""
         return self.model_config.layout
 
-    def latent_layout(self) -> List[Dict[str, object]]:
+    def latent_layout(self) -> list[dict[str, object]]:
         """Blocks of the generator input, in order, with their priors (export metadata)."""
         return self.layout.to_blocks()
 
     # ----- losses (used by the trainer; each makes only the forward passes it needs) ---
 
-    def posterior(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def posterior(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named posterior parameters of a batch (one encoder pass)."""
         return latents.split_encoder_output(self.model_config, self.encoder(images))
 
     def sample_posterior(
-        self, post: Dict[str, torch.Tensor], noise: Optional[torch.Tensor] = None
+        self, post: dict[str, torch.Tensor], noise: torch.Tensor | None = None
     ) -> latents.LatentCodes:
         """Reparameterised sample (Gumbel-softmax + Gaussian) of posterior parameters; the
         noise block is ``noise`` when given, else a sample of the inferred noise (or empty)."""
@@ -316,7 +316,7 @@ class InfoVAEGAN(BaseAE):
         """The code half of a joint discriminator's (image, code) pair."""
         return codes.code(with_noise=self.model_config.joint_code_has_noise)
 
-    def real_pair_codes(self, real: torch.Tensor) -> Optional[latents.LatentCodes]:
+    def real_pair_codes(self, real: torch.Tensor) -> latents.LatentCodes | None:
         """Encoder codes of real images for a joint discriminator (None without one).
 
         InfoVAEGAN's encoder gets no adversarial gradient (the paper's figure, the authors'
@@ -374,7 +374,7 @@ class InfoVAEGAN(BaseAE):
             out.update(self._generation_terms(batch, inference="inference" in stages))
         return out
 
-    def _discriminator_terms(self, batch: LossBatch) -> Dict[str, torch.Tensor]:
+    def _discriminator_terms(self, batch: LossBatch) -> dict[str, torch.Tensor]:
         joint = self.model_config.joint_discriminator
         if joint and batch.real_codes is None:
             raise ValueError("a joint discriminator needs the encoder's codes of the real batch.")
@@ -392,7 +392,7 @@ class InfoVAEGAN(BaseAE):
             "d_fake_accuracy": (d_fake < 0).float().mean().detach(),
         }
 
-    def _generation_terms(self, batch: LossBatch, inference: bool) -> Dict[str, torch.Tensor]:
+    def _generation_terms(self, batch: LossBatch, inference: bool) -> dict[str, torch.Tensor]:
         cfg = self.model_config
         fake, prior = batch.fake, batch.prior
         zero = fake.new_zeros(())
@@ -442,8 +442,8 @@ class InfoVAEGAN(BaseAE):
         return out
 
     def _elbo_terms(
-        self, fake: torch.Tensor, prior: latents.LatentCodes, post: Dict[str, torch.Tensor]
-    ) -> Dict[str, torch.Tensor]:
+        self, fake: torch.Tensor, prior: latents.LatentCodes, post: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         cfg = self.model_config
         zero = fake.new_zeros(())
         sample = self.sample_posterior(post, noise=None if cfg.elbo_infers_noise else prior.noise)
@@ -485,7 +485,7 @@ class InfoVAEGAN(BaseAE):
         }
 
     def forward(
-        self, inputs: DatasetOutput, inference: Optional[bool] = None, **kwargs
+        self, inputs: DatasetOutput, inference: bool | None = None, **kwargs
     ) -> ModelOutput:
         """All losses of one batch without optimizer steps (pythae's sanity check and eval).
 
@@ -524,7 +524,7 @@ class InfoVAEGAN(BaseAE):
         torch.save({"model_state_dict": state}, os.path.join(dir_path, MODEL_FILE))
 
     @classmethod
-    def load_from_folder(cls, dir_path: str) -> "InfoVAEGAN":
+    def load_from_folder(cls, dir_path: str) -> InfoVAEGAN:
         """Rebuild from the config and load the weights with ``weights_only=True``."""
         config_path = os.path.join(dir_path, CONFIG_FILE)
         weights_path = os.path.join(dir_path, MODEL_FILE)
@@ -562,7 +562,7 @@ class InfoVAEGAN(BaseAE):
         return model
 
 
-def legacy_defaults(raw: Dict[str, object]) -> Dict[str, object]:
+def legacy_defaults(raw: dict[str, object]) -> dict[str, object]:
     """Values of fields a config saved by 0.1 lacks: the behaviour that model was trained with
     (a config missing ``noise_in_elbo`` predates the paper-faithful method)."""
     if "noise_in_elbo" in raw:
@@ -575,7 +575,7 @@ def legacy_defaults(raw: Dict[str, object]) -> Dict[str, object]:
     }
 
 
-def reconcile_variant(raw: Dict[str, object]) -> Dict[str, object]:
+def reconcile_variant(raw: dict[str, object]) -> dict[str, object]:
     """Before ``variant`` fixed its switches the name was informational, so a saved config may
     contradict it; the switches are what the model was trained with: it loads as ``custom``."""
     if variant_contradictions(str(raw.get("variant", "infovaegan")), raw):
@@ -584,8 +584,8 @@ def reconcile_variant(raw: Dict[str, object]) -> Dict[str, object]:
 
 
 def upgrade_state_dict(
-    config: InfoVAEGANConfig, state: Dict[str, torch.Tensor]
-) -> Dict[str, torch.Tensor]:
+    config: InfoVAEGANConfig, state: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """Split the 0.1 encoder's single output layer into the code head and the noise head
     (``noise_in_elbo`` models keep a linear noise head, so the split is exact)."""
     weight = state.get("encoder.head.weight")

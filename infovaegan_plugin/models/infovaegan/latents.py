@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +31,7 @@ class LatentCodes:
     noise: torch.Tensor  # (N, noise_dim)
     categorical: torch.Tensor  # (N, sum(categorical_dims)) one-hot or relaxed
     continuous: torch.Tensor  # (N, continuous_dim)
-    categorical_index: Optional[torch.Tensor] = None  # (N, n_codes) long, when sampled hard
+    categorical_index: torch.Tensor | None = None  # (N, n_codes) long, when sampled hard
 
     def generator_input(self) -> torch.Tensor:
         return compose_generator_input(self.noise, self.categorical, self.continuous)
@@ -42,7 +41,7 @@ class LatentCodes:
         parts = [self.categorical, self.continuous] + ([self.noise] if with_noise else [])
         return torch.cat(parts, dim=1)
 
-    def detach(self) -> "LatentCodes":
+    def detach(self) -> LatentCodes:
         """The same codes cut from the graph (the discriminator step must not train E)."""
         return LatentCodes(
             noise=self.noise.detach(),
@@ -63,7 +62,7 @@ def compose_generator_input(
     return torch.cat(LatentLayout.ordered_inputs(parts), dim=1)
 
 
-def one_hot_per_code(index: torch.Tensor, dims: List[int]) -> torch.Tensor:
+def one_hot_per_code(index: torch.Tensor, dims: list[int]) -> torch.Tensor:
     """(N, n_codes) class indices -> concatenated one-hot blocks (N, sum(dims))."""
     if not dims:
         return index.new_zeros((index.shape[0], 0), dtype=torch.float32)
@@ -71,17 +70,17 @@ def one_hot_per_code(index: torch.Tensor, dims: List[int]) -> torch.Tensor:
     return torch.cat(blocks, dim=1)
 
 
-def split_per_code(logits: torch.Tensor, dims: List[int]) -> List[torch.Tensor]:
+def split_per_code(logits: torch.Tensor, dims: list[int]) -> list[torch.Tensor]:
     """Per-code blocks of categorical columns (sizes ``dims``: ``layout.categorical_sizes``)."""
     return list(torch.split(logits, list(dims), dim=1)) if dims else []
 
 
-def softmax_per_code(logits: torch.Tensor, dims: List[int]) -> torch.Tensor:
+def softmax_per_code(logits: torch.Tensor, dims: list[int]) -> torch.Tensor:
     blocks = [F.softmax(block, dim=1) for block in split_per_code(logits, dims)]
     return torch.cat(blocks, dim=1) if blocks else logits
 
 
-def argmax_per_code(logits: torch.Tensor, dims: List[int]) -> torch.Tensor:
+def argmax_per_code(logits: torch.Tensor, dims: list[int]) -> torch.Tensor:
     """Most likely value of each categorical code, (N, n_codes)."""
     blocks = [block.argmax(dim=1) for block in split_per_code(logits, dims)]
     if not blocks:
@@ -90,7 +89,7 @@ def argmax_per_code(logits: torch.Tensor, dims: List[int]) -> torch.Tensor:
 
 
 def gumbel_softmax_per_code(
-    logits: torch.Tensor, dims: List[int], temperature: float
+    logits: torch.Tensor, dims: list[int], temperature: float
 ) -> torch.Tensor:
     """Concrete relaxation of each categorical code: differentiable samples for the ELBO."""
     blocks = [
@@ -104,7 +103,7 @@ def sample_prior(
     config: InfoVAEGANConfig,
     n: int,
     device: torch.device | str = "cpu",
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
 ) -> LatentCodes:
     """Draw ``n`` generator inputs from the layout's priors with torch's generator:
     z ~ N(0, noise_std^2 I), c ~ Cat(uniform), d ~ U[-1, 1] or N(0, 1)."""
@@ -127,7 +126,7 @@ def sample_prior(
     )
 
 
-def split_encoder_output(config: InfoVAEGANConfig, raw: torch.Tensor) -> Dict[str, torch.Tensor]:
+def split_encoder_output(config: InfoVAEGANConfig, raw: torch.Tensor) -> dict[str, torch.Tensor]:
     """Flat encoder output -> named posterior parameters (log-variances clamped for stability)."""
     widths = config.layout.encoder_head_widths(config.infer_noise)
     out = dict(zip(widths, torch.split(raw, list(widths.values()), dim=1)))
@@ -144,7 +143,7 @@ def reparameterize(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 # ----- loss terms (each: sum over latent dimensions, mean over the batch) -----
 
 
-def categorical_cross_entropy(logits: torch.Tensor, index: torch.Tensor, dims: List[int]):
+def categorical_cross_entropy(logits: torch.Tensor, index: torch.Tensor, dims: list[int]):
     """MI lower bound, categorical part: -E[log Q(c | G(z, c, d))]."""
     total = logits.new_zeros(())
     for i, block in enumerate(split_per_code(logits, dims)):
@@ -175,7 +174,7 @@ def kl_gaussian(mean: torch.Tensor, logvar: torch.Tensor, prior_var: float = 1.0
     return kl.sum(dim=1).mean()
 
 
-def kl_categorical_uniform(logits: torch.Tensor, dims: List[int]) -> torch.Tensor:
+def kl_categorical_uniform(logits: torch.Tensor, dims: list[int]) -> torch.Tensor:
     """KL(q(c | x) || uniform), summed over the categorical codes."""
     total = logits.new_zeros(())
     for block in split_per_code(logits, dims):

@@ -13,7 +13,6 @@ Because nothing but the config describes a network, saved models hold weights on
 from __future__ import annotations
 
 import math
-from typing import List, Tuple
 
 import torch
 from torch import nn
@@ -23,7 +22,7 @@ from .infovaegan_config import InfoVAEGANConfig
 LEAK = 0.1  # InfoGAN's leaky-ReLU slope
 
 
-def conv_plan(config: InfoVAEGANConfig) -> List[Tuple[int, int]]:
+def conv_plan(config: InfoVAEGANConfig) -> list[tuple[int, int]]:
     """(out_channels, stride) of each trunk conv layer for the config's architecture."""
     b = config.base_channels
     plans = {
@@ -34,7 +33,7 @@ def conv_plan(config: InfoVAEGANConfig) -> List[Tuple[int, int]]:
     return plans[config.resolved_architecture]
 
 
-def _downsampled(size: int, plan: List[Tuple[int, int]]) -> int:
+def _downsampled(size: int, plan: list[tuple[int, int]]) -> int:
     for _, stride in plan:
         size = size // stride
     if size < 1:
@@ -72,7 +71,7 @@ class ImageTrunk(nn.Module):
         super().__init__()
         channels, height, width = config.input_dim
         plan = conv_plan(config)
-        layers: List[nn.Module] = []
+        layers: list[nn.Module] = []
         in_ch = channels
         for i, (out_ch, stride) in enumerate(plan):
             layers.append(_conv(in_ch, out_ch, stride))
@@ -104,7 +103,7 @@ class Encoder(nn.Module):
     (its gradients were 100x the MI term's).
     """
 
-    def __init__(self, config: InfoVAEGANConfig, trunk: "ImageTrunk | None" = None):
+    def __init__(self, config: InfoVAEGANConfig, trunk: ImageTrunk | None = None):
         super().__init__()
         self.trunk = trunk if trunk is not None else ImageTrunk(config)
         layout = config.layout
@@ -162,7 +161,7 @@ class Generator(nn.Module):
         )
         targets = [out_ch for out_ch, _ in plan[:-1]][::-1] + [channels]
         strides = [stride for _, stride in plan][::-1]
-        layers: List[nn.Module] = []
+        layers: list[nn.Module] = []
         in_ch = self.start_ch
         for i, (out_ch, stride) in enumerate(zip(targets, strides)):
             layers.append(_deconv(in_ch, out_ch, stride))

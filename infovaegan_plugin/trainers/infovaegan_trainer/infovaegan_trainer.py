@@ -22,8 +22,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from copy import deepcopy
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,7 +63,7 @@ class NonFiniteLossError(ArithmeticError):
     """A loss became NaN or inf; training stopped after keeping the last good state."""
 
 
-def epoch_loss(metrics: Dict[str, float], prefix: str = "") -> float:
+def epoch_loss(metrics: dict[str, float], prefix: str = "") -> float:
     """An epoch's loss: the sum of the epoch means of the named losses (``<prefix><name>_loss``
     for each of :data:`LOSS_NAMES` that was computed), so ``train_epoch_loss`` and
     ``eval_epoch_loss`` add up the same terms. Reported to follow a run, not to rank models
@@ -85,9 +86,9 @@ class InfoVAEGANTrainer(BaseTrainer):
         self,
         model: InfoVAEGAN,
         train_dataset: BaseDataset,
-        eval_dataset: Optional[BaseDataset] = None,
-        training_config: Optional[InfoVAEGANTrainerConfig] = None,
-        callbacks: Optional[List[TrainingCallback]] = None,
+        eval_dataset: BaseDataset | None = None,
+        training_config: InfoVAEGANTrainerConfig | None = None,
+        callbacks: list[TrainingCallback] | None = None,
     ):
         if training_config is None:
             training_config = InfoVAEGANTrainerConfig()
@@ -126,12 +127,12 @@ class InfoVAEGANTrainer(BaseTrainer):
         )
         self.callbacks = callbacks
         self._run_model_sanity_check(model, self.train_loader)
-        self.history: List[Dict[str, Any]] = []
-        self._last_good: Optional[Dict[str, Any]] = None
+        self.history: list[dict[str, Any]] = []
+        self._last_good: dict[str, Any] | None = None
         self.health = HealthMonitor()
         #: callables ``model -> {name: float}`` run after each epoch's eval (e.g. generator
         #: purity); their numbers join the epoch's metrics and history.
-        self.epoch_probes: List[Callable[[InfoVAEGAN], Dict[str, float]]] = []
+        self.epoch_probes: list[Callable[[InfoVAEGAN], dict[str, float]]] = []
 
     # ----- devices, precision, distribution -----------------------------------------
 
@@ -169,7 +170,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         for tensor in list(self.model.parameters()) + list(self.model.buffers()):
             dist.broadcast(tensor.data, src=0)
 
-    def _average_gradients(self, params: List[torch.nn.Parameter]) -> None:
+    def _average_gradients(self, params: list[torch.nn.Parameter]) -> None:
         grads = [p.grad for p in params if p.grad is not None]
         if not grads:
             return
@@ -181,7 +182,7 @@ class InfoVAEGANTrainer(BaseTrainer):
             g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
 
-    def _set_inputs_to_device(self, inputs: Dict[str, Any]):
+    def _set_inputs_to_device(self, inputs: dict[str, Any]):
         if torch.device(self.device).type == "cpu":
             return inputs
         for key in list(inputs.keys()):
@@ -216,7 +217,7 @@ class InfoVAEGANTrainer(BaseTrainer):
             kwargs.setdefault("betas", tuple(getattr(cfg, f"{name}_betas")))
         return optimizer_cls(params, **kwargs)
 
-    def optimizer_parameters(self) -> Dict[str, List[torch.nn.Parameter]]:
+    def optimizer_parameters(self) -> dict[str, list[torch.nn.Parameter]]:
         """Which networks each optimizer owns (one optimizer per loss, as the authors do).
 
         ``generator``: the adversarial loss, generator only (ALI: + encoder);
@@ -230,7 +231,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         # with a shared trunk the ELBO trains the encoder's own heads, never the trunk
         encoder_own = [p for p in encoder if id(p) not in trunk]
         uses_mi = cfg.use_mutual_information or cfg.regresses_noise
-        plan: Dict[str, List[torch.nn.Parameter]] = {
+        plan: dict[str, list[torch.nn.Parameter]] = {
             "discriminator": list(m.discriminator.parameters()),
             "generator": generator + (encoder if cfg.encoder_adversarial else []),
         }
@@ -242,7 +243,7 @@ class InfoVAEGANTrainer(BaseTrainer):
             plan["encoder"] = encoder_own
         return plan
 
-    def optimizer_losses(self) -> Dict[str, Tuple[str, ...]]:
+    def optimizer_losses(self) -> dict[str, tuple[str, ...]]:
         """The named losses of :meth:`InfoVAEGAN.losses` each optimizer minimises (their sum).
 
         ``discriminator``: ``discriminator``; ``generator``: ``adversarial`` (+
@@ -252,7 +253,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         plan = self.optimizer_parameters()
         cfg = self.model_config
         uses_mi = cfg.use_mutual_information or cfg.regresses_noise
-        losses: Dict[str, Tuple[str, ...]] = {
+        losses: dict[str, tuple[str, ...]] = {
             "discriminator": ("discriminator",),
             "generator": ("adversarial",),
         }
@@ -272,12 +273,12 @@ class InfoVAEGANTrainer(BaseTrainer):
     def set_optimizer(self):
         plan = self.optimizer_parameters()
         #: the named losses each optimizer minimises
-        self._losses: Dict[str, Tuple[str, ...]] = self.optimizer_losses()
-        self.optimizers: Dict[str, optim.Optimizer] = {
+        self._losses: dict[str, tuple[str, ...]] = self.optimizer_losses()
+        self.optimizers: dict[str, optim.Optimizer] = {
             name: self._make_optimizer(params, name) for name, params in plan.items()
         }
         #: each optimizer's parameters, in the order its gradients are computed and applied
-        self._owned: Dict[str, List[torch.nn.Parameter]] = plan
+        self._owned: dict[str, list[torch.nn.Parameter]] = plan
         # positions, per optimizer, of the parameters each gradient-norm instrument reads
         # (computed once here instead of on every step)
         watched = {
@@ -292,14 +293,14 @@ class InfoVAEGANTrainer(BaseTrainer):
 
     def set_scheduler(self):
         cfg = self.training_config
-        self.schedulers: Dict[str, Any] = {}
+        self.schedulers: dict[str, Any] = {}
         if cfg.scheduler_cls is not None:
             scheduler_cls = getattr(lr_scheduler, cfg.scheduler_cls)
             for name, optimizer in self.optimizers.items():
                 self.schedulers[name] = scheduler_cls(optimizer, **(cfg.scheduler_params or {}))
         self.scheduler = self.schedulers.get("generator")
 
-    def scheduler_metric(self, metrics: Dict[str, float]) -> Optional[float]:
+    def scheduler_metric(self, metrics: dict[str, float]) -> float | None:
         """What ``ReduceLROnPlateau`` watches: the per-image MSE of reconstructing real images
         from their posterior mode, ``eval_recon_mse`` on the eval set, or without one
         ``train_recon_mse``, the same quantity on the training set (measured only then).
@@ -347,7 +348,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         self.callback_handler.add_callback(MetricConsolePrinterCallback())
 
     @staticmethod
-    def _check_finite(name: str, loss: torch.Tensor, terms: Dict[str, Any], epoch: int, step: int):
+    def _check_finite(name: str, loss: torch.Tensor, terms: dict[str, Any], epoch: int, step: int):
         if bool(torch.isfinite(loss)):
             return
         bad = {
@@ -360,7 +361,7 @@ class InfoVAEGANTrainer(BaseTrainer):
             "learning rates or check the data for NaN/inf."
         )
 
-    def _apply(self, name: str, grads: Optional[List[Optional[torch.Tensor]]] = None) -> None:
+    def _apply(self, name: str, grads: list[torch.Tensor | None] | None = None) -> None:
         """Step optimizer ``name`` with ``grads`` (aligned with its parameters), or with the
         gradients already in ``.grad``."""
         optimizer = self.optimizers[name]
@@ -393,7 +394,7 @@ class InfoVAEGANTrainer(BaseTrainer):
 
     def training_step(
         self, real: torch.Tensor, epoch: int, step: int = 1
-    ) -> Dict[str, torch.Tensor]:
+    ) -> dict[str, torch.Tensor]:
         """One step; forward passes (d_steps=1): G 2, D 3, E 1 (2 with a joint D, which also
         encodes the real batch).
 
@@ -455,10 +456,10 @@ class InfoVAEGANTrainer(BaseTrainer):
             )
         return metrics
 
-    def _gradient_norms(self, grads: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+    def _gradient_norms(self, grads: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Per-loss gradient norm on the encoder trunk and on the generator: the instrument
         that tells which loss drives a shared network."""
-        out: Dict[str, torch.Tensor] = {}
+        out: dict[str, torch.Tensor] = {}
         for name, loss_grads in grads.items():
             for target, positions in self._watched_positions[name].items():
                 picked = [loss_grads[i].detach().float() for i in positions if loss_grads[i] is not None]
@@ -467,7 +468,7 @@ class InfoVAEGANTrainer(BaseTrainer):
                     out[f"gradnorm_{name}_{target}"] = torch.linalg.vector_norm(torch.stack(norms))
         return out
 
-    def train_step(self, epoch: int) -> Dict[str, float]:
+    def train_step(self, epoch: int) -> dict[str, float]:
         self.callback_handler.on_train_step_begin(
             training_config=self.training_config,
             train_loader=self.train_loader,
@@ -477,7 +478,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         self.model.train()
         if self.distributed and hasattr(self.train_loader.sampler, "set_epoch"):
             self.train_loader.sampler.set_epoch(epoch)
-        sums: Dict[str, torch.Tensor] = {}
+        sums: dict[str, torch.Tensor] = {}
         for step, inputs in enumerate(self.train_loader):
             real = self._set_inputs_to_device(inputs)["data"]
             metrics = self.training_step(real, epoch, step + 1)
@@ -490,7 +491,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         means["train_epoch_loss"] = epoch_loss(means)
         return means
 
-    def eval_step(self, epoch: int) -> Dict[str, float]:
+    def eval_step(self, epoch: int) -> dict[str, float]:
         """Eval losses, real-image reconstruction MSE and (with labels) clustering accuracy."""
         self.callback_handler.on_eval_step_begin(
             training_config=self.training_config,
@@ -538,7 +539,7 @@ class InfoVAEGANTrainer(BaseTrainer):
             metrics["eval_accuracy"] = float(unsupervised_accuracy(y_true.astype(np.int64), y_pred))
         return metrics
 
-    def _probes(self) -> List[Callable[[InfoVAEGAN], Dict[str, float]]]:
+    def _probes(self) -> list[Callable[[InfoVAEGAN], dict[str, float]]]:
         """``epoch_probes`` plus the ``epoch_metrics`` of callbacks that have one (the way
         to add a probe through pythae's ``TrainingPipeline(...)(callbacks=[...])``)."""
         from_callbacks = [
@@ -548,7 +549,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         ]
         return [*self.epoch_probes, *from_callbacks]
 
-    def _sample_spread(self, n: int = 256) -> Optional[float]:
+    def _sample_spread(self, n: int = 256) -> float | None:
         """Per-pixel spread of prior samples relative to held-out images (collapse check)."""
         data = getattr(self.eval_dataset, "data", None)
         if data is None or len(data) < 2:
@@ -565,7 +566,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         labels = getattr(self.eval_dataset, "labels", None)
         return labels is not None and torch.as_tensor(labels).unique().numel() > 1
 
-    def _reduce_eval(self, sums: Dict[str, float], seen: int) -> Dict[str, float]:
+    def _reduce_eval(self, sums: dict[str, float], seen: int) -> dict[str, float]:
         if self.distributed:
             packed = torch.tensor(list(sums.values()) + [seen], dtype=torch.float64)
             dist.all_reduce(packed)
@@ -576,13 +577,13 @@ class InfoVAEGANTrainer(BaseTrainer):
     def _gather(self, y_pred: np.ndarray, y_true: np.ndarray):
         if not self.distributed:
             return y_pred, y_true
-        parts: List[Any] = [None] * self.world_size
+        parts: list[Any] = [None] * self.world_size
         dist.all_gather_object(parts, (y_pred, y_true))
         return np.concatenate([p for p, _ in parts]), np.concatenate([t for _, t in parts])
 
     # ----- training loop -------------------------------------------------------------
 
-    def train(self, log_output_dir: Optional[str] = None):
+    def train(self, log_output_dir: str | None = None):
         """Train for ``num_epochs`` (continuing a checkpoint when configured)."""
         self.prepare_training()
         start_epoch = 1
@@ -681,7 +682,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         self.training_config.save_json(dir_path, "training_config")
         self.callback_handler.on_save(self.training_config)
 
-    def _optimizer_payload(self, epoch: int) -> Dict[str, Any]:
+    def _optimizer_payload(self, epoch: int) -> dict[str, Any]:
         return {
             "epoch": epoch,
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
@@ -742,7 +743,7 @@ class InfoVAEGANTrainer(BaseTrainer):
             "payload": deepcopy(self._optimizer_payload(epoch)),
         }
 
-    def _save_last_good(self) -> Optional[str]:
+    def _save_last_good(self) -> str | None:
         if self._last_good is None or not self.is_main_process:
             return None
         good = self._last_good

@@ -11,7 +11,7 @@ set (see ``InfoVAEGANTrainer.scheduler_metric``).
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Tuple
+from typing import Literal
 
 from pydantic.dataclasses import dataclass
 from pythae.trainers import BaseTrainerConfig
@@ -45,18 +45,18 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
     num_epochs: int = 20
     learning_rate: float = 2e-4
     discriminator_learning_rate: float = 2e-4
-    discriminator_betas: Tuple[float, float] = (0.5, 0.999)
+    discriminator_betas: tuple[float, float] = (0.5, 0.999)
     generator_learning_rate: float = 1e-3
-    generator_betas: Tuple[float, float] = (0.5, 0.999)
+    generator_betas: tuple[float, float] = (0.5, 0.999)
     mutual_information_learning_rate: float = 1e-3
-    mutual_information_betas: Tuple[float, float] = (0.5, 0.999)
+    mutual_information_betas: tuple[float, float] = (0.5, 0.999)
     mi_optimizer: Literal["separate", "shared"] = "shared"
     encoder_learning_rate: float = 2e-4
-    encoder_betas: Tuple[float, float] = (0.5, 0.999)
+    encoder_betas: tuple[float, float] = (0.5, 0.999)
     discriminator_steps: int = 1
     warmup_epochs: int = 0
-    resume_from_checkpoint: Optional[str] = None
-    keep_checkpoints: Optional[int] = None
+    resume_from_checkpoint: str | None = None
+    keep_checkpoints: int | None = None
     eval_accuracy: bool = True
 
     def __post_init__(self):
