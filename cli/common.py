@@ -43,6 +43,18 @@ def user_errors(*types: type) -> Iterator[None]:
         fail(cli_text(str(exc)))
 
 
+def metrics_table(metrics: dict, title: str):
+    """A two-column table of metric values (floats to 4 decimals)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    return table
+
+
 # --------------------------------------------------------------------------- library messages
 
 #: Library messages name Python arguments; a person at the terminal needs the flag instead.

@@ -14,14 +14,14 @@ from infovaegan_plugin.cli.common import (
     check_writable,
     console,
     fail,
+    metrics_table,
     open_fraction,
     positive_float,
     resolve_device,
     user_errors,
 )
-from infovaegan_plugin.cli.train import NAMED, load_train_eval, metrics_table
+from infovaegan_plugin.saved_models import CONFIG_FILE
 
-CONFIG_FILE = "model_config.json"
 OUTPUT_FILE = "evaluation.json"
 
 
@@ -44,9 +44,10 @@ def resolve_model_dir(path: Path) -> Path:
 def load_model(model_dir: Path, allow_pickle: bool, device: str):
     """InfoVAEGAN (weights only), or any pythae model when pickled code is allowed."""
     from infovaegan_plugin import InfoVAEGAN, ModelLoadError
+    from infovaegan_plugin.saved_models import read_model_config
 
     try:
-        name = json.loads((model_dir / CONFIG_FILE).read_text()).get("name")
+        name = read_model_config(model_dir).get("name")
     except ValueError as exc:
         fail(f"{model_dir / CONFIG_FILE} is not valid JSON: {exc}")
     with user_errors(ModelLoadError, FileNotFoundError):
@@ -96,7 +97,7 @@ def evaluate(
     classifier_epochs: int = typer.Option(5, callback=at_least(1), hidden=True),
 ) -> None:
     """Score a trained model: clustering, reconstruction, Frechet distance, disentanglement."""
-    from infovaegan_plugin.data import DataError
+    from infovaegan_plugin.data import DataError, is_named, train_held_out
     from infovaegan_plugin.evaluation import (
         DSpritesGroundTruth,
         EvaluationSettings,
@@ -117,7 +118,7 @@ def evaluate(
         check_writable(classifier_dir, "--classifier-dir", folder=True)
     with user_errors(DataError, ValueError, FileNotFoundError):
         settings = EvaluationSettings(seed=seed, metric_scale=metric_scale, n_samples=n_samples)
-        train_data, held_out = load_train_eval(dataset, data_dir, limit, eval_fraction, seed)
+        train_data, held_out = train_held_out(dataset, data_dir, limit, eval_fraction, seed)
         expected = tuple(model.model_config.input_dim)
         if tuple(held_out.input_dim) != expected:
             fail(f"the model takes images {expected}, {dataset} has {held_out.input_dim}.")
@@ -146,7 +147,7 @@ def evaluate(
         grids = write_grids(adapter, held_out, out, seed=seed)
     payload = {
         "model_dir": str(folder),
-        "dataset": dataset if dataset in NAMED else str(dataset),
+        "dataset": dataset if is_named(dataset) else str(dataset),
         "architecture": describe_model(model),
         **result,
         "grids": grids["paths"],

@@ -7,7 +7,7 @@ shapes a network lives here.
 from __future__ import annotations
 
 from dataclasses import field
-from typing import List, Literal, Tuple, Union
+from typing import List, Literal, Optional, Tuple, Union
 
 from pydantic.dataclasses import dataclass
 from pythae.models.base.base_config import BaseAEConfig
@@ -114,6 +114,9 @@ class InfoVAEGANConfig(BaseAEConfig):
     use_inference_stage: bool = True
     use_mutual_information: bool = True
     variant: Literal["infovaegan", "infogan", "ali", "custom"] = "infovaegan"
+    #: The data set the model was trained on (``ImageData.name``), set by training runs so
+    #: that it travels with the saved model; ``None`` in configs saved before it existed.
+    trained_on: Optional[str] = None
 
     def __post_init__(self):
         super().__post_init__()
