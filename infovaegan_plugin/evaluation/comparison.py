@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
-from pythae.pipelines import TrainingPipeline
 from rich.console import Console
 
 from ..data import ImageData, available_datasets, to_pythae_dataset, train_held_out
 from ..models.infovaegan import InfoVAEGAN, InfoVAEGANConfig
 from ..presets import model_config_for, preset_for
 from ..trainers import InfoVAEGANTrainerConfig
+from ..training import build_model, fit
 from .adapters import adapter_for
 from .baselines import (
     BASELINE_NAMES,
@@ -192,11 +192,9 @@ def train_model(
     torch.manual_seed(seed)
     with quiet_pythae():
         if name in INFOVAEGAN_VARIANTS:
-            model = InfoVAEGAN(base_config(settings, input_dim, name))
-            training_config = InfoVAEGANTrainerConfig(**fields)
-            pipeline = TrainingPipeline(model=model, training_config=training_config)
-            pipeline(train_data=train_ds, eval_data=eval_ds, callbacks=callbacks)
-            trained = pipeline.trainer.model
+            model = build_model(base_config(settings, input_dim, name), seed)
+            trained = fit(model, InfoVAEGANTrainerConfig(**fields), train_ds, eval_ds,
+                          callbacks).model
         else:
             model = build_baseline(name, base_config(settings, input_dim))
             trainer = make_trainer(
