@@ -3,7 +3,6 @@ table and a JSON file, plus traversal / sample / reconstruction grids."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -14,15 +13,13 @@ from infovaegan_plugin.cli.common import (
     check_writable,
     console,
     fail,
-    metrics_table,
     open_fraction,
     positive_float,
     resolve_device,
     user_errors,
 )
+from infovaegan_plugin.cli.tables import metrics_table
 from infovaegan_plugin.saved_models import CONFIG_FILE
-
-OUTPUT_FILE = "evaluation.json"
 
 
 def resolve_model_dir(path: Path) -> Path:
@@ -101,13 +98,10 @@ def evaluate(
     from infovaegan_plugin.evaluation import (
         DSpritesGroundTruth,
         EvaluationSettings,
-        adapter_for,
-        evaluate_adapter,
         load_or_train_classifier,
         planned_steps,
-        write_grids,
     )
-    from infovaegan_plugin.evaluation.comparison import describe_model
+    from infovaegan_plugin.evaluation.evaluate import OUTPUT_FILE, evaluate_and_record
 
     device = resolve_device(device)
     folder = resolve_model_dir(model_dir)
@@ -129,7 +123,6 @@ def evaluate(
                 classifier_dir or out / "classifier", train_data, held_out, classifier_epochs, seed
             )
     ground_truth = DSpritesGroundTruth() if dataset == "dsprites" else None
-    adapter = adapter_for(model)
     steps = planned_steps(held_out, ground_truth, classifier)
     console.print(f"[bold]{folder}[/] on {len(held_out)} held-out {held_out.name} images")
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
@@ -141,25 +134,15 @@ def evaluate(
             done = steps.index(name) if name in steps else 0
             progress.update(task, completed=done, description=f"evaluating: {name}")
 
-        result = evaluate_adapter(adapter, held_out, settings, ground_truth, classifier, on_step)
+        with user_errors(OSError):
+            result = evaluate_and_record(
+                model, folder, dataset if is_named(dataset) else str(dataset), held_out, out,
+                settings, ground_truth, classifier, on_step)
         progress.update(task, completed=len(steps), description="evaluated")
-    with user_errors(OSError):
-        grids = write_grids(adapter, held_out, out, seed=seed)
-    payload = {
-        "model_dir": str(folder),
-        "dataset": dataset if is_named(dataset) else str(dataset),
-        "architecture": describe_model(model),
-        **result,
-        "grids": grids["paths"],
-        "traversal_rows": grids["traversal_rows"],
-    }
-    with user_errors(OSError):
-        out.mkdir(parents=True, exist_ok=True)
-        (out / OUTPUT_FILE).write_text(json.dumps(payload, indent=2, default=float))
     console.print(metrics_table(result["metrics"], f"{held_out.name} (held-out)"))
     console.print(f"clustering: {result['clustering_method']}")
     console.print(f"evaluation:  {out / OUTPUT_FILE}")
-    for path in grids["paths"].values():
+    for path in result["grids"].values():
         console.print(f"grid:        {path}")
 
 

@@ -22,7 +22,7 @@ from infovaegan_plugin.cli.common import (
     fail,
     user_errors,
 )
-from infovaegan_plugin.cli.export_tables import deviation_table, files_table
+from infovaegan_plugin.cli.tables import deviation_table, files_table
 from infovaegan_plugin.deploy.calibration import DEFAULT_CALIBRATION_SIZE
 from infovaegan_plugin.deploy.metadata import MIN_OPSET
 

@@ -1,13 +1,9 @@
 """``infovaegan train``: train on a named data set or a path, write the run folder + PNG grids.
 
-Nothing is lost: every run gets a folder of its own (created exclusively), a checkpoint is
-written after every epoch by default (the newest ``--keep-checkpoints`` are kept), Ctrl-C or
-SIGTERM saves the state after the last finished epoch and prints the exact command that
-resumes it (exit 130), and a run that fails before keeping anything removes its empty folder.
-
-``--resume CHECKPOINT`` continues a run with the settings it was started with (data set,
-data folder, limit, variant, seed, target epochs, batch size, device, threads: recorded in
-``run_settings.json``), each overridable by giving the option again.
+The run is :func:`infovaegan_plugin.training.train_run` (run folder, checkpoints, Ctrl-C /
+SIGTERM saving, ``metrics.json``); ``--resume`` merges the checkpoint's recorded settings
+(:mod:`infovaegan_plugin.trainers.infovaegan_trainer.resume`). This command parses the options
+and prints; an interrupt prints the command that resumes the run (exit 130).
 """
 
 from __future__ import annotations
@@ -22,12 +18,12 @@ from infovaegan_plugin.cli.common import (
     check_writable,
     console,
     fail,
-    metrics_table,
     open_fraction,
     resolve_device,
-    set_threads,
     user_errors,
 )
+from infovaegan_plugin.cli.tables import print_run_result
+from infovaegan_plugin.threads import set_threads
 
 INTERRUPTED_EXIT = 130
 
@@ -80,6 +76,7 @@ def train(
     Ctrl-C (or SIGTERM) saves the state after the last finished epoch and prints the
     command that resumes it.
     """
+    given = {k: v for k, v in locals().items() if k not in ("resume", "purity")}
     from infovaegan_plugin.models.infovaegan.infovaegan_config import VARIANTS
     from infovaegan_plugin.trainers.infovaegan_trainer.resume import (
         ResumeError,
@@ -89,11 +86,6 @@ def train(
     from infovaegan_plugin.trainers.infovaegan_trainer.run_control import interrupt_signals
     from infovaegan_plugin.training import DEFAULTS
 
-    given = {"dataset": dataset, "output_dir": output_dir, "data_dir": data_dir,
-             "epochs": epochs, "batch_size": batch_size, "seed": seed, "device": device,
-             "variant": variant, "limit": limit, "eval_fraction": eval_fraction,
-             "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
-             "amp": amp, "threads": threads}
     checkpoint = None
     if resume is not None:
         with user_errors(ResumeError):
@@ -121,7 +113,6 @@ def train(
 
 def _train(settings: dict, given_variant: str | None, checkpoint, device: str,
            purity: bool) -> None:
-    import torch
     from pythae.customexception import DatasetError, ModelError
 
     from infovaegan_plugin import NonFiniteLossError
@@ -134,13 +125,7 @@ def _train(settings: dict, given_variant: str | None, checkpoint, device: str,
 
     with user_errors(DataError, InvalidInputError, ValueError, FileNotFoundError, ResumeError):
         run = prepare_run(settings, checkpoint, given_variant)
-    data, held = run.train_data, run.eval_data
-    console.print(
-        f"[bold]{escape(data.name)}[/]: {len(data)} training / {len(held)} held-out images "
-        f"{tuple(data.images.shape[1:])}, variant {settings['variant']}, device {device}, "
-        f"{torch.get_num_threads()} thread(s)"
-        + (f", resuming after epoch {checkpoint.epoch}" if checkpoint else "")
-    )
+    console.print(f"[bold]{escape(run.train_data.name)}[/]: {escape(run.describe(device))}")
     progress = RichProgressCallback(console=console)
     try:
         try:
@@ -159,19 +144,7 @@ def _train(settings: dict, given_variant: str | None, checkpoint, device: str,
         fail(str(exc), code=3)
     except (FileNotFoundError, ValueError, OSError, ModelError, DatasetError) as exc:
         fail(str(exc))
-    title = f"{data.name}: last epoch"
-    console.print(metrics_table(
-        {k: v for k, v in result.final_metrics.items() if not k.startswith("gradnorm_")}, title))
-    for warning in result.health_warnings:
-        console.print(f"[bold yellow]health:[/] {escape(warning)}")
-    if not result.health_warnings:
-        console.print("health:       no collapse detected (discriminator, sample spread, "
-                      "categories)")
-    console.print(f"run folder:   {escape(str(result.folder))}")
-    console.print(f"final model:  {escape(str(result.final_model))}")
-    console.print(f"metrics:      {escape(str(result.metrics_path))}")
-    for path in result.grids.values():
-        console.print(f"grid:         {escape(str(path))}")
+    print_run_result(console, result)
 
 
 def register(app: typer.Typer) -> None:

@@ -75,6 +75,16 @@ class PreparedRun:
     model_config: InfoVAEGANConfig
     checkpoint: Optional[Checkpoint] = None
 
+    def describe(self, device: str) -> str:
+        """One line on the data and where the run trains (after the data set's name)."""
+        import torch
+
+        data, held = self.train_data, self.eval_data
+        return (f"{len(data)} training / {len(held)} held-out images "
+                f"{tuple(data.images.shape[1:])}, variant {self.settings['variant']}, device "
+                f"{device}, {torch.get_num_threads()} thread(s)"
+                + (f", resuming after epoch {self.checkpoint.epoch}" if self.checkpoint else ""))
+
 
 @dataclass
 class RunResult:

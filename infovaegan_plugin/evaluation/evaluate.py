@@ -216,6 +216,42 @@ def write_grids(
     return {"paths": {k: str(v) for k, v in paths.items()}, "traversal_rows": rows}
 
 
+OUTPUT_FILE = "evaluation.json"
+
+
+def evaluate_and_record(
+    model: Any,
+    model_dir: Path,
+    dataset: str,
+    held_out: ImageData,
+    out_dir: Path,
+    settings: EvaluationSettings,
+    ground_truth: Any = None,
+    classifier: Optional[DatasetClassifier] = None,
+    on_step: Optional[Callable[[str], None]] = None,
+) -> Dict[str, Any]:
+    """Every metric of ``model`` on ``held_out``, its grids, and ``evaluation.json`` in
+    ``out_dir`` (what ``infovaegan evaluate`` writes); returns that JSON's content."""
+    from .adapters import adapter_for
+    from .comparison import describe_model
+
+    adapter = adapter_for(model)
+    result = evaluate_adapter(adapter, held_out, settings, ground_truth, classifier, on_step)
+    out_dir = Path(out_dir)
+    grids = write_grids(adapter, held_out, out_dir, seed=settings.seed)
+    payload = {
+        "model_dir": str(model_dir),
+        "dataset": dataset,
+        "architecture": describe_model(model),
+        **result,
+        "grids": grids["paths"],
+        "traversal_rows": grids["traversal_rows"],
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / OUTPUT_FILE).write_text(json.dumps(payload, indent=2, default=float))
+    return payload
+
+
 def load_or_train_classifier(
     directory: Path,
     train_data: ImageData,

@@ -107,3 +107,17 @@ def test_infovaegan_without_labels_skips_clustering(make_model, digits):
     unlabelled = replace(digits.subset(slice(0, 20)), labels=None)
     result = evaluate_adapter(adapter_for(make_model()), unlabelled, EvaluationSettings())
     assert set(result["metrics"]) == {"recon_mse", "recon_bce"}
+
+
+def test_evaluate_and_record_writes_the_json_and_grids(make_model, split, tmp_path):
+    from infovaegan_plugin.evaluation.evaluate import OUTPUT_FILE, evaluate_and_record
+
+    _, held_out = split
+    payload = evaluate_and_record(make_model(), tmp_path / "model", "digits", held_out,
+                                  tmp_path / "out", EvaluationSettings(n_samples=20))
+    saved = json.loads((tmp_path / "out" / OUTPUT_FILE).read_text())
+    assert saved["dataset"] == "digits" and saved["model_dir"] == str(tmp_path / "model")
+    assert saved["architecture"]["class"] == "InfoVAEGAN" and saved["n_eval"] == 60
+    assert set(saved["metrics"]) == set(payload["metrics"]) >= {"accuracy", "recon_mse"}
+    assert set(saved["grids"]) == {"traversal", "samples", "reconstructions"}
+    assert all(Image.open(path).size[0] > 0 for path in saved["grids"].values())
