@@ -108,7 +108,9 @@ class RunResult:
 def prepare_run(settings: Mapping[str, Any], checkpoint: Optional[Checkpoint] = None,
                 given_variant: Optional[str] = None) -> PreparedRun:
     """Load the data and build the model config (the data set's preset, or ``custom`` for a
-    path); with a ``checkpoint``, check that it resumes the same model with epochs left.
+    path); with a ``checkpoint``, check that it resumes the same model with epochs left (a
+    resumed run keeps the checkpoint's ``trained_on``, ``None`` for checkpoints saved before
+    it existed, whose data set export then finds in the run's metrics.json).
 
     Raises ``DataError``/``InvalidInputError``/``ValueError`` for bad data and
     :class:`ResumeError` for a checkpoint that does not fit.
@@ -125,7 +127,8 @@ def prepare_run(settings: Mapping[str, Any], checkpoint: Optional[Checkpoint] = 
     model_config.trained_on = train_data.name
     if checkpoint is not None:
         check_variant(checkpoint, given_variant)
-        check_resumable(checkpoint, model_config, settings["epochs"])
+        saved = check_resumable(checkpoint, model_config, settings["epochs"])
+        model_config.trained_on = saved.trained_on  # the trainer compares whole configs
     return PreparedRun(settings, train_data, eval_data, model_config, checkpoint)
 
 

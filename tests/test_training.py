@@ -53,3 +53,21 @@ def test_a_failed_run_keeps_no_folder(tmp_path, monkeypatch):
         train_run(prepare_run(_settings(out)), "cpu", purity=False)
     assert info.value.empty_run_removed is True
     assert not out.exists()
+
+
+def test_a_checkpoint_saved_before_trained_on_resumes(tmp_path):
+    from infovaegan_plugin.trainers.infovaegan_trainer.resume import read_checkpoint
+    from infovaegan_plugin.saved_models import recorded_dataset
+
+    first = train_run(prepare_run(_settings(tmp_path)), "cpu", purity=False)
+    checkpoint_dir = first.folder / "checkpoint_epoch_1"
+    raw = read_model_config(checkpoint_dir)
+    del raw["trained_on"]  # what the version before this field wrote
+    (checkpoint_dir / "model_config.json").write_text(json.dumps(raw))
+    checkpoint = read_checkpoint(checkpoint_dir)
+    run = prepare_run(_settings(tmp_path, epochs=2), checkpoint)
+    assert run.model_config.trained_on is None
+    resumed = train_run(run, "cpu", purity=False)
+    assert json.loads(resumed.metrics_path.read_text())["epochs"] == 2
+    assert "trained_on" in read_model_config(resumed.final_model)
+    assert recorded_dataset(resumed.final_model) == "digits"  # from the run's metrics.json

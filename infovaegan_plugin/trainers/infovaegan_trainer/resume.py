@@ -116,11 +116,12 @@ def check_variant(checkpoint: Checkpoint, variant: Optional[str]) -> None:
             f"trained as {recorded}; drop --variant to resume it.")
 
 
-def check_resumable(checkpoint: Checkpoint, model_config: Any, epochs: int) -> None:
-    """Same model as the checkpoint's, and something left to train.
+def check_resumable(checkpoint: Checkpoint, model_config: Any, epochs: int) -> Any:
+    """Same model as the checkpoint's, and something left to train; returns the checkpoint's
+    config.
 
     ``trained_on`` is not compared: it records the data, and checkpoints written before it
-    existed do not have it.
+    existed do not have it (the resumed run keeps the checkpoint's value).
     """
     from ...load_errors import invalid_config_message
     from ...models.infovaegan.infovaegan_config import InfoVAEGANConfig
@@ -150,6 +151,7 @@ def check_resumable(checkpoint: Checkpoint, model_config: Any, epochs: int) -> N
             f"--resume {checkpoint.path} has already reached epoch {checkpoint.epoch} and the "
             f"target is {epochs} epoch(s): nothing to train. Pass --epochs N with N > "
             f"{checkpoint.epoch} to train further.")
+    return saved
 
 
 def resume_command(checkpoint: str) -> str:
