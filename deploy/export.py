@@ -338,11 +338,13 @@ def write_export(
 ) -> ExportResult:
     """:func:`export_onnx` without the staging: writes straight into ``output_dir`` (for
     callers that stage the folder themselves, e.g. to add a Triton repository before the
-    swap). ``source_dir``: the saved-model folder of an already-loaded model."""
+    swap). ``source_dir``: the saved-model folder of an already-loaded model.
+    ``dataset_name`` defaults to the data set the model records (``trained_on``)."""
     _check_options(opset, quantize, exporter)
     model, loaded_from = load_model(model_or_dir)
     source_dir = loaded_from if loaded_from is not None else source_dir
     config = model.model_config
+    dataset_name = dataset_name if dataset_name is not None else config.trained_on
     input_shape = tuple(int(d) for d in config.input_dim)
     images = None if calibration_images is None else _as_images(calibration_images, input_shape)
     if images is not None and len(images) == 0:

@@ -87,3 +87,13 @@ def test_export_measures_variants_on_held_out_images_in_one_sidecar(make_model, 
     assert sidecar["held_out_deviation"] == json.loads(json.dumps(result.held_out_deviation))
     plain = export_onnx(make_model((1, 8, 8)), tmp_path / "plain", fp16=True)
     assert plain.held_out_deviation == {} and "held_out_deviation" not in plain.metadata
+
+
+def test_the_recorded_data_set_is_stamped_without_being_passed(make_model, tmp_path):
+    result = export_onnx(make_model((1, 8, 8), trained_on="digits"), tmp_path / "a")
+    assert result.metadata["models"]["encoder.onnx"][md.TRAINING_DATASET] == "digits"
+    named = export_onnx(make_model((1, 8, 8), trained_on="digits"), tmp_path / "b",
+                        dataset_name="mnist-train")
+    assert named.metadata["models"]["encoder.onnx"][md.TRAINING_DATASET] == "mnist-train"
+    unknown = export_onnx(make_model((1, 8, 8)), tmp_path / "c")
+    assert unknown.metadata["models"]["encoder.onnx"][md.TRAINING_DATASET] is None
