@@ -9,25 +9,22 @@ run and writes benchmarks/results/digits_defaults_check.json.
 import sys, json, torch, numpy as np
 torch.set_num_threads(1)
 import infovaegan_plugin
-from pythae.pipelines import TrainingPipeline
-from infovaegan_plugin import InfoVAEGAN, InfoVAEGANTrainerConfig
-from infovaegan_plugin.data import load_digits_data, to_pythae_dataset
+from infovaegan_plugin import InfoVAEGANTrainerConfig
+from infovaegan_plugin.data import train_held_out
+from infovaegan_plugin.training import build_model, fit
 from infovaegan_plugin.presets import model_config_for
 from infovaegan_plugin.callbacks import RichProgressCallback
 import logging; logging.disable(logging.WARNING)
-data = load_digits_data(); train, held = data.split(0.1, 0)
+train, held = train_held_out("digits", eval_fraction=0.1, seed=0)
 LEG = {"noise_in_elbo": True, "kl_categorical_weight": 1.0, "joint_discriminator": False, "gumbel_temperature": 0.67,
        "mi_continuous_loss": "gaussian_nll", "mi_continuous_weight": 0.1, "elbo_updates_generator_bn": True, "noise_std": 1.0}
 variants = {"default": ({}, {}), "noise_std1": ({"noise_std": 1.0}, {}), "legacy0.1": (LEG, {})}
 out = {}
 for name, (mo, to) in variants.items():
     for seed in (0, 1, 2):
-        torch.manual_seed(seed)
-        m = InfoVAEGAN(model_config_for("digits", train.images.shape[1:], **mo))
+        m = build_model(model_config_for("digits", train.images.shape[1:], **mo), seed)
         tc = InfoVAEGANTrainerConfig(output_dir="/tmp/dcmp", num_epochs=30, per_device_train_batch_size=64, seed=seed, steps_saving=None, no_cuda=True, **to)
-        p = TrainingPipeline(model=m, training_config=tc)
-        p(train_data=to_pythae_dataset(train), eval_data=to_pythae_dataset(held), callbacks=[RichProgressCallback()])
-        h = p.trainer.history[-1]
+        h = fit(m, tc, train, held, callbacks=[RichProgressCallback()]).history[-1]
         out.setdefault(name, []).append((h["eval_accuracy"], h["eval_recon_mse"]))
         print(name, seed, round(h["eval_accuracy"], 3), round(h["eval_recon_mse"], 4), flush=True)
 for k, v in out.items():

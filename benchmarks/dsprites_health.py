@@ -24,19 +24,18 @@ from typing import Dict, List
 
 import numpy as np
 import torch
-from pythae.pipelines import TrainingPipeline
 from rich.console import Console
 from rich.table import Table
 
 import infovaegan_plugin  # noqa: F401  (registers InfoVAEGAN with pythae)
 from infovaegan_plugin import InfoVAEGAN, InfoVAEGANTrainerConfig
 from infovaegan_plugin.callbacks import ProbeCallback
-from infovaegan_plugin.data.base import to_pythae_dataset
 from infovaegan_plugin.data.dsprites import load_dsprites
 from infovaegan_plugin.evaluation.adapters import adapter_for
 from infovaegan_plugin.evaluation.dsprites_ground_truth import DSpritesGroundTruth
 from infovaegan_plugin.metrics.disentanglement import evaluate_disentanglement
 from infovaegan_plugin.presets import model_config_for, preset_for
+from infovaegan_plugin.training import build_model, fit
 from infovaegan_plugin.viz import write_model_grids
 
 
@@ -55,9 +54,7 @@ def geometry(images: np.ndarray) -> Dict[str, float]:
 
 
 def run_seed(seed: int, args, data, real_geometry) -> dict:
-    torch.manual_seed(seed)
-    config = model_config_for("dsprites", data.images.shape[1:], args.variant)
-    model = InfoVAEGAN(config)
+    model = build_model(model_config_for("dsprites", data.images.shape[1:], args.variant), seed)
     preset = preset_for("dsprites")
     training = InfoVAEGANTrainerConfig(
         output_dir=os.path.join(args.run_dir, f"{args.variant}_s{seed}"),
@@ -81,12 +78,9 @@ def run_seed(seed: int, args, data, real_geometry) -> dict:
         return scores
 
     held_out = data.subset(slice(0, 2000))
-    pipeline = TrainingPipeline(model=model, training_config=training)
     start = time.perf_counter()
-    pipeline(train_data=to_pythae_dataset(data), eval_data=to_pythae_dataset(held_out),
-             callbacks=[ProbeCallback(probe)])
+    trainer = fit(model, training, data, held_out, callbacks=[ProbeCallback(probe)])
     wall = time.perf_counter() - start
-    trainer = pipeline.trainer
     model = trainer.model.cpu().eval()
     grids = write_model_grids(model, Path(trainer.training_dir), real_images=held_out.images, seed=seed)
     scores = evaluate_disentanglement(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from infovaegan_plugin.cli.common import (
     at_least,
@@ -17,8 +16,7 @@ from infovaegan_plugin.cli.common import (
     resolve_device,
     user_errors,
 )
-
-DATASET_CHOICES = ("mnist", "dsprites", "digits")
+from infovaegan_plugin.cli.tables import summary_tables
 
 
 def parse_list(text: str, what: str) -> list[str]:
@@ -37,43 +35,6 @@ def parse_seeds(text: str) -> list[int]:
     if any(s < 0 for s in seeds):
         fail(f"--seeds must be >= 0, got {text!r}.")
     return seeds
-
-
-#: Metric groups printed as separate tables, so each fits an 80-column terminal.
-TABLE_GROUPS = (
-    ("clustering, reconstruction, samples",
-     ("accuracy", "nmi", "ari", "recon_mse", "recon_bce", "cfd")),
-    ("disentanglement", ("beta_vae", "factor_vae", "mig", "dci")),
-)
-
-
-def summary_tables(summary: dict) -> list[Table]:
-    """Headline metrics per model (mean over seeds), one table per metric group."""
-    from infovaegan_plugin.evaluation import METRICS
-    from infovaegan_plugin.evaluation.report import DISPLAY, SHORT
-
-    models = summary["models"]
-    tables = []
-    for i, (title, group) in enumerate(TABLE_GROUPS):
-        keys = [k for k in group if any(k in m["metrics"] for m in models.values())]
-        if not keys:
-            continue
-        table = Table(title=f"{summary['dataset']}: {title} (mean over seeds)")
-        table.add_column("model", no_wrap=True)
-        for key in keys:
-            table.add_column(f"{SHORT[key]} {'↑' if METRICS[key][1] else '↓'}", justify="right")
-        if i == 0:
-            table.add_column("train s", justify="right")
-        for name, entry in models.items():
-            cells = [
-                f"{entry['metrics'][k]['mean']:.3f}" if k in entry["metrics"] else "n/a"
-                for k in keys
-            ]
-            if i == 0:
-                cells.append(f"{entry['train_time_s']['mean']:.0f}")
-            table.add_row(DISPLAY.get(name, name), *cells)
-        tables.append(table)
-    return tables
 
 
 def benchmark(
@@ -112,11 +73,11 @@ def benchmark(
     import torch
 
     from infovaegan_plugin.callbacks import RichProgressCallback
-    from infovaegan_plugin.data import DataError
+    from infovaegan_plugin.data import DataError, available_datasets, is_named
     from infovaegan_plugin.evaluation import BenchmarkError, BenchmarkSettings, run_benchmark
 
-    if dataset not in DATASET_CHOICES:
-        fail(f"--dataset must be one of {', '.join(DATASET_CHOICES)}, got {dataset!r}.")
+    if not is_named(dataset):
+        fail(f"--dataset must be one of {', '.join(available_datasets())}, got {dataset!r}.")
     if threads:
         torch.set_num_threads(threads)
     device = resolve_device(device)

@@ -3,7 +3,6 @@ table and a JSON file, plus traversal / sample / reconstruction grids."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -19,10 +18,8 @@ from infovaegan_plugin.cli.common import (
     resolve_device,
     user_errors,
 )
-from infovaegan_plugin.cli.train import NAMED, load_train_eval, metrics_table
-
-CONFIG_FILE = "model_config.json"
-OUTPUT_FILE = "evaluation.json"
+from infovaegan_plugin.cli.tables import metrics_table
+from infovaegan_plugin.saved_models import CONFIG_FILE
 
 
 def resolve_model_dir(path: Path) -> Path:
@@ -44,9 +41,10 @@ def resolve_model_dir(path: Path) -> Path:
 def load_model(model_dir: Path, allow_pickle: bool, device: str):
     """InfoVAEGAN (weights only), or any pythae model when pickled code is allowed."""
     from infovaegan_plugin import InfoVAEGAN, ModelLoadError
+    from infovaegan_plugin.saved_models import read_model_config
 
     try:
-        name = json.loads((model_dir / CONFIG_FILE).read_text()).get("name")
+        name = read_model_config(model_dir).get("name")
     except ValueError as exc:
         fail(f"{model_dir / CONFIG_FILE} is not valid JSON: {exc}")
     with user_errors(ModelLoadError, FileNotFoundError):
@@ -96,17 +94,14 @@ def evaluate(
     classifier_epochs: int = typer.Option(5, callback=at_least(1), hidden=True),
 ) -> None:
     """Score a trained model: clustering, reconstruction, Frechet distance, disentanglement."""
-    from infovaegan_plugin.data import DataError
+    from infovaegan_plugin.data import DataError, is_named, train_held_out
     from infovaegan_plugin.evaluation import (
         DSpritesGroundTruth,
         EvaluationSettings,
-        adapter_for,
-        evaluate_adapter,
         load_or_train_classifier,
         planned_steps,
-        write_grids,
     )
-    from infovaegan_plugin.evaluation.comparison import describe_model
+    from infovaegan_plugin.evaluation.evaluate import OUTPUT_FILE, evaluate_and_record
 
     device = resolve_device(device)
     folder = resolve_model_dir(model_dir)
@@ -117,7 +112,7 @@ def evaluate(
         check_writable(classifier_dir, "--classifier-dir", folder=True)
     with user_errors(DataError, ValueError, FileNotFoundError):
         settings = EvaluationSettings(seed=seed, metric_scale=metric_scale, n_samples=n_samples)
-        train_data, held_out = load_train_eval(dataset, data_dir, limit, eval_fraction, seed)
+        train_data, held_out = train_held_out(dataset, data_dir, limit, eval_fraction, seed)
         expected = tuple(model.model_config.input_dim)
         if tuple(held_out.input_dim) != expected:
             fail(f"the model takes images {expected}, {dataset} has {held_out.input_dim}.")
@@ -128,7 +123,6 @@ def evaluate(
                 classifier_dir or out / "classifier", train_data, held_out, classifier_epochs, seed
             )
     ground_truth = DSpritesGroundTruth() if dataset == "dsprites" else None
-    adapter = adapter_for(model)
     steps = planned_steps(held_out, ground_truth, classifier)
     console.print(f"[bold]{folder}[/] on {len(held_out)} held-out {held_out.name} images")
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
@@ -140,25 +134,15 @@ def evaluate(
             done = steps.index(name) if name in steps else 0
             progress.update(task, completed=done, description=f"evaluating: {name}")
 
-        result = evaluate_adapter(adapter, held_out, settings, ground_truth, classifier, on_step)
+        with user_errors(OSError):
+            result = evaluate_and_record(
+                model, folder, dataset if is_named(dataset) else str(dataset), held_out, out,
+                settings, ground_truth, classifier, on_step)
         progress.update(task, completed=len(steps), description="evaluated")
-    with user_errors(OSError):
-        grids = write_grids(adapter, held_out, out, seed=seed)
-    payload = {
-        "model_dir": str(folder),
-        "dataset": dataset if dataset in NAMED else str(dataset),
-        "architecture": describe_model(model),
-        **result,
-        "grids": grids["paths"],
-        "traversal_rows": grids["traversal_rows"],
-    }
-    with user_errors(OSError):
-        out.mkdir(parents=True, exist_ok=True)
-        (out / OUTPUT_FILE).write_text(json.dumps(payload, indent=2, default=float))
     console.print(metrics_table(result["metrics"], f"{held_out.name} (held-out)"))
     console.print(f"clustering: {result['clustering_method']}")
     console.print(f"evaluation:  {out / OUTPUT_FILE}")
-    for path in grids["paths"].values():
+    for path in result["grids"].values():
         console.print(f"grid:        {path}")
 
 

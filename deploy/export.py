@@ -100,6 +100,8 @@ class ExportResult:
     metadata: dict[str, Any]
     parity: dict[str, float]
     variants: dict[str, VariantReport] = field(default_factory=dict)
+    #: Variant encoders against fp32 on held-out real images (empty without them).
+    held_out_deviation: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def relocated(self, old_root: Path, new_root: Path) -> ExportResult:
         """The same result with every path under ``old_root`` moved to ``new_root`` (an
@@ -290,6 +292,8 @@ def export_onnx(
     calibration_images: Any = None,
     exporter: Literal["legacy", "dynamo"] = "legacy",
     overwrite: bool = False,
+    held_out_images: Any = None,
+    held_out_label: str = "held-out images",
 ) -> ExportResult:
     """Write ``encoder.onnx``, ``generator.onnx`` (+ fp16/int8 variants) and the sidecar.
 
@@ -297,7 +301,10 @@ def export_onnx(
     :func:`find_model_dir`). ``calibration_images``: real images (N, C, H, W), uint8 or float
     in [0, 1]; they check parity, calibrate static int8 quantization and measure the
     variants' deviation (without them int8 is dynamic and deviations are measured on images
-    the generator samples from the prior). ``exporter``: the TorchScript exporter is the
+    the generator samples from the prior). ``held_out_images``: other real images the variants'
+    encoders are measured on as well (``held_out_deviation`` in the result and the sidecar;
+    ``held_out_label`` describes them), so int8 is not graded only on the images it was
+    calibrated with. ``exporter``: the TorchScript exporter is the
     default because it is ~20x faster on these small graphs; ``"dynamo"`` uses torch.export.
 
     The files are written into a staging folder and swapped in, so ``output_dir`` ends up
@@ -311,7 +318,8 @@ def export_onnx(
                            overwrite) as staging:
         result = write_export(model, staging, opset=opset, fp16=fp16, quantize=quantize,
                               dataset_name=dataset_name, calibration_images=calibration_images,
-                              exporter=exporter, source_dir=source_dir)
+                              exporter=exporter, source_dir=source_dir,
+                              held_out_images=held_out_images, held_out_label=held_out_label)
     return result.relocated(staging, Path(output_dir))
 
 
@@ -325,14 +333,18 @@ def write_export(
     calibration_images: Any = None,
     exporter: Literal["legacy", "dynamo"] = "legacy",
     source_dir: Path | None = None,
+    held_out_images: Any = None,
+    held_out_label: str = "held-out images",
 ) -> ExportResult:
     """:func:`export_onnx` without the staging: writes straight into ``output_dir`` (for
     callers that stage the folder themselves, e.g. to add a Triton repository before the
-    swap). ``source_dir``: the saved-model folder of an already-loaded model."""
+    swap). ``source_dir``: the saved-model folder of an already-loaded model.
+    ``dataset_name`` defaults to the data set the model records (``trained_on``)."""
     _check_options(opset, quantize, exporter)
     model, loaded_from = load_model(model_or_dir)
     source_dir = loaded_from if loaded_from is not None else source_dir
     config = model.model_config
+    dataset_name = dataset_name if dataset_name is not None else config.trained_on
     input_shape = tuple(int(d) for d in config.input_dim)
     images = None if calibration_images is None else _as_images(calibration_images, input_shape)
     if images is not None and len(images) == 0:
@@ -395,8 +407,15 @@ def write_export(
         },
         "variants": {name: report.as_dict() for name, report in variants.items()},
     }
+    held_out: dict[str, dict[str, Any]] = {}
+    if held_out_images is not None and variants:
+        from infovaegan_plugin.deploy.calibration import held_out_deviation
+
+        held_out = held_out_deviation(encoder_path, variants, held_out_images, held_out_label)
+        sidecar["held_out_deviation"] = held_out
     sidecar_path = md.write_sidecar(out / md.SIDECAR_NAME, sidecar)
     return ExportResult(
         output_dir=out, encoder_path=encoder_path, generator_path=generator_path,
         sidecar_path=sidecar_path, metadata=sidecar, parity=parity, variants=variants,
+        held_out_deviation=held_out,
     )

@@ -1,10 +1,13 @@
-"""Finding a saved model inside what a user points at: the model folder itself, or a
-training run (pythae's ``<Model>_training_<date>/final_model``), as the CLI commands accept."""
+"""Finding a saved model inside what a user points at (the model folder itself, or a
+training run: pythae's ``<Model>_training_<date>/final_model``, as the CLI commands accept),
+and reading what its ``model_config.json`` says without building the model."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
 
 from .models.infovaegan.infovaegan_model import CONFIG_FILE, MODEL_FILE
 
@@ -34,3 +37,47 @@ def find_model_dir(path: str | os.PathLike[str], what: str = "InfoVAEGAN") -> Pa
             "InfoVAEGAN_training_<date>/final_model)."
         )
     return max(candidates, key=lambda d: ((d / MODEL_FILE).stat().st_mtime, str(d)))
+
+
+def read_model_config(folder: str | os.PathLike[str]) -> Dict[str, Any]:
+    """The raw ``model_config.json`` of a saved model (any pythae model) as a dict.
+
+    Raises ``OSError`` when the file cannot be read and ``ValueError`` when it is not a JSON
+    object; callers word the message for their context.
+    """
+    content = json.loads((Path(folder) / CONFIG_FILE).read_text())
+    if not isinstance(content, dict):
+        raise ValueError(f"{Path(folder) / CONFIG_FILE} holds {type(content).__name__}, "
+                         "not a JSON object")
+    return content
+
+
+def saved_input_dim(folder: str | os.PathLike[str]) -> Optional[Tuple[int, ...]]:
+    """``input_dim`` of a saved model, or ``None`` when the config cannot tell (the loader
+    then reports the problem with its own message)."""
+    try:
+        return tuple(int(d) for d in read_model_config(folder)["input_dim"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def recorded_dataset(folder: str | os.PathLike[str]) -> Optional[str]:
+    """The data set a saved model was trained on: its config's ``trained_on`` (written by
+    training runs since it exists), else the ``dataset`` of the ``metrics.json`` of the
+    training run holding the folder (models saved before); ``None`` when neither says."""
+    try:
+        trained_on = read_model_config(folder).get("trained_on")
+    except (OSError, ValueError):
+        trained_on = None
+    if trained_on:
+        return str(trained_on)
+    model_dir = Path(folder)
+    for parent in [model_dir, *model_dir.parents][:3]:
+        path = parent / "metrics.json"
+        if path.is_file():
+            try:
+                name = json.loads(path.read_text()).get("dataset")
+            except (json.JSONDecodeError, OSError, AttributeError):
+                return None
+            return str(name) if name else None
+    return None

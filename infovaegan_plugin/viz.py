@@ -20,6 +20,9 @@ from PIL.PngImagePlugin import PngInfo
 
 ArrayLike = np.ndarray | torch.Tensor
 MIN_TILE = 32  # pixels: tiles smaller than this are upscaled
+#: save_small_grid shrinks tiles larger than this (area): a 64 px sprite stays legible at
+#: 32 px and the PNG stays small enough to commit.
+MAX_TILE = 32
 LABEL_FONT_SIZE = 11
 TITLE_FONT_SIZE = 12
 MARGIN = 4  # pixels around labels
@@ -161,6 +164,35 @@ def save_grid(images: ArrayLike, path: str | Path, ncol: int,
     return path
 
 
+def save_small_grid(images: ArrayLike, path: str | Path, ncol: int,
+                    max_tile: int = MAX_TILE, labels: GridLabels | None = None) -> Path:
+    """:func:`save_grid` with tiles over ``max_tile`` pixels shrunk first (area average), so
+    grids of 64x64 images stay small files."""
+    import torch.nn.functional as F
+
+    if not torch.is_tensor(images):
+        images = torch.from_numpy(np.asarray(images, dtype=np.float32))
+    images = images.detach().cpu().float()
+    height, width = images.shape[-2:]
+    if max(height, width) > max_tile:
+        factor = max_tile / max(height, width)
+        size = (max(1, round(height * factor)), max(1, round(width * factor)))
+        images = F.interpolate(images, size=size, mode="area")
+    return save_grid(images.clamp(0, 1), path, ncol=ncol, labels=labels)
+
+
+def save_reconstruction_grid(real: torch.Tensor, recon: torch.Tensor, path: str | Path,
+                             bottom: str, max_tile: int | None = None) -> Path:
+    """The reconstructions grid every report writes: held-out images over their
+    reconstructions (``bottom`` says how those were made); ``max_tile`` shrinks big tiles."""
+    labels = GridLabels(title=f"Reconstructions: top row = held-out images, bottom row = "
+                        f"{bottom}", rows=["real", "recon."])
+    images = torch.cat([real, recon])
+    if max_tile is None:
+        return save_grid(images, path, ncol=real.shape[0], labels=labels)
+    return save_small_grid(images, path, ncol=real.shape[0], max_tile=max_tile, labels=labels)
+
+
 @torch.no_grad()
 def samples_per_category(model, per_category: int = 10, seed: int = 0) -> torch.Tensor:
     """One row per value of the first categorical code, prior noise and continuous codes."""
@@ -200,14 +232,8 @@ def write_model_grids(
         real = torch.as_tensor(to_numpy_images(real_images)[:10]).to(next(model.parameters()).device)
         with torch.no_grad():
             recon = model.reconstruct(real)
-        paths["reconstructions"] = save_grid(
-            torch.cat([real, recon]), out_dir / "reconstructions.png", ncol=real.shape[0],
-            labels=GridLabels(
-                title="Reconstructions: top row = held-out images, bottom row = "
-                "generator(encoder(image))",
-                rows=["real", "recon."],
-            ),
-        )
+        paths["reconstructions"] = save_reconstruction_grid(
+            real, recon, out_dir / "reconstructions.png", "generator(encoder(image))")
     layout = model.layout
     limit = layout.traversal_limit  # the prior's range: [-1, 1] uniform, [-2, 2] normal
     values = layout.traversal_values(10, limit)

@@ -26,7 +26,15 @@ from .dsprites import (
 )
 from .images import load_image_folder
 from .mnist import MNIST_MD5, MNIST_MIRRORS, download_mnist, load_mnist, parse_idx, read_idx
-from .registry import DSPRITES_NPZ_NAME, SPLITS, available_datasets, load_dataset
+from .registry import (
+    DSPRITES_NPZ_NAME,
+    SPLITS,
+    available_datasets,
+    is_named,
+    load_dataset,
+    loader_for_recorded,
+)
+from .splits import DSPRITES_DEFAULT_IMAGES, train_held_out
 
 __all__ = [
     "ImageData",
@@ -36,6 +44,10 @@ __all__ = [
     "validate_labels",
     "load_dataset",
     "available_datasets",
+    "is_named",
+    "loader_for_recorded",
+    "train_held_out",
+    "DSPRITES_DEFAULT_IMAGES",
     "SPLITS",
     "load_mnist",
     "download_mnist",

@@ -81,8 +81,20 @@ DATASET_LOADERS: Dict[str, Loader] = {
 
 
 def available_datasets() -> tuple:
-    """Names :func:`load_dataset` accepts besides paths."""
+    """Names :func:`load_dataset` accepts besides paths (the only list of them)."""
     return tuple(DATASET_LOADERS)
+
+
+def is_named(name_or_path: Any) -> bool:
+    """Whether ``name_or_path`` is a data set name rather than a path."""
+    return isinstance(name_or_path, str) and name_or_path in DATASET_LOADERS
+
+
+def loader_for_recorded(recorded: str) -> Optional[str]:
+    """The loader name of a recorded training-data name (``ImageData.name``: "digits",
+    "mnist-train", ...), or ``None`` when the run was trained on a path."""
+    base = recorded.split("-")[0]
+    return base if base in DATASET_LOADERS else None
 
 
 def _is_mnist_dir(path: Path) -> bool:
@@ -158,4 +170,4 @@ def load_dataset(
     )
 
 
-__all__ = ["load_dataset", "available_datasets", "DATASET_LOADERS", "SPLITS", "DSPRITES_NPZ_NAME"]
+__all__ = ["load_dataset", "available_datasets", "is_named", "loader_for_recorded", "DATASET_LOADERS", "SPLITS", "DSPRITES_NPZ_NAME"]

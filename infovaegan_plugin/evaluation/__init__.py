@@ -16,7 +16,6 @@ from .comparison import (
     MODEL_NAMES,
     BenchmarkError,
     BenchmarkSettings,
-    load_benchmark_data,
     run_benchmark,
 )
 from .dsprites_ground_truth import DSpritesGroundTruth
@@ -44,7 +43,6 @@ __all__ = [
     "DATASETS",
     "BenchmarkError",
     "BenchmarkSettings",
-    "load_benchmark_data",
     "run_benchmark",
     "DSpritesGroundTruth",
     "METRICS",

@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
-from pythae.pipelines import TrainingPipeline
 from rich.console import Console
 
-from ..data import ImageData, load_dataset, to_pythae_dataset
+from ..data import ImageData, available_datasets, to_pythae_dataset, train_held_out
 from ..models.infovaegan import InfoVAEGAN, InfoVAEGANConfig
 from ..presets import model_config_for, preset_for
 from ..trainers import InfoVAEGANTrainerConfig
+from ..training import build_model, fit
 from .adapters import adapter_for
 from .baselines import (
     BASELINE_NAMES,
@@ -55,9 +55,7 @@ from .report import write_report
 
 INFOVAEGAN_VARIANTS = ("infovaegan", "infogan", "ali")
 MODEL_NAMES: Tuple[str, ...] = INFOVAEGAN_VARIANTS + BASELINE_NAMES
-DATASETS = ("digits", "mnist", "dsprites")
-#: dSprites images rendered for a comparison when no ``limit`` is given.
-DSPRITES_DEFAULT_IMAGES = 20000
+DATASETS = available_datasets()
 #: Fixed split seed: every model and seed is scored on the same held-out images.
 DATA_SEED = 0
 RESULT_FILE = "result.json"
@@ -157,23 +155,6 @@ class BenchmarkSettings:
 # ----- data and models --------------------------------------------------------------------
 
 
-def load_benchmark_data(
-    dataset: str, data_dir: Optional[Path], limit: Optional[int], eval_fraction: float
-) -> Tuple[ImageData, ImageData]:
-    """(train, held-out): MNIST's official test split, else a fixed-seed hold-out."""
-    if dataset == "mnist":
-        train = load_dataset("mnist", data_dir, split="train", limit=limit)
-        return train, load_dataset("mnist", data_dir, split="test", limit=limit)
-    if dataset == "dsprites":
-        n = limit or DSPRITES_DEFAULT_IMAGES
-        data = load_dataset("dsprites", data_dir, n=n, seed=DATA_SEED)
-    else:
-        data = load_dataset(dataset, data_dir)
-        if limit is not None:
-            data = data.subset(slice(0, limit))
-    return data.split(eval_fraction, DATA_SEED)
-
-
 def base_config(
     settings: BenchmarkSettings, input_dim, variant: str = "infovaegan"
 ) -> InfoVAEGANConfig:
@@ -211,11 +192,9 @@ def train_model(
     torch.manual_seed(seed)
     with quiet_pythae():
         if name in INFOVAEGAN_VARIANTS:
-            model = InfoVAEGAN(base_config(settings, input_dim, name))
-            training_config = InfoVAEGANTrainerConfig(**fields)
-            pipeline = TrainingPipeline(model=model, training_config=training_config)
-            pipeline(train_data=train_ds, eval_data=eval_ds, callbacks=callbacks)
-            trained = pipeline.trainer.model
+            model = build_model(base_config(settings, input_dim, name), seed)
+            trained = fit(model, InfoVAEGANTrainerConfig(**fields), train_ds, eval_ds,
+                          callbacks).model
         else:
             model = build_baseline(name, base_config(settings, input_dim))
             trainer = make_trainer(
@@ -377,8 +356,8 @@ def run_benchmark(
     ran: List[str] = []
     skipped = [f"{m}/seed{s}" for (m, s) in done]
     if len(done) < len(jobs):
-        data = load_benchmark_data(
-            settings.dataset, settings.data_dir, settings.limit, settings.eval_fraction
+        data = train_held_out(
+            settings.dataset, settings.data_dir, settings.limit, settings.eval_fraction, DATA_SEED
         )
         console.print(
             f"[bold]{settings.dataset}[/]: {len(data[0])} training / {len(data[1])} held-out "
@@ -412,7 +391,6 @@ __all__ = [
     "DATASETS",
     "BenchmarkError",
     "BenchmarkSettings",
-    "load_benchmark_data",
     "base_config",
     "train_model",
     "run_one",

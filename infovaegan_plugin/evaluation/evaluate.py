@@ -15,7 +15,6 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..data import ImageData
 from ..metrics import (
@@ -28,7 +27,7 @@ from ..metrics import (
     evaluate_reconstruction,
     train_feature_classifier,
 )
-from ..viz import GridLabels, save_grid
+from ..viz import MAX_TILE, GridLabels, save_reconstruction_grid, save_small_grid
 from .adapters import BATCH, ModelAdapter
 
 #: Headline metrics: key -> (label, higher is better).
@@ -51,9 +50,6 @@ _DISENTANGLEMENT_HEADLINE = {
     "mig": "discrete_mig",
     "dci": "disentanglement",
 }
-#: Grid tiles larger than this are downsampled (area) to it: a 64 px sprite stays legible at
-#: 32 px and the PNG stays small enough to commit.
-MAX_TILE = 32
 #: Images the feature classifier is trained on at most (a few epochs on CPU).
 CLASSIFIER_MAX_IMAGES = 20000
 CLASSIFIER_METRICS_FILE = "classifier_metrics.json"
@@ -172,20 +168,6 @@ def evaluate_adapter(
     }
 
 
-def save_small_grid(images: Any, path: Path, ncol: int, max_tile: int = MAX_TILE,
-                    labels: Optional[GridLabels] = None) -> Path:
-    """:func:`save_grid` with tiles over ``max_tile`` pixels shrunk first (area average)."""
-    if not torch.is_tensor(images):
-        images = torch.from_numpy(np.asarray(images, dtype=np.float32))
-    images = images.detach().cpu().float()
-    height, width = images.shape[-2:]
-    if max(height, width) > max_tile:
-        factor = max_tile / max(height, width)
-        size = (max(1, round(height * factor)), max(1, round(width * factor)))
-        images = F.interpolate(images, size=size, mode="area")
-    return save_grid(images.clamp(0, 1), path, ncol=ncol, labels=labels)
-
-
 def write_grids(
     adapter: ModelAdapter, data: ImageData, out_dir: Path, seed: int = 0
 ) -> Dict[str, Any]:
@@ -208,12 +190,45 @@ def write_grids(
     real = torch.from_numpy(np.ascontiguousarray(reference[:10]))
     with torch.no_grad():
         recon = adapter.reconstruct(real).detach().cpu()
-    paths["reconstructions"] = save_small_grid(
-        torch.cat([real, recon]), out_dir / "reconstructions.png", ncol=real.shape[0],
-        labels=GridLabels(title="Reconstructions: top row = held-out images, bottom row = "
-                          "their reconstructions", rows=["real", "recon."]),
-    )
+    paths["reconstructions"] = save_reconstruction_grid(
+        real, recon, out_dir / "reconstructions.png", "their reconstructions", max_tile=MAX_TILE)
     return {"paths": {k: str(v) for k, v in paths.items()}, "traversal_rows": rows}
+
+
+OUTPUT_FILE = "evaluation.json"
+
+
+def evaluate_and_record(
+    model: Any,
+    model_dir: Path,
+    dataset: str,
+    held_out: ImageData,
+    out_dir: Path,
+    settings: EvaluationSettings,
+    ground_truth: Any = None,
+    classifier: Optional[DatasetClassifier] = None,
+    on_step: Optional[Callable[[str], None]] = None,
+) -> Dict[str, Any]:
+    """Every metric of ``model`` on ``held_out``, its grids, and ``evaluation.json`` in
+    ``out_dir`` (what ``infovaegan evaluate`` writes); returns that JSON's content."""
+    from .adapters import adapter_for
+    from .comparison import describe_model
+
+    adapter = adapter_for(model)
+    result = evaluate_adapter(adapter, held_out, settings, ground_truth, classifier, on_step)
+    out_dir = Path(out_dir)
+    grids = write_grids(adapter, held_out, out_dir, seed=settings.seed)
+    payload = {
+        "model_dir": str(model_dir),
+        "dataset": dataset,
+        "architecture": describe_model(model),
+        **result,
+        "grids": grids["paths"],
+        "traversal_rows": grids["traversal_rows"],
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / OUTPUT_FILE).write_text(json.dumps(payload, indent=2, default=float))
+    return payload
 
 
 def load_or_train_classifier(

@@ -209,14 +209,14 @@ def test_two_runs_started_in_the_same_second_both_survive(tmp_path):
 
 
 def test_threads_default_is_safe_under_load(monkeypatch):
-    from infovaegan_plugin.cli import common
+    from infovaegan_plugin import threads
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(2)), raising=False)
-    assert common.default_threads() == 1  # 2 cores: leave one to the rest of the machine
+    assert threads.default_threads() == 1  # 2 cores: leave one to the rest of the machine
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
-    assert common.default_threads() == 8
+    assert threads.default_threads() == 8
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert common.default_threads() == 3
+    assert threads.default_threads() == 3
     help_text = flat(runner.invoke(app, ["train", "--help"]).output)
     assert "--threads" in help_text and "half the usable cores" in help_text

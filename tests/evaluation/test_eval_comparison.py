@@ -1,24 +1,20 @@
 """Benchmark settings: validation, resolution from the presets, fingerprints, resumability,
-the held-out split and the configs the compared models are built from."""
+and the configs the compared models are built from."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from infovaegan_plugin.data import load_digits_data
 from infovaegan_plugin.evaluation.comparison import (
-    DATA_SEED,
     MODEL_NAMES,
     RESULT_FILE,
     BenchmarkError,
     BenchmarkSettings,
     base_config,
     existing_result,
-    load_benchmark_data,
 )
 from infovaegan_plugin.presets import PRESETS
 
@@ -99,17 +95,3 @@ def test_a_torn_result_file_means_run_again(tmp_path):
     path = _write_result(s)
     path.write_text('{"model": "infov')
     assert existing_result(s, "infovaegan", 0) is None
-
-
-def test_held_out_split_is_fixed_and_respects_limit_and_fraction():
-    train, held = load_benchmark_data("digits", None, limit=200, eval_fraction=0.25)
-    assert (len(train), len(held)) == (150, 50)
-    again_train, again_held = load_benchmark_data("digits", None, limit=200, eval_fraction=0.25)
-    np.testing.assert_array_equal(held.images, again_held.images)  # every model, same images
-    np.testing.assert_array_equal(train.labels, again_train.labels)
-    # together they are exactly the first 200 images, each once: nothing held out is trained on
-    first = load_digits_data().images[:200].reshape(200, -1)
-    both = np.concatenate([train.images, held.images]).reshape(200, -1)
-    assert sorted(row.tobytes() for row in both) == sorted(row.tobytes() for row in first)
-    _, expected_held = load_digits_data().subset(slice(0, 200)).split(0.25, DATA_SEED)
-    np.testing.assert_array_equal(held.labels, expected_held.labels)

@@ -22,7 +22,6 @@ from infovaegan_plugin.evaluation import (
     sample_images,
     write_grids,
 )
-from infovaegan_plugin.evaluation.evaluate import save_small_grid
 
 
 @pytest.fixture
@@ -70,9 +69,6 @@ def test_grids_are_written_small(make_model, digits, tmp_path):
     for name in ("traversal", "samples", "reconstructions"):
         assert (tmp_path / f"{name}.png").is_file()
     assert len(grids["traversal_rows"]) == 2 * 10
-    big = np.random.default_rng(0).random((4, 1, 64, 64), dtype=np.float32)
-    width, height = Image.open(save_small_grid(big, tmp_path / "big.png", ncol=4)).size
-    assert (width, height) == (4 * 33 + 1, 33 + 1)  # 64 px tiles shrunk to 32 px
 
 
 def test_samples_come_in_batches_with_one_seed(make_model):
@@ -107,3 +103,17 @@ def test_infovaegan_without_labels_skips_clustering(make_model, digits):
     unlabelled = replace(digits.subset(slice(0, 20)), labels=None)
     result = evaluate_adapter(adapter_for(make_model()), unlabelled, EvaluationSettings())
     assert set(result["metrics"]) == {"recon_mse", "recon_bce"}
+
+
+def test_evaluate_and_record_writes_the_json_and_grids(make_model, split, tmp_path):
+    from infovaegan_plugin.evaluation.evaluate import OUTPUT_FILE, evaluate_and_record
+
+    _, held_out = split
+    payload = evaluate_and_record(make_model(), tmp_path / "model", "digits", held_out,
+                                  tmp_path / "out", EvaluationSettings(n_samples=20))
+    saved = json.loads((tmp_path / "out" / OUTPUT_FILE).read_text())
+    assert saved["dataset"] == "digits" and saved["model_dir"] == str(tmp_path / "model")
+    assert saved["architecture"]["class"] == "InfoVAEGAN" and saved["n_eval"] == 60
+    assert set(saved["metrics"]) == set(payload["metrics"]) >= {"accuracy", "recon_mse"}
+    assert set(saved["grids"]) == {"traversal", "samples", "reconstructions"}
+    assert all(Image.open(path).size[0] > 0 for path in saved["grids"].values())

@@ -180,6 +180,9 @@ class InfoVAEGANConfig(BaseAEConfig):
     use_inference_stage: Optional[bool] = None
     use_mutual_information: Optional[bool] = None
     variant: Literal["infovaegan", "infogan", "ali", "custom"] = "infovaegan"
+    #: The data set the model was trained on (``ImageData.name``), set by training runs so
+    #: that it travels with the saved model; ``None`` in configs saved before it existed.
+    trained_on: Optional[str] = None
 
     def __post_init__(self):
         super().__post_init__()

@@ -7,6 +7,7 @@
   place, so a ``checkpoint_epoch_N`` folder is always complete; Ctrl-C and SIGTERM are held
   back while it is written (:func:`deferred_interrupts`).
 - :func:`prune_checkpoints`: keep only the newest ``keep`` checkpoints of a run.
+- :func:`remove_empty_run`: a run that failed before keeping anything leaves no folder.
 - :class:`TrainingInterrupted`: raised by the trainer on Ctrl-C / SIGTERM after it saved the
   state of the last finished epoch; it says where that checkpoint is.
 - :func:`interrupt_signals`: SIGTERM behaves as Ctrl-C does (commands install it).
@@ -32,6 +33,7 @@ __all__ = [
     "interrupt_signals",
     "list_checkpoints",
     "prune_checkpoints",
+    "remove_empty_run",
     "staged_dir",
 ]
 
@@ -228,4 +230,21 @@ def prune_checkpoints(run_dir: str, keep: Optional[int]) -> List[str]:
         with deferred_interrupts():
             shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
+    return removed
+
+
+def has_results(run_dir: str) -> bool:
+    """Whether a run folder kept anything worth keeping (a final model or a checkpoint)."""
+    return os.path.isdir(os.path.join(run_dir, "final_model")) or bool(list_checkpoints(run_dir))
+
+
+def remove_empty_run(run_dir: Optional[str], output_dir: str, created_output: bool) -> bool:
+    """Remove the folder of a run that kept nothing (and ``output_dir`` when the run created
+    it and it is left empty); returns whether the run folder was removed."""
+    removed = False
+    if run_dir is not None and os.path.isdir(run_dir) and not has_results(run_dir):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        removed = True
+    if created_output and os.path.isdir(output_dir) and not os.listdir(output_dir):
+        os.rmdir(output_dir)
     return removed

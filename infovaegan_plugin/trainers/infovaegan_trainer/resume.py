@@ -1,0 +1,159 @@
+"""Resuming a run: what a ``checkpoint_epoch_N`` folder records, and how its settings combine
+with the ones given again.
+
+Every check raises :class:`ResumeError` with one line that names the checkpoint and says what
+to do, so a command can print it instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+from .run_control import RUN_SETTINGS_FILE, list_checkpoints
+
+__all__ = ["Checkpoint", "ResumeError", "check_resumable", "merge_settings", "read_checkpoint",
+           "resume_command"]
+
+TRAINING_CONFIG_FILE = "training_config.json"
+
+
+class ResumeError(ValueError):
+    """The checkpoint cannot be resumed (missing, corrupt, another model, nothing to train)."""
+
+
+@dataclass
+class Checkpoint:
+    """What a ``checkpoint_epoch_N`` folder says about the run it belongs to."""
+
+    path: Path
+    epoch: int
+    settings: Dict[str, Any] = field(default_factory=dict)  # run_settings.json
+    training: Dict[str, Any] = field(default_factory=dict)  # training_config.json
+    #: True when a run folder was named and its newest checkpoint was picked.
+    picked_newest: bool = False
+
+
+def _read_json(path: Path) -> Dict[str, Any]:
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResumeError(f"--resume: {path} cannot be read ({exc}).") from None
+    return content if isinstance(content, dict) else {}
+
+
+def read_checkpoint(path: Path) -> Checkpoint:
+    """The checkpoint ``path`` names (a run folder means its newest checkpoint)."""
+    import torch
+
+    from .infovaegan_trainer import OPTIMIZERS_FILE
+
+    path = Path(path)
+    if not path.exists():
+        raise ResumeError(f"--resume {path}: checkpoint folder not found.")
+    if not path.is_dir():
+        raise ResumeError(f"--resume {path} is a file; give a checkpoint_epoch_N folder of a "
+                          "training run.")
+    picked = False
+    if not (path / OPTIMIZERS_FILE).is_file():
+        found = list_checkpoints(str(path))
+        if not found:
+            raise ResumeError(
+                f"--resume {path} is not a checkpoint: it has no {OPTIMIZERS_FILE} (give a "
+                "checkpoint_epoch_N folder of a training run, or the run folder).")
+        path, picked = Path(found[-1][1]), True
+    try:
+        payload = torch.load(path / OPTIMIZERS_FILE, map_location="cpu", weights_only=True)
+        epoch = int(payload["epoch"])
+    except Exception as exc:  # torch raises several types for a corrupt file
+        raise ResumeError(
+            f"--resume {path}: {OPTIMIZERS_FILE} is corrupt or not an InfoVAEGAN checkpoint "
+            f"({type(exc).__name__}).") from None
+    settings: Dict[str, Any] = {}
+    for folder in (path, path.parent):
+        if (folder / RUN_SETTINGS_FILE).is_file():
+            settings = _read_json(folder / RUN_SETTINGS_FILE)
+            break
+    training = (_read_json(path / TRAINING_CONFIG_FILE)
+                if (path / TRAINING_CONFIG_FILE).is_file() else {})
+    return Checkpoint(path, epoch, settings, training, picked)
+
+
+def merge_settings(given: Mapping[str, Any], checkpoint: Optional[Checkpoint],
+                   defaults: Mapping[str, Any]) -> Dict[str, Any]:
+    """Settings given again win; then the checkpoint's; then ``defaults``."""
+    recorded: Dict[str, Any] = {}
+    if checkpoint is not None:
+        training = checkpoint.training
+        recorded = {
+            "epochs": training.get("num_epochs"),
+            "batch_size": training.get("per_device_train_batch_size"),
+            "seed": training.get("seed"),
+            "amp": training.get("amp"),
+            "keep_checkpoints": training.get("keep_checkpoints"),
+            "checkpoint_every": training.get("steps_saving"),
+            "output_dir": training.get("output_dir"),
+        }
+        recorded = {k: v for k, v in recorded.items() if v is not None}
+        recorded.update({k: v for k, v in checkpoint.settings.items() if v is not None})
+    merged = {**defaults, **recorded}
+    merged.update({k: v for k, v in given.items() if v is not None})
+    for key in ("data_dir", "output_dir"):
+        if merged.get(key) is not None:
+            merged[key] = Path(merged[key])
+    return merged
+
+
+def check_variant(checkpoint: Checkpoint, variant: Optional[str]) -> None:
+    """A variant given again must be the one the checkpoint was trained as."""
+    recorded = checkpoint.settings.get("variant")
+    if variant and recorded and variant != recorded:
+        raise ResumeError(
+            f"--variant {variant} does not match the checkpoint {checkpoint.path}, which was "
+            f"trained as {recorded}; drop --variant to resume it.")
+
+
+def check_resumable(checkpoint: Checkpoint, model_config: Any, epochs: int) -> Any:
+    """Same model as the checkpoint's, and something left to train; returns the checkpoint's
+    config.
+
+    ``trained_on`` is not compared: it records the data, and checkpoints written before it
+    existed do not have it (the resumed run keeps the checkpoint's value).
+    """
+    from ...load_errors import invalid_config_message
+    from ...models.infovaegan.infovaegan_config import InfoVAEGANConfig
+    from ...saved_models import CONFIG_FILE, read_model_config
+
+    config_path = checkpoint.path / CONFIG_FILE
+    try:
+        raw = read_model_config(checkpoint.path)
+    except (OSError, ValueError) as exc:
+        raise ResumeError(f"--resume: {config_path} cannot be read ({exc}).") from None
+    raw.pop("name", None)
+    raw.pop("latent_dim", None)
+    try:
+        saved = InfoVAEGANConfig.from_dict(raw)
+    except (ValueError, TypeError) as exc:
+        raise ResumeError(invalid_config_message(config_path, exc)) from None
+    names = [k for k in model_config.__dataclass_fields__ if k != "trained_on"
+             and getattr(saved, k, None) != getattr(model_config, k, None)]
+    if names:
+        shown = "; ".join(f"{k}: checkpoint {getattr(saved, k, None)!r}, these options "
+                          f"{getattr(model_config, k, None)!r}" for k in names[:4])
+        raise ResumeError(
+            f"--resume {checkpoint.path} was trained with another model ({shown}); resume it "
+            "with the data set and --variant it was trained with.")
+    if checkpoint.epoch >= epochs:
+        raise ResumeError(
+            f"--resume {checkpoint.path} has already reached epoch {checkpoint.epoch} and the "
+            f"target is {epochs} epoch(s): nothing to train. Pass --epochs N with N > "
+            f"{checkpoint.epoch} to train further.")
+    return saved
+
+
+def resume_command(checkpoint: str) -> str:
+    """The command line that continues a run from ``checkpoint``."""
+    return f"infovaegan train --resume {shlex.quote(str(checkpoint))}"
