@@ -6,9 +6,8 @@ run and writes benchmarks/results/digits_defaults_check.json.
 
     python benchmarks/digits_defaults.py
 """
-import sys, json, torch, numpy as np
+import json, torch, numpy as np
 torch.set_num_threads(1)
-import infovaegan_plugin
 from infovaegan_plugin import InfoVAEGANTrainerConfig
 from infovaegan_plugin.data import train_held_out
 from infovaegan_plugin.training import build_model, fit

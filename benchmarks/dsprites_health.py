@@ -20,7 +20,6 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
 
 import numpy as np
 import torch
@@ -39,7 +38,7 @@ from infovaegan_plugin.training import build_model, fit
 from infovaegan_plugin.viz import write_model_grids
 
 
-def geometry(images: np.ndarray) -> Dict[str, float]:
+def geometry(images: np.ndarray) -> dict[str, float]:
     """Spread (std) of sprite centroids in pixels and mean/std of the lit area."""
     x = images[:, 0]
     mass = x.sum(axis=(1, 2)) + 1e-6
@@ -63,9 +62,9 @@ def run_seed(seed: int, args, data, real_geometry) -> dict:
         mi_optimizer=args.mi_optimizer, discriminator_learning_rate=args.discriminator_lr,
         generator_learning_rate=args.generator_lr,
     )
-    per_epoch: List[dict] = []
+    per_epoch: list[dict] = []
 
-    def probe(trained: InfoVAEGAN) -> Dict[str, float]:
+    def probe(trained: InfoVAEGAN) -> dict[str, float]:
         trained.eval()
         with torch.no_grad():
             gen = torch.Generator().manual_seed(1234)

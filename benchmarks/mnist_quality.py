@@ -20,7 +20,6 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
 
 import numpy as np
 import torch
@@ -51,7 +50,7 @@ BASE = {**LEGACY, "kl_categorical_weight": 0.001}
 
 #: variant name -> (ablation, model-config overrides, trainer-config overrides). The first
 #: three are the paper's comparison; the rest isolate one change each.
-VARIANTS: Dict[str, tuple] = {
+VARIANTS: dict[str, tuple] = {
     "infovaegan": ("infovaegan", {}, {}),
     "infovaegan-paper": ("infovaegan", PAPER_METHOD, {"mi_optimizer": "separate"}),
     "infogan": ("infogan", {"infer_noise": False}, {}),
@@ -135,7 +134,7 @@ def evaluate(model: InfoVAEGAN, images: np.ndarray, labels: np.ndarray, classifi
     }
 
 
-def time_to(history: List[dict], threshold: float):
+def time_to(history: list[dict], threshold: float):
     """Training seconds (cumulative, evaluation excluded) until the first epoch at or above
     ``threshold`` accuracy; None if never reached."""
     elapsed = 0.0
@@ -149,9 +148,9 @@ def time_to(history: List[dict], threshold: float):
 def run_variant(variant: str, seed: int, args, train, test, classifier) -> dict:
     model = build_model(make_config(variant, args), seed)
     config = trainer_config(variant, args, seed, os.path.join(args.run_dir, f"{variant}_s{seed}"), args.epochs)
-    per_epoch: List[dict] = []
+    per_epoch: list[dict] = []
 
-    def probe(trained: InfoVAEGAN) -> Dict[str, float]:
+    def probe(trained: InfoVAEGAN) -> dict[str, float]:
         scores = evaluate(trained, test.images, test.labels, classifier)
         per_epoch.append(scores)
         print(f"[{variant} seed {seed} epoch {len(per_epoch)}] "
@@ -201,7 +200,7 @@ def step_speed(args, train, amp: bool, steps: int = 30, warmup: int = 5) -> floa
     return steps * args.batch_size / (time.perf_counter() - start)
 
 
-def plot_curves(results: List[dict], path: Path) -> None:
+def plot_curves(results: list[dict], path: Path) -> None:
     """Accuracy per epoch, one line per (variant, seed)."""
     from infovaegan_plugin.evaluation.charts import line_chart
 

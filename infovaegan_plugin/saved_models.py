@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 from .models.infovaegan.infovaegan_model import CONFIG_FILE, MODEL_FILE
 
@@ -39,7 +39,7 @@ def find_model_dir(path: str | os.PathLike[str], what: str = "InfoVAEGAN") -> Pa
     return max(candidates, key=lambda d: ((d / MODEL_FILE).stat().st_mtime, str(d)))
 
 
-def read_model_config(folder: str | os.PathLike[str]) -> Dict[str, Any]:
+def read_model_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """The raw ``model_config.json`` of a saved model (any pythae model) as a dict.
 
     Raises ``OSError`` when the file cannot be read and ``ValueError`` when it is not a JSON
@@ -52,7 +52,7 @@ def read_model_config(folder: str | os.PathLike[str]) -> Dict[str, Any]:
     return content
 
 
-def saved_input_dim(folder: str | os.PathLike[str]) -> Optional[Tuple[int, ...]]:
+def saved_input_dim(folder: str | os.PathLike[str]) -> tuple[int, ...] | None:
     """``input_dim`` of a saved model, or ``None`` when the config cannot tell (the loader
     then reports the problem with its own message)."""
     try:
@@ -61,7 +61,7 @@ def saved_input_dim(folder: str | os.PathLike[str]) -> Optional[Tuple[int, ...]]
         return None
 
 
-def recorded_dataset(folder: str | os.PathLike[str]) -> Optional[str]:
+def recorded_dataset(folder: str | os.PathLike[str]) -> str | None:
     """The data set a saved model was trained on: its config's ``trained_on`` (written by
     training runs since it exists), else the ``dataset`` of the ``metrics.json`` of the
     training run holding the folder (models saved before); ``None`` when neither says."""

@@ -3,7 +3,6 @@ that stays fast when other jobs run beside it."""
 
 from __future__ import annotations
 
-from typing import Optional
 
 __all__ = ["default_threads", "set_threads"]
 
@@ -28,7 +27,7 @@ def default_threads() -> int:
     return max(1, min(usable // 2, 8))
 
 
-def set_threads(threads: Optional[int]) -> Optional[int]:
+def set_threads(threads: int | None) -> int | None:
     """Apply ``--threads`` (``None``: :func:`default_threads`; 0: leave torch's default);
     returns the number set, or ``None`` for torch's default."""
     import torch

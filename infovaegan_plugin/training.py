@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from .data import ImageData, is_named, to_pythae_dataset, train_held_out
 from .models.infovaegan import InfoVAEGAN, InfoVAEGANConfig
@@ -27,7 +28,7 @@ __all__ = ["DEFAULTS", "METRICS_FILE", "PreparedRun", "RunResult", "build_model"
            "prepare_run", "train_run"]
 
 #: Defaults of the settings that a resumed run may take from its checkpoint instead.
-DEFAULTS: Dict[str, Any] = {
+DEFAULTS: dict[str, Any] = {
     "dataset": "digits", "data_dir": None, "limit": None, "eval_fraction": 0.1,
     "variant": "infovaegan", "seed": 0, "device": "auto", "amp": False, "threads": None,
     "checkpoint_every": 1, "keep_checkpoints": 3,
@@ -44,8 +45,8 @@ def build_model(model_config: InfoVAEGANConfig, seed: int) -> InfoVAEGAN:
 
 
 def fit(model: Any, training_config: InfoVAEGANTrainerConfig, train_data: Any,
-        eval_data: Any = None, callbacks: Optional[list] = None,
-        on_pipeline: Optional[Callable[[Any], None]] = None) -> Any:
+        eval_data: Any = None, callbacks: list | None = None,
+        on_pipeline: Callable[[Any], None] | None = None) -> Any:
     """Train ``model`` with pythae's pipeline; returns the trainer (``trainer.model`` is the
     trained model, ``trainer.history`` the epochs).
 
@@ -69,11 +70,11 @@ def fit(model: Any, training_config: InfoVAEGANTrainerConfig, train_data: Any,
 class PreparedRun:
     """A run ready to train: its settings (epochs and batch size resolved), data and configs."""
 
-    settings: Dict[str, Any]
+    settings: dict[str, Any]
     train_data: ImageData
     eval_data: ImageData
     model_config: InfoVAEGANConfig
-    checkpoint: Optional[Checkpoint] = None
+    checkpoint: Checkpoint | None = None
 
     def describe(self, device: str) -> str:
         """One line on the data and where the run trains (after the data set's name)."""
@@ -92,9 +93,9 @@ class RunResult:
 
     folder: Path
     dataset: str
-    final_metrics: Dict[str, Any]
-    health_warnings: List[str]
-    grids: Dict[str, Path] = field(default_factory=dict)
+    final_metrics: dict[str, Any]
+    health_warnings: list[str]
+    grids: dict[str, Path] = field(default_factory=dict)
 
     @property
     def final_model(self) -> Path:
@@ -105,8 +106,8 @@ class RunResult:
         return self.folder / METRICS_FILE
 
 
-def prepare_run(settings: Mapping[str, Any], checkpoint: Optional[Checkpoint] = None,
-                given_variant: Optional[str] = None) -> PreparedRun:
+def prepare_run(settings: Mapping[str, Any], checkpoint: Checkpoint | None = None,
+                given_variant: str | None = None) -> PreparedRun:
     """Load the data and build the model config (the data set's preset, or ``custom`` for a
     path); with a ``checkpoint``, check that it resumes the same model with epochs left (a
     resumed run keeps the checkpoint's ``trained_on``, ``None`` for checkpoints saved before
@@ -132,7 +133,7 @@ def prepare_run(settings: Mapping[str, Any], checkpoint: Optional[Checkpoint] = 
     return PreparedRun(settings, train_data, eval_data, model_config, checkpoint)
 
 
-def _recordable(settings: Mapping[str, Any]) -> Dict[str, Any]:
+def _recordable(settings: Mapping[str, Any]) -> dict[str, Any]:
     """JSON-ready settings with paths made absolute, so a resume works from any folder."""
     out = {k: str(v.absolute()) if isinstance(v, Path) else v for k, v in settings.items()}
     if out.get("dataset") is not None and not is_named(out["dataset"]):
@@ -140,7 +141,7 @@ def _recordable(settings: Mapping[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def _run_settings_callback(holder: Dict[str, Any], settings: Dict[str, Any]) -> Any:
+def _run_settings_callback(holder: dict[str, Any], settings: dict[str, Any]) -> Any:
     """Writes ``run_settings.json`` into the run folder when training begins, so every
     checkpoint can be resumed with the same settings."""
     from pythae.trainers.training_callbacks import TrainingCallback
@@ -155,7 +156,7 @@ def _run_settings_callback(holder: Dict[str, Any], settings: Dict[str, Any]) -> 
     return RunSettings()
 
 
-def _summary(trainer: Any, run: PreparedRun, grids: Dict[str, Path]) -> Dict[str, Any]:
+def _summary(trainer: Any, run: PreparedRun, grids: dict[str, Path]) -> dict[str, Any]:
     folder = Path(trainer.training_dir)
     final = dict(trainer.history[-1]) if trainer.history else {}
     warnings = final.pop("health_warnings", [])
@@ -174,7 +175,7 @@ def _summary(trainer: Any, run: PreparedRun, grids: Dict[str, Path]) -> Dict[str
     }
 
 
-def train_run(run: PreparedRun, device: str, callbacks: Optional[list] = None,
+def train_run(run: PreparedRun, device: str, callbacks: list | None = None,
               purity: bool = True, log: Callable[[str], None] = lambda message: None
               ) -> RunResult:
     """Train ``run`` on ``device`` ("cpu" or "cuda") and write ``metrics.json`` and the grids.
@@ -201,7 +202,7 @@ def train_run(run: PreparedRun, device: str, callbacks: Optional[list] = None,
         no_cuda=device == "cpu",
         amp=bool(settings["amp"]),
     )
-    holder: Dict[str, Any] = {}
+    holder: dict[str, Any] = {}
     callbacks = [*(callbacks or []), _run_settings_callback(holder, _recordable(settings))]
     if purity and run.train_data.labels is not None and run.model_config.categorical_dims:
         from .callbacks import ProbeCallback

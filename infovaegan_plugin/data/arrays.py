@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Optional, Union
 
 import numpy as np
 
@@ -19,7 +18,7 @@ LABEL_KEYS = ("labels", "y", "targets")
 _READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
 
 
-def _pick(files, candidates) -> Optional[str]:
+def _pick(files, candidates) -> str | None:
     """First candidate present, matched case-insensitively (``X`` / ``Y`` are common)."""
     lowered = {f.lower(): f for f in files}
     for c in candidates:
@@ -28,7 +27,7 @@ def _pick(files, candidates) -> Optional[str]:
     return None
 
 
-def load_array_file(path: Union[str, Path], key: Optional[str] = None) -> ImageData:
+def load_array_file(path: str | Path, key: str | None = None) -> ImageData:
     """Load images (and labels, when an npz has them) from a ``.npy`` or ``.npz`` file.
 
     An npz with ``imgs`` and ``latents_classes`` is the dSprites archive and is handed to

@@ -8,7 +8,7 @@ at load time, with messages that name the problem, is cheaper than a NaN loss th
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -34,11 +34,11 @@ class ImageData:
     """
 
     images: np.ndarray
-    labels: Optional[np.ndarray] = None
-    factors: Optional[np.ndarray] = None
-    factor_names: Optional[Tuple[str, ...]] = None
+    labels: np.ndarray | None = None
+    factors: np.ndarray | None = None
+    factor_names: tuple[str, ...] | None = None
     name: str = "data"
-    class_names: Optional[Tuple[str, ...]] = None
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         imgs = self.images
@@ -80,14 +80,14 @@ class ImageData:
     def from_arrays(
         cls,
         images: np.ndarray,
-        labels: Optional[np.ndarray] = None,
+        labels: np.ndarray | None = None,
         *,
-        factors: Optional[np.ndarray] = None,
-        factor_names: Optional[Sequence[str]] = None,
+        factors: np.ndarray | None = None,
+        factor_names: Sequence[str] | None = None,
         name: str = "data",
-        class_names: Optional[Sequence[str]] = None,
-        expected_shape: Optional[Tuple[int, int, int]] = None,
-    ) -> "ImageData":
+        class_names: Sequence[str] | None = None,
+        expected_shape: tuple[int, int, int] | None = None,
+    ) -> ImageData:
         """Validate and convert raw arrays (uint8, NHWC, float64, ...) into an ImageData."""
         imgs = validate_images(images, expected_shape=expected_shape, name=name)
         lab = None if labels is None else validate_labels(labels, len(imgs), name=name)
@@ -112,11 +112,11 @@ class ImageData:
         return int(self.images.shape[0])
 
     @property
-    def input_dim(self) -> Tuple[int, int, int]:
+    def input_dim(self) -> tuple[int, int, int]:
         """``(C, H, W)``, the value ``model_config.input_dim`` must have."""
         return tuple(int(s) for s in self.images.shape[1:])  # type: ignore[return-value]
 
-    def subset(self, indices) -> "ImageData":
+    def subset(self, indices) -> ImageData:
         """Rows ``indices`` (int array, bool mask or slice) with labels/factors kept aligned."""
         if isinstance(indices, slice):
             idx = indices
@@ -142,7 +142,7 @@ class ImageData:
             factors=None if self.factors is None else self.factors[idx],
         )
 
-    def split(self, fraction: float = 0.1, seed: int = 0) -> Tuple["ImageData", "ImageData"]:
+    def split(self, fraction: float = 0.1, seed: int = 0) -> tuple[ImageData, ImageData]:
         """Random ``(train, eval)`` split; ``fraction`` is the share held out for eval.
 
         Seeded so that a run and its later evaluation see the same held-out images.
@@ -209,7 +209,7 @@ def _to_nchw(arr: np.ndarray, expected_shape, name: str) -> np.ndarray:
 
 def validate_images(
     arr,
-    expected_shape: Optional[Tuple[int, int, int]] = None,
+    expected_shape: tuple[int, int, int] | None = None,
     name: str = "images",
 ) -> np.ndarray:
     """Return ``arr`` as float32 ``(N, C, H, W)`` in ``[0, 1]`` or raise a DataError saying why.

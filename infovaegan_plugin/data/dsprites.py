@@ -23,25 +23,25 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple, Union
+from collections.abc import Callable
 
 import numpy as np
 
 from .base import DataError, ImageData, validate_images
 
-latents_names: Tuple[str, ...] = ("color", "shape", "scale", "orientation", "posX", "posY")
-latents_sizes: Tuple[int, ...] = (1, 3, 6, 40, 32, 32)
+latents_names: tuple[str, ...] = ("color", "shape", "scale", "orientation", "posX", "posY")
+latents_sizes: tuple[int, ...] = (1, 3, 6, 40, 32, 32)
 #: Row ``i`` of the original file has classes ``index_to_classes(i)``: posY varies fastest.
 latents_bases: np.ndarray = np.concatenate(
     [np.cumprod(latents_sizes[::-1])[::-1][1:], [1]]
 ).astype(np.int64)
 DSPRITES_N_IMAGES: int = int(np.prod(latents_sizes))
-SHAPE_NAMES: Tuple[str, ...] = ("square", "ellipse", "heart")
+SHAPE_NAMES: tuple[str, ...] = ("square", "ellipse", "heart")
 IMAGE_SIZE: int = 64
 #: Images rendered by :func:`load_dsprites` when neither ``n`` nor ``factors`` is given.
 DSPRITES_DEFAULT_N: int = 10_000
 
-latents_possible_values: Dict[str, np.ndarray] = {
+latents_possible_values: dict[str, np.ndarray] = {
     "color": np.array([1.0]),
     "shape": np.array([1.0, 2.0, 3.0]),
     "scale": np.linspace(0.5, 1.0, 6),
@@ -74,7 +74,7 @@ def _heart(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return r * r * r - x * x * y * y * y <= 0.0
 
 
-_SHAPE_TESTS: Tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], ...] = (
+_SHAPE_TESTS: tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], ...] = (
     _square,
     _ellipse,
     _heart,
@@ -115,7 +115,7 @@ def index_to_classes(index) -> np.ndarray:
     return (idx[..., None] // latents_bases) % np.asarray(latents_sizes, dtype=np.int64)
 
 
-def classes_to_index(classes) -> Union[int, np.ndarray]:
+def classes_to_index(classes) -> int | np.ndarray:
     """Inverse of :func:`index_to_classes`: an int for one (6,) row, an (N,) array otherwise."""
     single = np.asarray(classes).ndim == 1
     idx = _check_classes(classes) @ latents_bases
@@ -130,7 +130,7 @@ def classes_to_values(classes) -> np.ndarray:
     )
 
 
-def sample_factors(n: int, rng: Union[np.random.Generator, int, None] = None) -> np.ndarray:
+def sample_factors(n: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
     """``n`` factor-class rows drawn independently and uniformly (with replacement)."""
     if n < 0:
         raise DataError(f"number of samples must be >= 0, got {n}")
@@ -193,7 +193,7 @@ def _dsprites_data(images: np.ndarray, classes: np.ndarray, name: str) -> ImageD
 
 
 def load_dsprites(
-    n: Optional[int] = None, seed: int = 0, factors: Optional[np.ndarray] = None
+    n: int | None = None, seed: int = 0, factors: np.ndarray | None = None
 ) -> ImageData:
     """Render ``n`` distinct grid points drawn at random (or exactly the rows of ``factors``).
 
@@ -219,7 +219,7 @@ _NPZ_KEYS = ("imgs", "latents_values", "latents_classes")
 
 
 def load_dsprites_npz(
-    path: Union[str, Path], n: Optional[int] = None, seed: int = 0
+    path: str | Path, n: int | None = None, seed: int = 0
 ) -> ImageData:
     """The original dSprites npz (keys imgs, latents_values, latents_classes).
 

@@ -7,7 +7,6 @@ one broken JPEG should not end a run, and a silently shrunken data set misleads.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -16,10 +15,10 @@ from .base import DataError, ImageData, validate_images
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
-Size = Union[int, Tuple[int, int]]
+Size = int | tuple[int, int]
 
 
-def _read(path: Path, size: Optional[Tuple[int, int]], grayscale: bool) -> np.ndarray:
+def _read(path: Path, size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
     with Image.open(path) as img:
         img.load()  # decode now: a truncated file fails here, not later
         img = img.convert("L" if grayscale else "RGB")
@@ -30,8 +29,8 @@ def _read(path: Path, size: Optional[Tuple[int, int]], grayscale: bool) -> np.nd
 
 
 def load_image_folder(
-    path: Union[str, Path], size: Optional[Size] = None, grayscale: bool = True
-) -> Tuple[ImageData, List[Path], List[Tuple[Path, str]]]:
+    path: str | Path, size: Size | None = None, grayscale: bool = True
+) -> tuple[ImageData, list[Path], list[tuple[Path, str]]]:
     """Read every image under ``path`` (recursively), sorted by relative path.
 
     ``size`` is ``(H, W)`` or an int for squares; without it all images must share the size of
@@ -54,9 +53,9 @@ def load_image_folder(
         ),
         key=lambda p: p.relative_to(root).as_posix(),
     )
-    arrays: List[np.ndarray] = []
-    files: List[Path] = []
-    skipped: List[Tuple[Path, str]] = []
+    arrays: list[np.ndarray] = []
+    files: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
     for p in candidates:
         if p.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append((p, f"unsupported extension {p.suffix or '(none)'!r}"))

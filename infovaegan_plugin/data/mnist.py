@@ -15,34 +15,34 @@ import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 from .base import DataError, ImageData, validate_images
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
-MNIST_MIRRORS: Tuple[str, ...] = (
+MNIST_MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
 
 #: md5 of the official gzip files, as published with the data set.
-MNIST_MD5: Dict[str, str] = {
+MNIST_MD5: dict[str, str] = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
 }
 
-MNIST_FILES: Dict[str, Tuple[str, str]] = {
+MNIST_FILES: dict[str, tuple[str, str]] = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 
 # IDX type code -> big-endian numpy dtype ("THE IDX FILE FORMAT", yann.lecun.com/exdb/mnist/).
-_IDX_DTYPES: Dict[int, str] = {
+_IDX_DTYPES: dict[int, str] = {
     0x08: ">u1",
     0x09: ">i1",
     0x0B: ">i2",
@@ -113,7 +113,7 @@ def _find(data_dir: Path, stem: str) -> Path:
     )
 
 
-def _load_split(data_dir: Path, split: str, limit: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
+def _load_split(data_dir: Path, split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
     img_path, lab_path = (_find(data_dir, stem) for stem in MNIST_FILES[split])
     images = read_idx(img_path)
     labels = read_idx(lab_path)
@@ -136,7 +136,7 @@ def _load_split(data_dir: Path, split: str, limit: Optional[int]) -> Tuple[np.nd
 
 
 def load_mnist(
-    data_dir: PathLike, split: str = "train", limit: Optional[int] = None
+    data_dir: PathLike, split: str = "train", limit: int | None = None
 ) -> ImageData:
     """MNIST ``split`` ("train", "test" or "all" = train then test) as (N, 1, 28, 28) in [0, 1].
 
@@ -184,9 +184,9 @@ def download_mnist(
     target_dir: PathLike,
     mirrors: Sequence[str] = MNIST_MIRRORS,
     force: bool = False,
-    fetch: Optional[Callable[[str], bytes]] = None,
-    files: Optional[Iterable[str]] = None,
-) -> List[Path]:
+    fetch: Callable[[str], bytes] | None = None,
+    files: Iterable[str] | None = None,
+) -> list[Path]:
     """Download the MNIST gzip files into ``target_dir``, keeping only md5-verified copies.
 
     Mirrors are tried in order; a failed fetch or a wrong checksum moves on to the next one,

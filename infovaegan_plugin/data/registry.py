@@ -12,7 +12,8 @@ import inspect
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any
+from collections.abc import Callable
 
 from .arrays import load_array_file
 from .base import DataError, ImageData, validate_labels
@@ -26,10 +27,10 @@ SPLITS = ("train", "test", "all")
 DSPRITES_NPZ_NAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 
 Loader = Callable[..., ImageData]
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
-def _check_options(func: Callable, kw: Dict[str, Any], what: str) -> None:
+def _check_options(func: Callable, kw: dict[str, Any], what: str) -> None:
     """Name the bad option instead of letting a TypeError surface from deep inside a loader."""
     params = inspect.signature(func).parameters
     unknown = sorted(set(kw) - set(params))
@@ -46,13 +47,13 @@ def _require_no_test_split(what: str, split: str) -> None:
         )
 
 
-def _digits(data_dir: Optional[Path], split: str, **kw: Any) -> ImageData:
+def _digits(data_dir: Path | None, split: str, **kw: Any) -> ImageData:
     _require_no_test_split("digits", split)
     _check_options(load_digits_data, kw, "digits")
     return load_digits_data(**kw)
 
 
-def _mnist(data_dir: Optional[Path], split: str, **kw: Any) -> ImageData:
+def _mnist(data_dir: Path | None, split: str, **kw: Any) -> ImageData:
     if data_dir is None:
         raise DataError(
             "mnist needs data_dir: a directory with the four IDX files (fetch them once with "
@@ -62,7 +63,7 @@ def _mnist(data_dir: Optional[Path], split: str, **kw: Any) -> ImageData:
     return load_mnist(data_dir, split=split, **kw)
 
 
-def _dsprites(data_dir: Optional[Path], split: str, **kw: Any) -> ImageData:
+def _dsprites(data_dir: Path | None, split: str, **kw: Any) -> ImageData:
     """Procedural unless ``data_dir`` points at (a folder holding) the original npz."""
     _require_no_test_split("dsprites", split)
     if data_dir is None:
@@ -73,7 +74,7 @@ def _dsprites(data_dir: Optional[Path], split: str, **kw: Any) -> ImageData:
     return load_dsprites_npz(npz, **kw)
 
 
-DATASET_LOADERS: Dict[str, Loader] = {
+DATASET_LOADERS: dict[str, Loader] = {
     "digits": _digits,
     "mnist": _mnist,
     "dsprites": _dsprites,
@@ -90,7 +91,7 @@ def is_named(name_or_path: Any) -> bool:
     return isinstance(name_or_path, str) and name_or_path in DATASET_LOADERS
 
 
-def loader_for_recorded(recorded: str) -> Optional[str]:
+def loader_for_recorded(recorded: str) -> str | None:
     """The loader name of a recorded training-data name (``ImageData.name``: "digits",
     "mnist-train", ...), or ``None`` when the run was trained on a path."""
     base = recorded.split("-")[0]
@@ -123,7 +124,7 @@ def _warn_skipped(root: Path, skipped) -> None:
 
 def load_dataset(
     name_or_path: PathLike,
-    data_dir: Optional[PathLike] = None,
+    data_dir: PathLike | None = None,
     split: str = "train",
     **kw: Any,
 ) -> ImageData:

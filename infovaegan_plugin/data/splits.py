@@ -8,7 +8,6 @@ seed) see the same held-out images.
 from __future__ import annotations
 
 import os
-from typing import Optional, Tuple, Union
 
 from .base import ImageData
 from .registry import load_dataset
@@ -19,12 +18,12 @@ DSPRITES_DEFAULT_IMAGES = 20000
 
 
 def train_held_out(
-    dataset: Union[str, os.PathLike],
-    data_dir: Optional[Union[str, os.PathLike]] = None,
-    limit: Optional[int] = None,
+    dataset: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    limit: int | None = None,
     eval_fraction: float = 0.1,
     seed: int = 0,
-) -> Tuple[ImageData, ImageData]:
+) -> tuple[ImageData, ImageData]:
     """``(train, held_out)`` of a named data set or a path.
 
     ``limit``: MNIST keeps the first N of each split, dSprites draws N images (default

@@ -23,7 +23,8 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
+from collections.abc import Callable
 
 import torch
 from rich.console import Console
@@ -54,7 +55,7 @@ from .evaluate import (
 from .report import write_report
 
 INFOVAEGAN_VARIANTS = ("infovaegan", "infogan", "ali")
-MODEL_NAMES: Tuple[str, ...] = INFOVAEGAN_VARIANTS + BASELINE_NAMES
+MODEL_NAMES: tuple[str, ...] = INFOVAEGAN_VARIANTS + BASELINE_NAMES
 DATASETS = available_datasets()
 #: Fixed split seed: every model and seed is scored on the same held-out images.
 DATA_SEED = 0
@@ -71,15 +72,15 @@ class BenchmarkSettings:
 
     dataset: str
     output_dir: Path
-    models: Tuple[str, ...] = MODEL_NAMES
-    seeds: Tuple[int, ...] = (0,)
-    epochs: Optional[int] = None
-    batch_size: Optional[int] = None
-    data_dir: Optional[Path] = None
-    limit: Optional[int] = None
+    models: tuple[str, ...] = MODEL_NAMES
+    seeds: tuple[int, ...] = (0,)
+    epochs: int | None = None
+    batch_size: int | None = None
+    data_dir: Path | None = None
+    limit: int | None = None
     eval_fraction: float = 0.1
-    hidden_dim: Optional[int] = None
-    base_channels: Optional[int] = None
+    hidden_dim: int | None = None
+    base_channels: int | None = None
     metric_scale: float = 1.0
     n_samples: int = 5000
     classifier_epochs: int = 5
@@ -115,7 +116,7 @@ class BenchmarkSettings:
     def train_batch_size(self) -> int:
         return self.batch_size or int(preset_for(self.dataset)["batch_size"])
 
-    def fingerprint(self) -> Dict[str, Any]:
+    def fingerprint(self) -> dict[str, Any]:
         """The settings a result depends on; results with different ones are not comparable."""
         return {
             "dataset": self.dataset,
@@ -130,7 +131,7 @@ class BenchmarkSettings:
             "classifier_epochs": self.classifier_epochs,
         }
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         """The settings as JSON (resolved epochs and batch size) for ``summary.json``."""
         out = asdict(self)
         out.pop("force")
@@ -165,7 +166,7 @@ def base_config(
     return model_config_for(settings.dataset, input_dim, variant, **overrides)
 
 
-def _common_trainer_fields(settings: BenchmarkSettings, seed: int, out: Path) -> Dict[str, Any]:
+def _common_trainer_fields(settings: BenchmarkSettings, seed: int, out: Path) -> dict[str, Any]:
     return {
         "output_dir": str(out),
         "num_epochs": settings.num_epochs,
@@ -184,7 +185,7 @@ def train_model(
     eval_ds,
     seed: int,
     out: Path,
-    callbacks: Optional[list] = None,
+    callbacks: list | None = None,
 ) -> torch.nn.Module:
     """Train one model for the shared budget; returns it in eval mode (last epoch's weights)."""
     input_dim = tuple(train_ds.data.shape[1:])
@@ -205,9 +206,9 @@ def train_model(
     return trained.eval()
 
 
-def describe_model(model: torch.nn.Module) -> Dict[str, Any]:
+def describe_model(model: torch.nn.Module) -> dict[str, Any]:
     """Class, latent size and parameter counts (the capacity-match claim, checkable)."""
-    info: Dict[str, Any] = {
+    info: dict[str, Any] = {
         "class": type(model).__name__,
         "total_parameters": count_parameters(model),
     }
@@ -231,14 +232,14 @@ def describe_model(model: torch.nn.Module) -> Dict[str, Any]:
 # ----- resumability -----------------------------------------------------------------------
 
 
-def _read_json(path: Path) -> Optional[Dict[str, Any]]:
+def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
 
 
-def existing_result(settings: BenchmarkSettings, model: str, seed: int) -> Optional[Dict[str, Any]]:
+def existing_result(settings: BenchmarkSettings, model: str, seed: int) -> dict[str, Any] | None:
     """The finished result of a run, ``None`` when it must (re)run; raises when the folder holds
     a result of other settings (averaging it with new runs would mix budgets)."""
     path = settings.run_dir(model, seed) / RESULT_FILE
@@ -258,7 +259,7 @@ def existing_result(settings: BenchmarkSettings, model: str, seed: int) -> Optio
     return result
 
 
-def _write_json_atomic(path: Path, payload: Dict[str, Any]) -> None:
+def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=_json_default))
     os.replace(tmp, path)
@@ -284,13 +285,13 @@ def run_one(
     name: str,
     seed: int,
     settings: BenchmarkSettings,
-    data: Tuple[ImageData, ImageData],
-    datasets: Tuple[Any, Any],
+    data: tuple[ImageData, ImageData],
+    datasets: tuple[Any, Any],
     classifier,
     ground_truth,
     console: Console,
-    make_callbacks: Optional[Callbacks] = None,
-) -> Dict[str, Any]:
+    make_callbacks: Callbacks | None = None,
+) -> dict[str, Any]:
     """Train, evaluate, draw and record one (model, seed) run."""
     train_data, eval_data = data
     run_dir = settings.run_dir(name, seed)
@@ -338,9 +339,9 @@ def run_one(
 
 def run_benchmark(
     settings: BenchmarkSettings,
-    console: Optional[Console] = None,
-    make_callbacks: Optional[Callbacks] = None,
-) -> Dict[str, Any]:
+    console: Console | None = None,
+    make_callbacks: Callbacks | None = None,
+) -> dict[str, Any]:
     """Run (or resume) every (model, seed) pair, then write the summary, table and charts.
 
     ``make_callbacks`` builds fresh training callbacks per run (e.g. a progress bar).
@@ -348,12 +349,12 @@ def run_benchmark(
     """
     console = console or Console()
     jobs = [(m, s) for s in settings.seeds for m in settings.models]
-    done: Dict[Tuple[str, int], Dict[str, Any]] = {}
+    done: dict[tuple[str, int], dict[str, Any]] = {}
     for name, seed in jobs:  # check every finished run first: fail before hours of training
         result = existing_result(settings, name, seed)
         if result is not None:
             done[(name, seed)] = result
-    ran: List[str] = []
+    ran: list[str] = []
     skipped = [f"{m}/seed{s}" for (m, s) in done]
     if len(done) < len(jobs):
         data = train_held_out(

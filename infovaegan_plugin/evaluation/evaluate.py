@@ -11,7 +11,8 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ from ..viz import MAX_TILE, GridLabels, save_reconstruction_grid, save_small_gri
 from .adapters import BATCH, ModelAdapter
 
 #: Headline metrics: key -> (label, higher is better).
-METRICS: Dict[str, tuple] = {
+METRICS: dict[str, tuple] = {
     "accuracy": ("clustering accuracy", True),
     "nmi": ("NMI", True),
     "ari": ("ARI", True),
@@ -73,15 +74,15 @@ class EvaluationSettings:
         if self.n_samples < 2:
             raise ValueError(f"the number of samples must be >= 2, got {self.n_samples}.")
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["disentanglement_metrics"] = list(self.disentanglement_metrics)
         return out
 
 
 def planned_steps(
-    data: ImageData, ground_truth: Optional[GroundTruthData], classifier: Optional[object]
-) -> List[str]:
+    data: ImageData, ground_truth: GroundTruthData | None, classifier: object | None
+) -> list[str]:
     """The evaluation steps :func:`evaluate_adapter` will run (for progress bars)."""
     steps = ["clustering"] if data.labels is not None else []
     steps.append("reconstruction")
@@ -105,16 +106,16 @@ def evaluate_adapter(
     adapter: ModelAdapter,
     data: ImageData,
     settings: EvaluationSettings = EvaluationSettings(),
-    ground_truth: Optional[GroundTruthData] = None,
-    classifier: Optional[DatasetClassifier] = None,
-    on_step: Optional[Step] = None,
-) -> Dict[str, Any]:
+    ground_truth: GroundTruthData | None = None,
+    classifier: DatasetClassifier | None = None,
+    on_step: Step | None = None,
+) -> dict[str, Any]:
     """Clustering (when ``data`` has labels), reconstruction, classifier Frechet distance (when
     a classifier is given) and disentanglement (when ``ground_truth`` is given)."""
     notify = on_step or (lambda name: None)
-    metrics: Dict[str, float] = {}
-    details: Dict[str, Any] = {}
-    timings: Dict[str, float] = {}
+    metrics: dict[str, float] = {}
+    details: dict[str, Any] = {}
+    timings: dict[str, float] = {}
     images = data.images
 
     def timed(name: str, fn: Callable[[], Any]) -> Any:
@@ -138,7 +139,7 @@ def evaluate_adapter(
     details["reconstruction"] = recon
     metrics["recon_mse"], metrics["recon_bce"] = recon["mse"], recon["bce"]
     if classifier is not None:
-        def cfd() -> Dict[str, Any]:
+        def cfd() -> dict[str, Any]:
             fake = sample_images(adapter, settings.n_samples, settings.seed)
             return classifier_frechet_report(classifier, images, fake)
 
@@ -170,7 +171,7 @@ def evaluate_adapter(
 
 def write_grids(
     adapter: ModelAdapter, data: ImageData, out_dir: Path, seed: int = 0
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """traversal.png (see each adapter's ``traversal``), samples.png (10 x 10 prior samples)
     and reconstructions.png (10 held-out images over their reconstructions)."""
     out_dir = Path(out_dir)
@@ -206,9 +207,9 @@ def evaluate_and_record(
     out_dir: Path,
     settings: EvaluationSettings,
     ground_truth: Any = None,
-    classifier: Optional[DatasetClassifier] = None,
-    on_step: Optional[Callable[[str], None]] = None,
-) -> Dict[str, Any]:
+    classifier: DatasetClassifier | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Every metric of ``model`` on ``held_out``, its grids, and ``evaluation.json`` in
     ``out_dir`` (what ``infovaegan evaluate`` writes); returns that JSON's content."""
     from .adapters import adapter_for
@@ -234,7 +235,7 @@ def evaluate_and_record(
 def load_or_train_classifier(
     directory: Path,
     train_data: ImageData,
-    eval_data: Optional[ImageData] = None,
+    eval_data: ImageData | None = None,
     epochs: int = 5,
     seed: int = 0,
 ) -> DatasetClassifier:
@@ -254,7 +255,7 @@ def load_or_train_classifier(
     subset = train_data.subset(slice(0, CLASSIFIER_MAX_IMAGES))
     started = time.perf_counter()
     classifier = train_feature_classifier(subset.images, subset.labels, epochs=epochs, seed=seed)
-    info: Dict[str, Any] = {
+    info: dict[str, Any] = {
         "train_images": len(subset),
         "epochs": epochs,
         "seed": seed,

@@ -8,7 +8,8 @@ import math
 import os
 import platform
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -45,7 +46,7 @@ SHORT = {
 MNIST_ACCURACY_TARGET = 0.95
 
 
-def hardware_info(device: str = "cpu") -> Dict[str, Any]:
+def hardware_info(device: str = "cpu") -> dict[str, Any]:
     """What the wall times were measured on."""
     cpu = platform.processor() or "unknown"
     try:
@@ -70,7 +71,7 @@ def hardware_info(device: str = "cpu") -> Dict[str, Any]:
     return info
 
 
-def _stats(values: Sequence[float]) -> Dict[str, Any]:
+def _stats(values: Sequence[float]) -> dict[str, Any]:
     arr = np.asarray(values, dtype=np.float64)
     return {
         "mean": float(arr.mean()),
@@ -80,13 +81,13 @@ def _stats(values: Sequence[float]) -> Dict[str, Any]:
     }
 
 
-def summarize(results: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+def summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per model (in first-seen order): metric statistics over seeds, times, figure paths."""
-    models: Dict[str, Dict[str, Any]] = {}
+    models: dict[str, dict[str, Any]] = {}
     for result in results:
         entry = models.setdefault(result["model"], {"runs": []})
         entry["runs"].append(result)
-    summary: Dict[str, Dict[str, Any]] = {}
+    summary: dict[str, dict[str, Any]] = {}
     for name, entry in models.items():
         runs = sorted(entry["runs"], key=lambda r: r["seed"])
         keys = [k for k in METRICS if all(k in r["metrics"] for r in runs)]
@@ -102,18 +103,18 @@ def summarize(results: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     return summary
 
 
-def _mean(summary: Dict[str, Any], model: str, metric: str) -> Optional[float]:
+def _mean(summary: dict[str, Any], model: str, metric: str) -> float | None:
     stats = summary.get(model, {}).get("metrics", {}).get(metric)
     return None if stats is None else stats["mean"]
 
 
-def check_targets(dataset: str, summary: Dict[str, Any]) -> List[Dict[str, Any]]:
+def check_targets(dataset: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
     """The paper's claims checked against these numbers: ``met`` is True, False, or None
     when a model the claim needs was not run."""
     ours = "infovaegan"
-    targets: List[Dict[str, Any]] = []
+    targets: list[dict[str, Any]] = []
 
-    def add(text: str, met: Optional[bool], detail: str) -> None:
+    def add(text: str, met: bool | None, detail: str) -> None:
         targets.append({"target": text, "met": met, "detail": detail})
 
     if dataset == "mnist":
@@ -145,17 +146,17 @@ def check_targets(dataset: str, summary: Dict[str, Any]) -> List[Dict[str, Any]]
     return targets
 
 
-def _cell(stats: Dict[str, Any], bold: bool) -> str:
+def _cell(stats: dict[str, Any], bold: bool) -> str:
     text = f"{stats['mean']:.4f}"
     if stats["n"] > 1:
         text += f" ± {stats['std']:.4f}"
     return f"**{text}**" if bold else text
 
 
-def markdown_table(summary: Dict[str, Any]) -> str:
+def markdown_table(summary: dict[str, Any]) -> str:
     """Models as rows, metrics as columns (best mean in bold; arrows give the direction)."""
     metrics = [k for k in METRICS if any(k in s["metrics"] for s in summary.values())]
-    best: Dict[str, float] = {}
+    best: dict[str, float] = {}
     for k in metrics:
         values = [s["metrics"][k]["mean"] for s in summary.values() if k in s["metrics"]]
         best[k] = max(values) if METRICS[k][1] else min(values)
@@ -173,14 +174,14 @@ def markdown_table(summary: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def targets_markdown(targets: List[Dict[str, Any]]) -> str:
+def targets_markdown(targets: list[dict[str, Any]]) -> str:
     if not targets:
         return "No paper targets for this data set."
     word = {True: "met", False: "**missed**", None: "not checked"}
     return "\n".join(f"- {t['target']}: {word[t['met']]} ({t['detail']})" for t in targets)
 
 
-def write_charts(summary: Dict[str, Any], out_dir: Path) -> Dict[str, str]:
+def write_charts(summary: dict[str, Any], out_dir: Path) -> dict[str, str]:
     """One PNG per metric; returns metric -> path."""
     paths = {}
     for key, (label, higher) in METRICS.items():
@@ -200,7 +201,7 @@ def write_charts(summary: Dict[str, Any], out_dir: Path) -> Dict[str, str]:
     return paths
 
 
-def write_report(settings, results: List[Dict[str, Any]]) -> Dict[str, Any]:
+def write_report(settings, results: list[dict[str, Any]]) -> dict[str, Any]:
     """summary.json, comparison.md and charts/ in the data set's folder; returns the summary."""
     out = settings.dataset_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -223,7 +224,7 @@ def write_report(settings, results: List[Dict[str, Any]]) -> Dict[str, Any]:
     return payload
 
 
-def report_markdown(payload: Dict[str, Any]) -> str:
+def report_markdown(payload: dict[str, Any]) -> str:
     """The comparison page: settings, table, targets, charts and traversal grids."""
     s, hw = payload["settings"], payload["hardware"]
     lines = [

@@ -87,7 +87,7 @@ def export_standin(spec: StandinSpec, folder: Path, seed: int = 0) -> tuple[Path
         warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter's notice
         torch.onnx.export(
             encoder, (torch.rand(2, *spec.input_shape),), str(encoder_path), dynamo=False,
-            input_names=["images"], output_names=outputs, opset_version=17,
+            input_names=["images"], output_names=outputs, opset_version=md.MIN_OPSET,
             dynamic_axes={name: batch for name in ["images", *outputs]},
         )
         width = sum(spec.categorical_dims)
@@ -95,7 +95,7 @@ def export_standin(spec: StandinSpec, folder: Path, seed: int = 0) -> tuple[Path
                    torch.zeros(2, spec.continuous_dim))
         torch.onnx.export(
             generator, example, str(generator_path), dynamo=False,
-            input_names=list(md.GENERATOR_INPUTS), output_names=["images"], opset_version=17,
+            input_names=list(md.GENERATOR_INPUTS), output_names=["images"], opset_version=md.MIN_OPSET,
             dynamic_axes={name: batch for name in [*md.GENERATOR_INPUTS, "images"]},
         )
     for kind, path in (("encoder", encoder_path), ("generator", generator_path)):

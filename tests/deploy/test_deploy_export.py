@@ -92,7 +92,7 @@ def test_graph_contract(mnist_onnx, mnist_model):
     for path in (mnist_onnx.encoder_path, mnist_onnx.generator_path):
         onnx.checker.check_model(str(path), full_check=True)
         model = onnx.load(str(path))
-        assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
+        assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= md.MIN_OPSET
         for value in [*model.graph.input, *model.graph.output]:
             assert value.type.tensor_type.shape.dim[0].dim_param == "batch", value.name
     encoder, generator = _session(mnist_onnx.encoder_path), _session(mnist_onnx.generator_path)
@@ -124,7 +124,7 @@ def test_metadata_in_file_and_sidecar(mnist_onnx, mnist_model):
         assert in_file[md.PRECISION] == "fp32"
         assert in_file[md.SOURCE_SHA256] is None  # exported from memory, no model.pt
     assert max(sidecar["parity_max_abs_error"].values()) <= TOLERANCE
-    assert sidecar["opset"] == 17 and sidecar["variants"] == {}
+    assert sidecar["opset"] == md.MIN_OPSET and sidecar["variants"] == {}
 
 
 def test_export_from_saved_and_training_folders(digits_model, make_model, random_images,
@@ -181,9 +181,9 @@ def test_errors_name_the_problem(digits_model, tmp_path):
     from infovaegan_plugin.deploy.export import max_opset
 
     top = max_opset("legacy")
-    with pytest.raises(ValueError, match=rf"opset must be 17\.\.{top} for the legacy exporter, got 16"):
-        export_onnx(digits_model, tmp_path, opset=16)
-    with pytest.raises(ValueError, match=rf"opset must be 17\.\.{top} .*got 99"):
+    with pytest.raises(ValueError, match=rf"opset must be {md.MIN_OPSET}\.\.{top} for the legacy exporter, got {md.MIN_OPSET - 1}"):
+        export_onnx(digits_model, tmp_path, opset=md.MIN_OPSET - 1)
+    with pytest.raises(ValueError, match=rf"opset must be {md.MIN_OPSET}\.\.{top} .*got 99"):
         export_onnx(digits_model, tmp_path, opset=99)
     with pytest.raises(ValueError, match="quantize"):
         export_onnx(digits_model, tmp_path, quantize="int4")

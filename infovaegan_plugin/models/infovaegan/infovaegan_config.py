@@ -7,7 +7,7 @@ shapes a network lives here.
 from __future__ import annotations
 
 from dataclasses import field
-from typing import List, Literal, Optional, Tuple, Union
+from typing import Literal
 
 from pydantic.dataclasses import dataclass
 from pythae.models.base.base_config import BaseAEConfig
@@ -151,9 +151,9 @@ class InfoVAEGANConfig(BaseAEConfig):
             that contradict it (:data:`VARIANT_SWITCHES`); ``custom`` allows any combination.
     """
 
-    input_dim: Union[Tuple[int, ...], None] = None
+    input_dim: tuple[int, ...] | None = None
     latent_dim: int = 0
-    categorical_dims: List[int] = field(default_factory=lambda: [10])
+    categorical_dims: list[int] = field(default_factory=lambda: [10])
     continuous_dim: int = 2
     noise_dim: int = 62
     noise_std: float = 0.1
@@ -161,7 +161,7 @@ class InfoVAEGANConfig(BaseAEConfig):
     architecture: Literal["auto", "small", "infogan28", "dcgan64"] = "auto"
     hidden_dim: int = 1024
     base_channels: int = 64
-    infer_noise: Optional[bool] = None
+    infer_noise: bool | None = None
     noise_in_elbo: bool = True
     noise_regression_weight: float = 1.0
     mi_categorical_weight: float = 1.0
@@ -173,16 +173,16 @@ class InfoVAEGANConfig(BaseAEConfig):
     kl_noise_weight: float = 1.0
     gumbel_temperature: float = 0.67
     reconstruction_loss: Literal["bce", "mse"] = "bce"
-    joint_discriminator: Optional[bool] = None
-    encoder_adversarial: Optional[bool] = None
+    joint_discriminator: bool | None = None
+    encoder_adversarial: bool | None = None
     elbo_updates_generator_bn: bool = False
     share_discriminator_trunk: bool = False
-    use_inference_stage: Optional[bool] = None
-    use_mutual_information: Optional[bool] = None
+    use_inference_stage: bool | None = None
+    use_mutual_information: bool | None = None
     variant: Literal["infovaegan", "infogan", "ali", "custom"] = "infovaegan"
     #: The data set the model was trained on (``ImageData.name``), set by training runs so
     #: that it travels with the saved model; ``None`` in configs saved before it existed.
-    trained_on: Optional[str] = None
+    trained_on: str | None = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -303,7 +303,7 @@ class InfoVAEGANConfig(BaseAEConfig):
         return "dcgan64"
 
     @classmethod
-    def for_variant(cls, variant: str, **kwargs) -> "InfoVAEGANConfig":
+    def for_variant(cls, variant: str, **kwargs) -> InfoVAEGANConfig:
         """A config for one of the paper's compared models, on the same code base.
 
         ``infogan``: no inference stage, an image-only discriminator (the encoder is InfoGAN's

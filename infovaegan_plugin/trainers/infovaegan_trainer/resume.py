@@ -11,7 +11,8 @@ import json
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any
+from collections.abc import Mapping
 
 from .run_control import RUN_SETTINGS_FILE, list_checkpoints
 
@@ -31,13 +32,13 @@ class Checkpoint:
 
     path: Path
     epoch: int
-    settings: Dict[str, Any] = field(default_factory=dict)  # run_settings.json
-    training: Dict[str, Any] = field(default_factory=dict)  # training_config.json
+    settings: dict[str, Any] = field(default_factory=dict)  # run_settings.json
+    training: dict[str, Any] = field(default_factory=dict)  # training_config.json
     #: True when a run folder was named and its newest checkpoint was picked.
     picked_newest: bool = False
 
 
-def _read_json(path: Path) -> Dict[str, Any]:
+def _read_json(path: Path) -> dict[str, Any]:
     try:
         content = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -72,7 +73,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
         raise ResumeError(
             f"--resume {path}: {OPTIMIZERS_FILE} is corrupt or not an InfoVAEGAN checkpoint "
             f"({type(exc).__name__}).") from None
-    settings: Dict[str, Any] = {}
+    settings: dict[str, Any] = {}
     for folder in (path, path.parent):
         if (folder / RUN_SETTINGS_FILE).is_file():
             settings = _read_json(folder / RUN_SETTINGS_FILE)
@@ -82,10 +83,10 @@ def read_checkpoint(path: Path) -> Checkpoint:
     return Checkpoint(path, epoch, settings, training, picked)
 
 
-def merge_settings(given: Mapping[str, Any], checkpoint: Optional[Checkpoint],
-                   defaults: Mapping[str, Any]) -> Dict[str, Any]:
+def merge_settings(given: Mapping[str, Any], checkpoint: Checkpoint | None,
+                   defaults: Mapping[str, Any]) -> dict[str, Any]:
     """Settings given again win; then the checkpoint's; then ``defaults``."""
-    recorded: Dict[str, Any] = {}
+    recorded: dict[str, Any] = {}
     if checkpoint is not None:
         training = checkpoint.training
         recorded = {
@@ -107,7 +108,7 @@ def merge_settings(given: Mapping[str, Any], checkpoint: Optional[Checkpoint],
     return merged
 
 
-def check_variant(checkpoint: Checkpoint, variant: Optional[str]) -> None:
+def check_variant(checkpoint: Checkpoint, variant: str | None) -> None:
     """A variant given again must be the one the checkpoint was trained as."""
     recorded = checkpoint.settings.get("variant")
     if variant and recorded and variant != recorded:

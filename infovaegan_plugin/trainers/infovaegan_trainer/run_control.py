@@ -23,7 +23,8 @@ import shutil
 import signal
 import tempfile
 import threading
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any
+from collections.abc import Iterator
 
 __all__ = [
     "RUN_SETTINGS_FILE",
@@ -49,7 +50,7 @@ _SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "S
 
 
 def create_run_dir(output_dir: str, model_name: str, create: bool = True,
-                   now: Optional[_dt.datetime] = None) -> str:
+                   now: _dt.datetime | None = None) -> str:
     """``output_dir/<model_name>_training_<YYYY-MM-DD_HH-MM-SS>[_k]``, created exclusively.
 
     ``os.mkdir`` fails when the folder exists, so two runs started in the same second (or two
@@ -82,8 +83,8 @@ class TrainingInterrupted(KeyboardInterrupt):
     ``run_dir``.
     """
 
-    def __init__(self, message: str, checkpoint: Optional[str], epoch: int,
-                 signal_name: str = "SIGINT", run_dir: Optional[str] = None) -> None:
+    def __init__(self, message: str, checkpoint: str | None, epoch: int,
+                 signal_name: str = "SIGINT", run_dir: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.checkpoint = checkpoint
@@ -139,7 +140,7 @@ def deferred_interrupts(redeliver: bool = True) -> Iterator[None]:
     if not _in_main_thread():
         yield
         return
-    pending: List[int] = []
+    pending: list[int] = []
     previous = {s: signal.getsignal(s) for s in _SIGNALS}
     for s in _SIGNALS:
         signal.signal(s, lambda signum, frame: pending.append(signum))
@@ -162,7 +163,7 @@ def interrupted(trainer: Any, exc: BaseException, start_epoch: int) -> TrainingI
     good = getattr(trainer, "_last_good", None)
     epoch = good["epoch"] if good else start_epoch - 1
     resumed = trainer.training_config.resume_from_checkpoint
-    checkpoint: Optional[str] = None
+    checkpoint: str | None = None
     if epoch >= start_epoch:
         with deferred_interrupts(redeliver=False):  # a second Ctrl-C must not cut the save
             checkpoint = trainer._save_last_good()
@@ -207,7 +208,7 @@ def staged_dir(final_dir: str) -> Iterator[str]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def list_checkpoints(run_dir: str) -> List[Tuple[int, str]]:
+def list_checkpoints(run_dir: str) -> list[tuple[int, str]]:
     """``(epoch, folder)`` of the complete ``checkpoint_epoch_N`` folders, oldest first."""
     if not os.path.isdir(run_dir):
         return []
@@ -220,7 +221,7 @@ def list_checkpoints(run_dir: str) -> List[Tuple[int, str]]:
     return sorted(found)
 
 
-def prune_checkpoints(run_dir: str, keep: Optional[int]) -> List[str]:
+def prune_checkpoints(run_dir: str, keep: int | None) -> list[str]:
     """Remove all but the newest ``keep`` checkpoints (``None`` or 0: keep every one);
     returns the removed folders."""
     if not keep:
@@ -238,7 +239,7 @@ def has_results(run_dir: str) -> bool:
     return os.path.isdir(os.path.join(run_dir, "final_model")) or bool(list_checkpoints(run_dir))
 
 
-def remove_empty_run(run_dir: Optional[str], output_dir: str, created_output: bool) -> bool:
+def remove_empty_run(run_dir: str | None, output_dir: str, created_output: bool) -> bool:
     """Remove the folder of a run that kept nothing (and ``output_dir`` when the run created
     it and it is left empty); returns whether the run folder was removed."""
     removed = False
