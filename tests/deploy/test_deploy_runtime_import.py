@@ -77,3 +77,20 @@ def test_runtime_imports_through_the_package_without_torch_or_onnx(digits_export
     )
     assert result.stdout.strip() == "ok (2, 16) (3, 1, 8, 8)"
     assert result.stderr == ""
+
+
+def test_latent_layout_needs_neither_torch_nor_onnx():
+    """The layout (sizes, sampling) is what a serving machine rebuilds from the metadata."""
+    script = BLOCKER + textwrap.dedent(
+        """
+        from infovaegan_plugin.layout import LatentLayout
+        layout = LatentLayout.from_sizes(2, [3], 1)
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "onnx")
+                        and sys.modules[m] is not None)
+        assert not loaded, loaded
+        print(layout.generator_input_dim, layout.sample_prior(2)["categorical"].sum())
+        """
+    )
+    result = _run(script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["6", "2.0"]
