@@ -6,7 +6,11 @@ run and writes benchmarks/results/digits_defaults_check.json.
 
     python benchmarks/digits_defaults.py
 """
-import json, torch, numpy as np
+import json
+
+import numpy as np
+import torch
+
 torch.set_num_threads(1)
 from infovaegan_plugin import InfoVAEGANTrainerConfig
 from infovaegan_plugin.data import train_held_out

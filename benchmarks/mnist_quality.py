@@ -28,13 +28,13 @@ from rich.table import Table
 
 import infovaegan_plugin  # noqa: F401  (registers InfoVAEGAN with pythae)
 from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig, InfoVAEGANTrainerConfig
-from infovaegan_plugin.models.infovaegan.infovaegan_config import PAPER_METHOD
 from infovaegan_plugin.callbacks import ProbeCallback
 from infovaegan_plugin.data.base import to_pythae_dataset
 from infovaegan_plugin.data.mnist import load_mnist
 from infovaegan_plugin.metrics.clustering import nmi, unsupervised_accuracy
 from infovaegan_plugin.metrics.frechet import DatasetClassifier, train_feature_classifier
 from infovaegan_plugin.metrics.purity import generator_purity
+from infovaegan_plugin.models.infovaegan.infovaegan_config import PAPER_METHOD
 from infovaegan_plugin.training import build_model, fit
 
 #: variant name -> (ablation, model-config overrides, trainer-config overrides). The first

@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 import onnxruntime as ort
+
 from infovaegan_plugin.deploy import metadata as md
 from infovaegan_plugin.deploy.providers import make_session_options, resolve_providers
-
 from infovaegan_plugin.layout import LatentLayout
 
 __all__ = ["InvalidModelError", "OnnxSession"]

@@ -3,7 +3,6 @@ that stays fast when other jobs run beside it."""
 
 from __future__ import annotations
 
-
 __all__ = ["default_threads", "set_threads"]
 
 

@@ -12,10 +12,10 @@ saved model and checkpoint.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Mapping
 
 from .data import ImageData, is_named, to_pythae_dataset, train_held_out
 from .models.infovaegan import InfoVAEGAN, InfoVAEGANConfig

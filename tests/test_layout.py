@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from infovaegan_plugin.deploy import metadata as md
 
+from infovaegan_plugin.deploy import metadata as md
 from infovaegan_plugin.layout import LatentBlock, LatentLayout
 
 # noise 3 (std 0.5) | categorical 4, 2 | continuous 2

@@ -56,8 +56,8 @@ def test_a_failed_run_keeps_no_folder(tmp_path, monkeypatch):
 
 
 def test_a_checkpoint_saved_before_trained_on_resumes(tmp_path):
-    from infovaegan_plugin.trainers.infovaegan_trainer.resume import read_checkpoint
     from infovaegan_plugin.saved_models import recorded_dataset
+    from infovaegan_plugin.trainers.infovaegan_trainer.resume import read_checkpoint
 
     first = train_run(prepare_run(_settings(tmp_path)), "cpu", purity=False)
     checkpoint_dir = first.folder / "checkpoint_epoch_1"

@@ -7,8 +7,8 @@ at load time, with messages that name the problem, is cheaper than a NaN loss th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch

@@ -22,8 +22,8 @@ Geometry (pixel units, x to the right, rows downwards, pixel (r, c) covering [c,
 from __future__ import annotations
 
 import zipfile
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 

@@ -14,8 +14,8 @@ import struct
 import tempfile
 import urllib.request
 import zlib
-from pathlib import Path
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 from .arrays import load_array_file
 from .base import DataError, ImageData, validate_labels

@@ -7,9 +7,9 @@ import json
 import math
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from infovaegan_plugin.deploy import metadata as md
 
+from infovaegan_plugin.deploy import metadata as md
 from infovaegan_plugin.layout import validate_blocks
 
 LAYOUT = [

@@ -17,7 +17,6 @@ from infovaegan_plugin.metrics.frechet import (
     train_feature_classifier,
 )
 
-
 # --- Frechet distance -------------------------------------------------------------------------
 
 

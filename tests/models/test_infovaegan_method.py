@@ -8,7 +8,12 @@ import json
 import pytest
 import torch
 
-from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig, InfoVAEGANTrainer, InfoVAEGANTrainerConfig
+from infovaegan_plugin import (
+    InfoVAEGAN,
+    InfoVAEGANConfig,
+    InfoVAEGANTrainer,
+    InfoVAEGANTrainerConfig,
+)
 from infovaegan_plugin.models.infovaegan import latents
 from infovaegan_plugin.models.infovaegan.infovaegan_config import PAPER_METHOD
 from infovaegan_plugin.models.infovaegan.infovaegan_model import LossBatch

@@ -16,7 +16,6 @@ from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig, ModelLoadError
 from infovaegan_plugin.models.infovaegan import latents
 from infovaegan_plugin.models.infovaegan.infovaegan_model import LOSS_NAMES
 
-
 # ----- config ---------------------------------------------------------------------------
 
 

@@ -6,7 +6,12 @@ import sys
 import torch
 
 import infovaegan_plugin  # noqa: F401
-from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig, InfoVAEGANTrainer, InfoVAEGANTrainerConfig
+from infovaegan_plugin import (
+    InfoVAEGAN,
+    InfoVAEGANConfig,
+    InfoVAEGANTrainer,
+    InfoVAEGANTrainerConfig,
+)
 from infovaegan_plugin.data import load_digits_data, to_pythae_dataset
 
 out_dir = sys.argv[1]

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 from .run_control import RUN_SETTINGS_FILE, list_checkpoints
 

@@ -23,8 +23,8 @@ import shutil
 import signal
 import tempfile
 import threading
-from typing import Any
 from collections.abc import Iterator
+from typing import Any
 
 __all__ = [
     "RUN_SETTINGS_FILE",
