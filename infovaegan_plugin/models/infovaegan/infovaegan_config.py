@@ -29,6 +29,19 @@ PAPER_METHOD = {
     "noise_std": 1.0,
 }
 
+#: Release 0.1's recipe, kept reachable for comparisons (docs/RESULTS.md): every switch of the
+#: faithful method at its 0.1 value; ``InfoVAEGANConfig(**RECIPE_0_1, ...)``.
+RECIPE_0_1 = {
+    "noise_in_elbo": True,
+    "kl_categorical_weight": 1.0,
+    "joint_discriminator": False,
+    "gumbel_temperature": 0.67,
+    "mi_continuous_loss": "gaussian_nll",
+    "mi_continuous_weight": 0.1,
+    "elbo_updates_generator_bn": True,
+    "noise_std": 1.0,
+}
+
 #: Ablations of the same code base used to reproduce the paper's comparisons.
 VARIANTS = ("infovaegan", "infogan", "ali")
 
