@@ -73,6 +73,13 @@ VARIANTS: dict[str, tuple] = {
         "infogan", {"infer_noise": False, "mi_continuous_loss": "gaussian_nll", "mi_continuous_weight": 0.1,
                     "share_discriminator_trunk": True}, {"mi_optimizer": "shared"},
     ),
+    # changes to the shipped default, one at a time (proxy runs)
+    "infovaegan+mi-cat-5": ("infovaegan", {"mi_categorical_weight": 5.0}, {}),
+    "infovaegan+noise-dim-16": ("infovaegan", {"noise_dim": 16}, {}),
+    "infovaegan+clustergan": (  # ClusterGAN's latent recovery: beta_c = beta_n = 10
+        "infovaegan", {"mi_categorical_weight": 10.0, "noise_in_elbo": False,
+                       "noise_regression_weight": 10.0}, {},
+    ),
     "infogan-0.1": (
         "infogan", {"infer_noise": False, "mi_continuous_loss": "gaussian_nll",
                     "mi_continuous_weight": 0.1}, {"mi_optimizer": "shared"},
@@ -82,10 +89,10 @@ VARIANTS: dict[str, tuple] = {
 
 def make_config(variant: str, args) -> InfoVAEGANConfig:
     base, overrides, _ = VARIANTS[variant]
-    return InfoVAEGANConfig.for_variant(
-        base, input_dim=(1, 28, 28), categorical_dims=[10], continuous_dim=2, noise_dim=62,
-        hidden_dim=args.hidden_dim, base_channels=args.base_channels, **overrides,
-    )
+    settings = {"input_dim": (1, 28, 28), "categorical_dims": [10], "continuous_dim": 2,
+                "noise_dim": 62, "hidden_dim": args.hidden_dim,
+                "base_channels": args.base_channels}
+    return InfoVAEGANConfig.for_variant(base, **{**settings, **overrides})
 
 
 def trainer_config(variant: str, args, seed: int, output_dir: str, epochs: int) -> InfoVAEGANTrainerConfig:
