@@ -12,7 +12,6 @@ To add a model: ``register(Registration(...))``; no wrapper needs editing.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -57,10 +56,11 @@ def for_trainer_config(training_config: object) -> Registration | None:
 
 
 def _config_name(json_path: str) -> str | None:
+    from .saved_models import read_json_object  # lazily: saved_models imports the model
+
     try:
-        with open(json_path) as fh:
-            return json.load(fh).get("name")
-    except (OSError, ValueError, AttributeError):
+        return read_json_object(json_path).get("name")
+    except (OSError, ValueError):
         return None  # let pythae's own code report the problem
 
 
@@ -120,7 +120,9 @@ def _pipeline_call(self, train_data, eval_data=None, callbacks=None):
 
 
 def _auto_model_load(cls, dir_path: str):
-    entry = _BY_CONFIG_NAME.get(_config_name(os.path.join(dir_path, "model_config.json")) or "")
+    from .saved_models import CONFIG_FILE
+
+    entry = _BY_CONFIG_NAME.get(_config_name(os.path.join(dir_path, CONFIG_FILE)) or "")
     if entry is not None:
         return entry.model_cls.load_from_folder(dir_path)
     return _ORIGINALS["auto_model_load"](cls, dir_path)

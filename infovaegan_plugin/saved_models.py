@@ -45,10 +45,18 @@ def read_model_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
     Raises ``OSError`` when the file cannot be read and ``ValueError`` when it is not a JSON
     object; callers word the message for their context.
     """
-    content = json.loads((Path(folder) / CONFIG_FILE).read_text())
+    return read_json_object(Path(folder) / CONFIG_FILE)
+
+
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A JSON file that must hold an object (every config file pythae writes).
+
+    Raises ``OSError`` when the file cannot be read and ``ValueError`` when it is not a JSON
+    object.
+    """
+    content = json.loads(Path(path).read_text())
     if not isinstance(content, dict):
-        raise ValueError(f"{Path(folder) / CONFIG_FILE} holds {type(content).__name__}, "
-                         "not a JSON object")
+        raise ValueError(f"{path} holds {type(content).__name__}, not a JSON object")
     return content
 
 

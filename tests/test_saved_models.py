@@ -10,6 +10,7 @@ import pytest
 
 from infovaegan_plugin import InfoVAEGAN
 from infovaegan_plugin.saved_models import (
+    read_json_object,
     read_model_config,
     recorded_dataset,
     saved_input_dim,
@@ -61,3 +62,14 @@ def test_input_dim_and_unreadable_configs(make_model, tmp_path):
     assert saved_input_dim(tmp_path / "missing") is None
     with pytest.raises(OSError):
         read_model_config(tmp_path / "missing")
+
+
+def test_read_json_object_refuses_what_is_not_an_object(tmp_path):
+    path = tmp_path / "model_config.json"
+    path.write_text(json.dumps({"name": "InfoVAEGANConfig"}))
+    assert read_json_object(path) == {"name": "InfoVAEGANConfig"}
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"model_config.json holds list, not a JSON object"):
+        read_json_object(path)
+    with pytest.raises(OSError):
+        read_json_object(tmp_path / "missing.json")
