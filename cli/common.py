@@ -26,6 +26,12 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def check_providers(providers: str) -> None:
+    """The ``--providers`` choice of the ONNX Runtime commands, checked before any file is read."""
+    if providers.lower() not in ("auto", "cpu", "cuda"):
+        fail(f"--providers must be auto, cpu or cuda, got {providers!r}.")
+
+
 def fail(message: str, code: int = 2) -> None:
     """One red line on stderr and exit ``code`` (2: bad input), never a traceback."""
     from rich.markup import escape

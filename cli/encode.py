@@ -19,7 +19,14 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from infovaegan_plugin.cli.common import at_least, check_writable, console, fail, user_errors
+from infovaegan_plugin.cli.common import (
+    at_least,
+    check_providers,
+    check_writable,
+    console,
+    fail,
+    user_errors,
+)
 
 
 def _encode_with_progress(encoder, images: np.ndarray, batch_size: int) -> dict:
@@ -59,8 +66,7 @@ def encode(
 
     if output.suffix.lower() not in CODE_SUFFIXES:
         fail(f"--output must end in .npy, .npz or .csv, got {str(output)!r}.")
-    if providers.lower() not in ("auto", "cpu", "cuda"):
-        fail(f"--providers must be auto, cpu or cuda, got {providers!r}.")
+    check_providers(providers)
     check_writable(output, "--output")
     from infovaegan_plugin.data import DataError
     from infovaegan_plugin.deploy.runtime import (

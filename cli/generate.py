@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from infovaegan_plugin.cli.common import (
     at_least,
+    check_providers,
     check_writable,
     console,
     fail,
@@ -40,8 +41,7 @@ def load_generator(path: Path, providers: str, threads: int | None) -> Any:
         ProviderUnavailableError,
     )
 
-    if providers.lower() not in ("auto", "cpu", "cuda"):
-        fail(f"--providers must be auto, cpu or cuda, got {providers!r}.")
+    check_providers(providers)
     with user_errors(FileNotFoundError, InvalidModelError, ProviderUnavailableError):
         return OnnxGenerator(path, providers=providers, intra_op_num_threads=threads)
 
