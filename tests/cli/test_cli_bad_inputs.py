@@ -119,6 +119,9 @@ CASES = [
      "use --split train (or all)"),
     (["encode", "{enc}", "{two}", "-o", "{out}/c.csv"], "pass --key NAME to choose one"),
     (["encode", "{gen}", "{digits}", "-o", "{out}/c.csv"], "not an encoder"),
+    (ENCODE + ["--providers", "tpu"], "--providers must be auto, cpu or cuda, got 'tpu'"),
+    (GENERATE + ["--providers", "tpu"], "--providers must be auto, cpu or cuda, got 'tpu'"),
+    (TRAVERSE + ["--providers", "tpu"], "--providers must be auto, cpu or cuda, got 'tpu'"),
     # generate / traverse
     (["generate", "{gen}", "-o", "{proc}/g.png"], "cannot write --output /proc/x/g.png"),
     (GENERATE + ["--n", "0"], "'--n': must be >= 1, got 0"),
