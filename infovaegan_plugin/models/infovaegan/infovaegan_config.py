@@ -298,6 +298,12 @@ class InfoVAEGANConfig(BaseAEConfig):
         )
 
     @property
+    def has_mutual_information_loss(self) -> bool:
+        """The ``mutual_information`` loss has terms: InfoGAN's MI bound or the noise head's
+        regression (so some optimizer must step on it)."""
+        return bool(self.use_mutual_information or self.regresses_noise)
+
+    @property
     def discriminator_code_dim(self) -> int:
         """Width of the code a joint discriminator sees (0 without one)."""
         if not self.joint_discriminator:

@@ -406,7 +406,7 @@ class InfoVAEGAN(BaseAE):
                 adversarial = adversarial + F.binary_cross_entropy_with_logits(
                     d_real, torch.zeros_like(d_real)
                 )
-        needs_posterior = cfg.use_mutual_information or inference or cfg.regresses_noise
+        needs_posterior = cfg.has_mutual_information_loss or inference
         post = self.posterior(fake) if needs_posterior else None
         mi_cat, mi_cont, noise_reg = zero, zero, zero
         if cfg.use_mutual_information:

@@ -230,7 +230,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         trunk = {id(p) for p in m.discriminator.trunk.parameters()}
         # with a shared trunk the ELBO trains the encoder's own heads, never the trunk
         encoder_own = [p for p in encoder if id(p) not in trunk]
-        uses_mi = cfg.use_mutual_information or cfg.regresses_noise
+        uses_mi = cfg.has_mutual_information_loss
         plan: dict[str, list[torch.nn.Parameter]] = {
             "discriminator": list(m.discriminator.parameters()),
             "generator": generator + (encoder if cfg.encoder_adversarial else []),
@@ -252,14 +252,13 @@ class InfoVAEGANTrainer(BaseTrainer):
         """
         plan = self.optimizer_parameters()
         cfg = self.model_config
-        uses_mi = cfg.use_mutual_information or cfg.regresses_noise
         losses: dict[str, tuple[str, ...]] = {
             "discriminator": ("discriminator",),
             "generator": ("adversarial",),
         }
         if "mutual_information" in plan:
             losses["mutual_information"] = ("mutual_information",)
-        elif uses_mi:
+        elif cfg.has_mutual_information_loss:
             losses["generator"] = ("adversarial", "mutual_information")
         if "encoder" in plan:
             losses["encoder"] = ("elbo",)
