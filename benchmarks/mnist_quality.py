@@ -31,7 +31,7 @@ from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig, InfoVAEGANTrainerCon
 from infovaegan_plugin.callbacks import ProbeCallback
 from infovaegan_plugin.data.base import to_pythae_dataset
 from infovaegan_plugin.data.mnist import load_mnist
-from infovaegan_plugin.metrics.clustering import nmi, unsupervised_accuracy
+from infovaegan_plugin.metrics.clustering import code_information, nmi, unsupervised_accuracy
 from infovaegan_plugin.metrics.frechet import DatasetClassifier, train_feature_classifier
 from infovaegan_plugin.metrics.purity import generator_purity
 from infovaegan_plugin.models.infovaegan.infovaegan_config import PAPER_METHOD, RECIPE_0_1
@@ -72,6 +72,34 @@ VARIANTS: dict[str, tuple] = {
     "infogan-shared-trunk": (
         "infogan", {"infer_noise": False, "mi_continuous_loss": "gaussian_nll", "mi_continuous_weight": 0.1,
                     "share_discriminator_trunk": True}, {"mi_optimizer": "shared"},
+    ),
+    # InfoGAN's official training of Q (a head on D's trunk, the MI term in D's loss and on
+    # D's optimizer, ||c - mean||^2 for the continuous codes), as the reference InfoGAN
+    "infogan-official": (
+        "infogan", {"infer_noise": False, "share_discriminator_trunk": True,
+                    "mi_continuous_loss": "mean_squared_error", "mi_continuous_weight": 0.1},
+        {"mi_optimizer": "shared"},
+    ),
+    "infovaegan-official": (
+        "infovaegan", {"share_discriminator_trunk": True, "mi_continuous_loss": "mean_squared_error",
+                       "mi_continuous_weight": 0.1}, {"mi_optimizer": "shared"},
+    ),
+    # the same with noise of U(-1, 1)'s variance (the reference's prior; ours is normal)
+    "infogan-official-noise0.58": (
+        "infogan", {"infer_noise": False, "share_discriminator_trunk": True,
+                    "mi_continuous_loss": "mean_squared_error", "mi_continuous_weight": 0.1,
+                    "noise_std": 0.577}, {"mi_optimizer": "shared"},
+    ),
+    # + IMSAT's self-augmented training of Q's categories on real images (opt-in)
+    "infogan-official+sat": (
+        "infogan", {"infer_noise": False, "share_discriminator_trunk": True,
+                    "mi_continuous_loss": "mean_squared_error", "mi_continuous_weight": 0.1,
+                    "self_augmentation_weight": 1.0}, {"mi_optimizer": "shared"},
+    ),
+    "infovaegan-official+sat": (
+        "infovaegan", {"share_discriminator_trunk": True, "mi_continuous_loss": "mean_squared_error",
+                       "mi_continuous_weight": 0.1, "self_augmentation_weight": 1.0},
+        {"mi_optimizer": "shared"},
     ),
     # changes to the shipped default, one at a time (proxy runs)
     "infovaegan+mi-cat-5": ("infovaegan", {"mi_categorical_weight": 5.0}, {}),
@@ -116,11 +144,14 @@ def load_classifier(args, train) -> DatasetClassifier:
 def evaluate(model: InfoVAEGAN, images: np.ndarray, labels: np.ndarray, classifier, batch: int = 1000):
     """Accuracy/NMI of the first categorical code, purity and reconstruction MSE."""
     model.eval()
-    preds, mse_inferred, mse_fixed = [], [], []
+    preds, probs, mse_inferred, mse_fixed = [], [], [], []
+    first = model.layout.categorical_slices[0]
     with torch.no_grad():
         for start in range(0, len(images), batch):
             x = torch.from_numpy(images[start : start + batch])
-            preds.append(model.predict_categories(x)[:, 0].numpy())
+            p = model.encode(x).categorical_probs[:, first].float()
+            probs.append(p.numpy())
+            preds.append(p.argmax(1).numpy())
             for fixed, sink in ((False, mse_inferred), (True, mse_fixed)):
                 rec = model.reconstruct(x, fixed_noise=fixed)
                 sink.append(((rec - x) ** 2).flatten(1).mean(1).numpy())
@@ -128,6 +159,8 @@ def evaluate(model: InfoVAEGAN, images: np.ndarray, labels: np.ndarray, classifi
     model.train()
     return {
         "accuracy": unsupervised_accuracy(labels, pred),
+        # label-free: can it pick the best of several runs? (compare its ranking to accuracy)
+        "code_information": code_information(np.concatenate(probs)),
         "nmi": nmi(labels, pred),
         "generator_purity": generator_purity(model, classifier, per_category=100),
         "recon_mse_inferred_noise": float(np.concatenate(mse_inferred).mean()),

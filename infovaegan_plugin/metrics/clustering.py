@@ -115,3 +115,20 @@ def clustering_report(labels: Any, cluster_ids: Any) -> dict[str, float | int]:
         "n_clusters": int(np.unique(c).size),
         "n_classes": int(np.unique(y).size),
     }
+
+
+def code_information(probs: Any) -> float:
+    """The encoder's mutual information between images and their category, in nats, from
+    ``q(c | x)`` of a set of real images (rows): ``H(mean q) - mean H(q)``. It needs no
+    labels: high when the categories are used evenly and each image is assigned confidently,
+    which is what a clustering code should do (IMSAT maximises it); at most ``log K``."""
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] < 2 or p.shape[0] < 1:
+        raise ValueError(f"probs must be (N, K) with K >= 2, got shape {p.shape}")
+    if (p < 0).any() or not np.allclose(p.sum(1), 1.0, atol=1e-4):
+        raise ValueError("probs rows must be probability vectors (non-negative, summing to 1)")
+
+    def entropy(q: np.ndarray) -> np.ndarray:
+        return -(q * np.log(np.clip(q, 1e-12, None))).sum(-1)
+
+    return float(entropy(p.mean(0)) - entropy(p).mean())

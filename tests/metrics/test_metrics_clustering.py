@@ -92,3 +92,19 @@ def test_module_does_not_import_torch():
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
     assert "torch" not in imported
+
+
+def test_code_information_values():
+    from infovaegan_plugin.metrics.clustering import code_information
+
+    confident_even = np.eye(4)[np.arange(40) % 4]
+    assert code_information(confident_even) == pytest.approx(np.log(4))
+    assert code_information(np.full((8, 4), 0.25)) == pytest.approx(0.0, abs=1e-12)
+    one_category = np.eye(4)[np.zeros(10, dtype=int)]  # confident but unused categories
+    assert code_information(one_category) == pytest.approx(0.0, abs=1e-9)
+    half = np.array([[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.5, 0.5]])
+    assert code_information(half) == pytest.approx(np.log(4) - np.log(2))
+    with pytest.raises(ValueError, match="probability vectors"):
+        code_information(np.array([[0.7, 0.7]]))
+    with pytest.raises(ValueError, match=r"\(N, K\)"):
+        code_information(np.ones(3))

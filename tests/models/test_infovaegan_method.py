@@ -61,6 +61,12 @@ def test_method_switches_are_validated(kwargs, message):
         InfoVAEGANConfig(input_dim=(1, 8, 8), **kwargs)
 
 
+def test_mean_squared_error_mi_term_ignores_the_variance():
+    target, mean = torch.tensor([[1.0, -1.0]]), torch.tensor([[0.5, 0.0]])
+    for logvar in (torch.full((1, 2), -8.0), torch.full((1, 2), 3.0)):
+        assert latents.mean_squared_error(target, mean, logvar).item() == pytest.approx(1.25)
+
+
 def test_squared_error_mi_term_values():
     target = torch.tensor([[0.5, -1.0], [0.0, 1.0]]).repeat(1000, 1)
     mean = torch.tensor([[0.0, -1.0], [1.0, 1.0]]).repeat(1000, 1)
@@ -203,8 +209,10 @@ def test_noise_std_scales_the_prior_and_its_kl(make_model):
 
 
 def test_encoder_can_share_the_discriminator_trunk(make_model, digits_datasets, tmp_path):
-    """InfoGAN's Q network: the encoder is a head on the discriminator's trunk; the MI term
-    trains the trunk, the ELBO only the encoder's own heads; saving keeps the sharing."""
+    """InfoGAN's Q network as its official code trains it: the encoder is a head on the
+    discriminator's trunk; the MI term is part of D's loss, so D's optimizer trains the trunk
+    and the heads; the generator's MI term trains the generator only; the ELBO only the
+    encoder's own heads; saving keeps the sharing."""
     model = make_model(share_discriminator_trunk=True)
     assert model.encoder.trunk is model.discriminator.trunk
     config = InfoVAEGANTrainerConfig(output_dir=str(tmp_path), per_device_train_batch_size=16,
@@ -213,8 +221,20 @@ def test_encoder_can_share_the_discriminator_trunk(make_model, digits_datasets, 
     trainer.prepare_training()
     owned = {n: {id(p) for g in o.param_groups for p in g["params"]} for n, o in trainer.optimizers.items()}
     trunk = {id(p) for p in model.discriminator.trunk.parameters()}
-    assert trunk <= owned["discriminator"] and trunk <= owned["mutual_information"]
-    assert not trunk & owned["encoder"] and owned["encoder"]
+    heads = {id(p) for p in model.encoder.parameters()} - trunk
+    generator = {id(p) for p in model.generator.parameters()}
+    assert trunk <= owned["discriminator"] and heads <= owned["discriminator"]
+    assert owned["mutual_information"] == generator and owned["generator"] == generator
+    assert owned["encoder"] == heads
+    # D's loss is the GAN loss plus the MI term of the detached generated batch
+    torch.manual_seed(0)
+    batch = model.loss_batch(digits_datasets[0].data[:16])
+    d_out = model.losses(batch, ("discriminator",))
+    assert d_out.d_mutual_information.item() > 0
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    d_real, d_fake = model.discriminator(batch.real), model.discriminator(batch.fake.detach())
+    gan = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
+    torch.testing.assert_close(d_out.discriminator - d_out.d_mutual_information, gan)
     model.save(str(tmp_path / "saved"))
     loaded = InfoVAEGAN.load_from_folder(str(tmp_path / "saved")).eval()
     assert loaded.encoder.trunk is loaded.discriminator.trunk

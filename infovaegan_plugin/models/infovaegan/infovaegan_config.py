@@ -136,7 +136,8 @@ class InfoVAEGANConfig(BaseAEConfig):
             ``infer_noise`` the ELBO always uses the generator's own noise.
         mi_categorical_weight / mi_continuous_weight: mutual-information terms (GAN stage).
         mi_continuous_loss: ``"squared_error"`` (authors' code: ``||c - sample||^2``, bounded
-            gradients) or ``"gaussian_nll"`` (InfoGAN's factored Gaussian, our 0.1 default).
+            gradients), ``"gaussian_nll"`` (InfoGAN's factored Gaussian, our 0.1 default) or
+            ``"mean_squared_error"`` (InfoGAN's official code: ``||c - mean||^2``, unit variance).
         elbo_reconstruction_weight / kl_continuous_weight / kl_categorical_weight /
         kl_noise_weight: terms of the data-free ELBO (inference stage). The categorical KL
             averaged over images is I(x; c) + KL(q(c) || U): it works against the MI term,
@@ -152,10 +153,21 @@ class InfoVAEGANConfig(BaseAEConfig):
             ``False`` its BatchNorm layers normalise with batch statistics but keep their
             running statistics, which then describe only what the generator renders.
         share_discriminator_trunk: the encoder is a head (FC 128 + BN) on the discriminator's
-            trunk, as InfoGAN's Q network: the MI term then trains the trunk with the
-            discriminator, so the codes are read from features that judge realism; the ELBO
-            stage trains the encoder's heads only. ``False``: a separate encoder network (the
-            paper's figure).
+            trunk, as InfoGAN's Q network, trained as InfoGAN's official code trains it: the
+            MI term on the (detached) generated batch is part of the discriminator's loss, so
+            the head and the trunk learn it with the discriminator's optimizer, and the
+            generator's MI term trains the generator only. The codes are read from features
+            that judge realism; the ELBO stage trains the encoder's heads only. ``False``: a
+            separate encoder network (the paper's figure) trained by the MI term with the
+            generator.
+        self_augmentation_weight: (opt-in, beyond the paper; needs
+            ``share_discriminator_trunk``) IMSAT's self-augmented training on *real* images:
+            the categorical posterior of a slightly rotated/shifted/rescaled image must match
+            the image's own (KL, weighted by this), learned with the discriminator's optimizer
+            like the MI term. 0 switches it off.
+        cluster_balance_weight: with self-augmented training, weight of ``log K - H(mean
+            q(c | x))`` over the real batch: the categories share the real images evenly
+            (IMSAT's marginal-entropy term).
         use_inference_stage: run the data-free ELBO stage (False gives InfoGAN).
         use_mutual_information: use the MI terms (False with a joint discriminator gives ALI).
         variant: the ablation this config describes; it sets ``use_inference_stage``,
@@ -179,7 +191,9 @@ class InfoVAEGANConfig(BaseAEConfig):
     noise_regression_weight: float = 1.0
     mi_categorical_weight: float = 1.0
     mi_continuous_weight: float = 0.1
-    mi_continuous_loss: Literal["squared_error", "gaussian_nll"] = "gaussian_nll"
+    mi_continuous_loss: Literal["squared_error", "gaussian_nll", "mean_squared_error"] = (
+        "gaussian_nll"
+    )
     elbo_reconstruction_weight: float = 1.0
     kl_continuous_weight: float = 1.0
     kl_categorical_weight: float = 0.001
@@ -190,6 +204,8 @@ class InfoVAEGANConfig(BaseAEConfig):
     encoder_adversarial: bool | None = None
     elbo_updates_generator_bn: bool = False
     share_discriminator_trunk: bool = False
+    self_augmentation_weight: float = 0.0
+    cluster_balance_weight: float = 0.4
     use_inference_stage: bool | None = None
     use_mutual_information: bool | None = None
     variant: Literal["infovaegan", "infogan", "ali", "custom"] = "infovaegan"
@@ -223,6 +239,18 @@ class InfoVAEGANConfig(BaseAEConfig):
             raise ValueError(f"noise_std must be > 0, got {self.noise_std}.")
         if self.gumbel_temperature <= 0:
             raise ValueError(f"gumbel_temperature must be > 0, got {self.gumbel_temperature}.")
+        if self.share_discriminator_trunk and self.encoder_adversarial:
+            raise ValueError(
+                "share_discriminator_trunk=True cannot train the encoder adversarially: the "
+                "trunk it reads is the discriminator's own (use a separate encoder for ALI)."
+            )
+        if self.self_augmentation_weight > 0 and not (
+            self.share_discriminator_trunk and self.categorical_dims
+        ):
+            raise ValueError(
+                "self_augmentation_weight > 0 needs share_discriminator_trunk=True and a "
+                "categorical code: the term trains InfoGAN's Q with the discriminator."
+            )
         if self.encoder_adversarial and not self.joint_discriminator:
             raise ValueError(
                 "encoder_adversarial=True needs joint_discriminator=True: the encoder's "
@@ -230,7 +258,8 @@ class InfoVAEGANConfig(BaseAEConfig):
             )
         for name in ("mi_categorical_weight", "mi_continuous_weight", "kl_categorical_weight",
                      "kl_continuous_weight", "kl_noise_weight", "noise_regression_weight",
-                     "elbo_reconstruction_weight"):
+                     "elbo_reconstruction_weight", "self_augmentation_weight",
+                     "cluster_balance_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
         if not self.use_mutual_information and not self.encoder_adversarial and (

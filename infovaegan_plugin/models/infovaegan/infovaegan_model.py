@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
 from collections.abc import Collection, Iterator
@@ -27,10 +28,18 @@ from ...inputs import prepare_image_tensor
 from ...layout import LatentLayout
 from ...load_errors import invalid_config_message, unreadable_weights_message
 from . import latents
+from .augment import random_affine
 from .infovaegan_config import InfoVAEGANConfig, variant_contradictions
 from .nets import Discriminator, Encoder, Generator, init_weights
 
 MODEL_FILE = "model.pt"
+
+#: The continuous MI term by ``InfoVAEGANConfig.mi_continuous_loss``.
+MI_CONTINUOUS_LOSSES = {
+    "gaussian_nll": latents.gaussian_nll,
+    "squared_error": latents.squared_error,
+    "mean_squared_error": latents.mean_squared_error,
+}
 CONFIG_FILE = "model_config.json"
 
 
@@ -375,30 +384,108 @@ class InfoVAEGAN(BaseAE):
         return out
 
     def _discriminator_terms(self, batch: LossBatch) -> dict[str, torch.Tensor]:
-        joint = self.model_config.joint_discriminator
+        cfg = self.model_config
+        joint = cfg.joint_discriminator
         if joint and batch.real_codes is None:
             raise ValueError("a joint discriminator needs the encoder's codes of the real batch.")
         real_code = self.pair_code(batch.real_codes.detach()) if joint else None
-        d_real = self.discriminator(batch.real, real_code)
-        d_fake = self.discriminator(
-            batch.fake.detach(), self.pair_code(batch.prior) if joint else None
+        d_real, real_features = self.discriminator(batch.real, real_code, with_features=True)
+        d_fake, fake_features = self.discriminator(
+            batch.fake.detach(), self.pair_code(batch.prior) if joint else None,
+            with_features=True,
         )
         loss = F.binary_cross_entropy_with_logits(
             d_real, torch.ones_like(d_real)
         ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
-        return {
-            "discriminator": loss,
+        out = {
             "d_real_accuracy": (d_real > 0).float().mean().detach(),
             "d_fake_accuracy": (d_fake < 0).float().mean().detach(),
+        }
+        if self.mi_in_discriminator_loss:
+            # InfoGAN's official losses: Q (a head on D's trunk) learns the codes of the
+            # generated batch with the discriminator's optimizer
+            mi = self._mutual_information_terms(self._posterior_of(fake_features), batch.prior)
+            loss = loss + mi["mutual_information"]
+            out["d_mutual_information"] = mi["mutual_information"].detach()
+        if cfg.self_augmentation_weight > 0:
+            sat = self._self_augmentation_terms(batch.real, real_features)
+            loss = loss + sat.pop("self_augmentation")
+            out.update({name: value.detach() for name, value in sat.items()})
+        return {"discriminator": loss, **out}
+
+    def _self_augmentation_terms(
+        self, real: torch.Tensor, real_features: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """IMSAT's self-augmented training of the categorical codes on real images (see
+        ``InfoVAEGANConfig.self_augmentation_weight``): KL(q(c|x) || q(c|T(x))) with q(c|x)
+        held fixed, plus ``log K - H(mean q(c|x))`` so the categories share the batch."""
+        cfg = self.model_config
+        sizes = cfg.layout.categorical_sizes
+        logits = self._posterior_of(real_features)["categorical_logits"]
+        moved = self.posterior(random_affine(real))["categorical_logits"]
+        consistency, balance = logits.new_zeros(()), logits.new_zeros(())
+        for block, moved_block in zip(
+            latents.split_per_code(logits, sizes), latents.split_per_code(moved, sizes)
+        ):
+            log_p = F.log_softmax(block, dim=1)
+            target = log_p.detach()
+            consistency = consistency + (
+                target.exp() * (target - F.log_softmax(moved_block, dim=1))
+            ).sum(1).mean()
+            marginal = log_p.exp().mean(0)
+            balance = balance + math.log(block.shape[1]) + (
+                marginal * marginal.clamp_min(1e-12).log()
+            ).sum()
+        total = cfg.self_augmentation_weight * (consistency + cfg.cluster_balance_weight * balance)
+        return {"self_augmentation": total, "sat_consistency": consistency,
+                "sat_balance": balance}
+
+    @property
+    def mi_in_discriminator_loss(self) -> bool:
+        """The MI term is also part of the discriminator's loss (shared trunk, InfoGAN)."""
+        cfg = self.model_config
+        return cfg.share_discriminator_trunk and cfg.has_mutual_information_loss
+
+    def _posterior_of(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named posterior parameters from trunk features already computed."""
+        return latents.split_encoder_output(self.model_config, self.encoder.heads(features))
+
+    def _mutual_information_terms(
+        self, post: dict[str, torch.Tensor], prior: latents.LatentCodes
+    ) -> dict[str, torch.Tensor]:
+        """InfoGAN's MI lower bound (the encoder recovers the codes the generator was fed)
+        plus the noise head's regression of the noise, weighted; with their terms."""
+        cfg = self.model_config
+        zero = post["categorical_logits"].new_zeros(())
+        mi_cat, mi_cont, noise_reg = zero, zero, zero
+        if cfg.use_mutual_information:
+            if cfg.categorical_dims:
+                mi_cat = latents.categorical_cross_entropy(
+                    post["categorical_logits"], prior.categorical_index, cfg.categorical_dims
+                )
+            if cfg.continuous_dim:
+                mi_term = MI_CONTINUOUS_LOSSES[cfg.mi_continuous_loss]
+                mi_cont = mi_term(
+                    prior.continuous, post["continuous_mean"], post["continuous_logvar"]
+                )
+        if cfg.regresses_noise:
+            noise_reg = latents.gaussian_nll(prior.noise, post["noise_mean"], post["noise_logvar"])
+        return {
+            "mutual_information": cfg.mi_categorical_weight * mi_cat
+            + cfg.mi_continuous_weight * mi_cont
+            + cfg.noise_regression_weight * noise_reg,
+            "mi_categorical": mi_cat,
+            "mi_continuous": mi_cont,
+            "noise_regression": noise_reg,
         }
 
     def _generation_terms(self, batch: LossBatch, inference: bool) -> dict[str, torch.Tensor]:
         cfg = self.model_config
         fake, prior = batch.fake, batch.prior
-        zero = fake.new_zeros(())
         with frozen(self.discriminator):
-            d_fake = self.discriminator(
-                fake, self.pair_code(prior) if cfg.joint_discriminator else None
+            d_fake, features = self.discriminator(
+                fake, self.pair_code(prior) if cfg.joint_discriminator else None,
+                with_features=True,
             )
             adversarial = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
             if cfg.encoder_adversarial:
@@ -407,36 +494,22 @@ class InfoVAEGAN(BaseAE):
                     d_real, torch.zeros_like(d_real)
                 )
         needs_posterior = cfg.has_mutual_information_loss or inference
-        post = self.posterior(fake) if needs_posterior else None
-        mi_cat, mi_cont, noise_reg = zero, zero, zero
-        if cfg.use_mutual_information:
-            if cfg.categorical_dims:
-                mi_cat = latents.categorical_cross_entropy(
-                    post["categorical_logits"], prior.categorical_index, cfg.categorical_dims
-                )
-            if cfg.continuous_dim:
-                mi_term = (
-                    latents.squared_error
-                    if cfg.mi_continuous_loss == "squared_error"
-                    else latents.gaussian_nll
-                )
-                mi_cont = mi_term(
-                    prior.continuous, post["continuous_mean"], post["continuous_logvar"]
-                )
-        if cfg.regresses_noise:
-            noise_reg = latents.gaussian_nll(prior.noise, post["noise_mean"], post["noise_logvar"])
-        mutual_information = (
-            cfg.mi_categorical_weight * mi_cat
-            + cfg.mi_continuous_weight * mi_cont
-            + cfg.noise_regression_weight * noise_reg
-        )
-        out = {
-            "adversarial": adversarial,
-            "mutual_information": mutual_information,
-            "mi_categorical": mi_cat,
-            "mi_continuous": mi_cont,
-            "noise_regression": noise_reg,
-        }
+        post = None
+        if needs_posterior:
+            # a shared-trunk encoder reads the features D just computed (frozen: its MI
+            # gradient reaches the generator and the heads, never the trunk)
+            post = (
+                self._posterior_of(features)
+                if cfg.share_discriminator_trunk
+                else self.posterior(fake)
+            )
+        out = {"adversarial": adversarial}
+        if post is not None:
+            out.update(self._mutual_information_terms(post, prior))
+        else:
+            zero = fake.new_zeros((), dtype=torch.float32)
+            out.update(mutual_information=zero, mi_categorical=zero, mi_continuous=zero,
+                       noise_regression=zero)
         if inference:
             out.update(self._elbo_terms(fake.detach(), prior, post))
         return out

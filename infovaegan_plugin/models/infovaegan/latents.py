@@ -127,7 +127,9 @@ def sample_prior(
 
 
 def split_encoder_output(config: InfoVAEGANConfig, raw: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Flat encoder output -> named posterior parameters (log-variances clamped for stability)."""
+    """Flat encoder output -> named posterior parameters (log-variances clamped for stability),
+    in float32: under bf16 autocast the losses built on them keep full precision."""
+    raw = raw.float()
     widths = config.layout.encoder_head_widths(config.infer_noise)
     out = dict(zip(widths, torch.split(raw, list(widths.values()), dim=1)))
     for name in ("continuous_logvar", "noise_logvar"):
@@ -165,6 +167,12 @@ def squared_error(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> 
     ``exp(-logvar)``: ~3000x at the log-variance floor).
     """
     return ((x - reparameterize(mean, logvar)) ** 2).sum(dim=1).mean()
+
+
+def mean_squared_error(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """MI term of InfoGAN's official code (a factored Gaussian with unit variance, constants
+    dropped): ``||x - mean||^2``; the log-variance is not used."""
+    return ((x - mean) ** 2).sum(dim=1).mean()
 
 
 def kl_gaussian(mean: torch.Tensor, logvar: torch.Tensor, prior_var: float = 1.0) -> torch.Tensor:

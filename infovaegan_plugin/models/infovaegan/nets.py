@@ -131,7 +131,11 @@ class Encoder(nn.Module):
             )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.trunk(images)
+        return self.heads(self.trunk(images))
+
+    def heads(self, features: torch.Tensor) -> torch.Tensor:
+        """The flat output from trunk features: with a shared trunk the discriminator's pass
+        already computed them (InfoGAN's Q reads D's features; no second trunk pass)."""
         out = self.head(features)
         if self.noise_head is None:
             return out
@@ -200,10 +204,16 @@ class Discriminator(nn.Module):
         else:
             self.head = nn.Linear(config.hidden_dim, 1)
 
-    def forward(self, images: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, code: torch.Tensor | None = None, with_features: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Float32 logits (and, ``with_features``, the trunk's features, which a shared-trunk
+        encoder reads without a second trunk pass)."""
         features = self.trunk(images)
+        joined = features
         if self.joint:
             if code is None:
                 raise ValueError("a joint discriminator needs the (image, code) pair.")
-            features = torch.cat([features, self.code_net(code)], dim=1)
-        return self.head(features).squeeze(1)
+            joined = torch.cat([features, self.code_net(code)], dim=1)
+        logits = self.head(joined).squeeze(1).float()
+        return (logits, features) if with_features else logits

@@ -56,6 +56,8 @@ from .run_control import (
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS_FILE = "optimizers.pt"
+#: Terms of the discriminator's loss reported per epoch when they exist.
+DISCRIMINATOR_TERMS = ("d_mutual_information", "sat_consistency", "sat_balance")
 HISTORY_FILE = "training_history.json"
 
 
@@ -223,7 +225,10 @@ class InfoVAEGANTrainer(BaseTrainer):
         ``generator``: the adversarial loss, generator only (ALI: + encoder);
         ``mutual_information``: the MI loss, generator + encoder (with ``mi_optimizer=
         "shared"`` this is folded into ``generator``, our 0.1 behaviour);
-        ``encoder``: the data-free ELBO, encoder only; ``discriminator``.
+        ``encoder``: the data-free ELBO, encoder only (its heads with a shared trunk);
+        ``discriminator``: the discriminator, and with a shared trunk the encoder's heads too
+        (InfoGAN's Q, whose MI term is then part of D's loss: the generator's MI gradient
+        trains the generator only).
         """
         m, cfg = self.model, self.model_config
         generator, encoder = list(m.generator.parameters()), list(m.encoder.parameters())
@@ -231,14 +236,19 @@ class InfoVAEGANTrainer(BaseTrainer):
         # with a shared trunk the ELBO trains the encoder's own heads, never the trunk
         encoder_own = [p for p in encoder if id(p) not in trunk]
         uses_mi = cfg.has_mutual_information_loss
+        # InfoGAN's Q on D's trunk learns the MI term with D's optimizer (model.losses puts
+        # the term in D's loss); the generator's MI gradient then trains the generator only
+        q_on_discriminator = m.mi_in_discriminator_loss
+        mi_trained = generator + ([] if q_on_discriminator else encoder)
         plan: dict[str, list[torch.nn.Parameter]] = {
-            "discriminator": list(m.discriminator.parameters()),
+            "discriminator": list(m.discriminator.parameters())
+            + (encoder_own if q_on_discriminator else []),
             "generator": generator + (encoder if cfg.encoder_adversarial else []),
         }
         if uses_mi and self.training_config.mi_optimizer == "separate":
-            plan["mutual_information"] = generator + encoder
+            plan["mutual_information"] = mi_trained
         elif uses_mi and not cfg.encoder_adversarial:
-            plan["generator"] = generator + encoder
+            plan["generator"] = mi_trained
         if cfg.use_inference_stage:
             plan["encoder"] = encoder_own
         return plan
@@ -443,6 +453,9 @@ class InfoVAEGANTrainer(BaseTrainer):
             mi_categorical=out.mi_categorical.detach(),
             mi_continuous=out.mi_continuous.detach(),
         )
+        # the discriminator stage's extra terms when Q trains there (InfoGAN's official MI,
+        # self-augmented training of the categories on real images)
+        metrics.update({k: d_out[k] for k in DISCRIMINATOR_TERMS if k in d_out})
         if cfg.regresses_noise:
             metrics["noise_regression"] = out.noise_regression.detach()
         metrics.update(self._gradient_norms(grads))

@@ -1,0 +1,69 @@
+"""IMSAT's self-augmented training of the categorical code on real images (opt-in)."""
+
+import math
+
+import pytest
+import torch
+
+from infovaegan_plugin import InfoVAEGANConfig, InfoVAEGANTrainerConfig
+from infovaegan_plugin.models.infovaegan import augment, infovaegan_model
+from infovaegan_plugin.trainers import InfoVAEGANTrainer
+
+
+def test_random_affine_keeps_shape_and_mass_and_is_seeded():
+    images = torch.zeros(4, 1, 28, 28)
+    images[:, :, 10:18, 12:16] = 1.0  # a bar in the middle: stays inside under small moves
+    moved = augment.random_affine(images, torch.Generator().manual_seed(0))
+    again = augment.random_affine(images, torch.Generator().manual_seed(0))
+    assert moved.shape == images.shape and moved.dtype == images.dtype
+    torch.testing.assert_close(moved, again)
+    assert not torch.equal(moved, images)
+    # rotation/shift/scale by at most 15 degrees, 10% and 10%: the ink moves, little is lost
+    mass = moved.sum((1, 2, 3)) / images.sum((1, 2, 3))
+    assert ((mass > 0.75) & (mass < 1.3)).all()
+
+
+def test_self_augmentation_terms_values(make_model, monkeypatch):
+    model = make_model(share_discriminator_trunk=True, self_augmentation_weight=2.0,
+                       cluster_balance_weight=0.5)
+    real = torch.rand(16, 1, 8, 8)
+    # an identity "augmentation" leaves nothing to be consistent about
+    monkeypatch.setattr(infovaegan_model, "random_affine", lambda x: x)
+    model.eval()  # the same BatchNorm statistics for both passes
+    features = model.discriminator.trunk(real)
+    terms = model._self_augmentation_terms(real, features)
+    assert terms["sat_consistency"].item() == pytest.approx(0.0, abs=1e-6)
+    # balance is log K - H(mean q): >= 0, and the total weighs it as configured
+    probs = torch.softmax(model.encode(real).categorical_logits, 1).mean(0)
+    expected = math.log(probs.numel()) + (probs * probs.log()).sum().item()
+    assert terms["sat_balance"].item() == pytest.approx(expected, abs=1e-5)
+    assert terms["self_augmentation"].item() == pytest.approx(2.0 * 0.5 * expected, abs=1e-5)
+
+
+def test_self_augmentation_needs_the_shared_trunk():
+    with pytest.raises(ValueError, match="share_discriminator_trunk"):
+        InfoVAEGANConfig(input_dim=(1, 8, 8), self_augmentation_weight=1.0)
+
+
+def test_self_augmentation_trains_q_with_the_discriminator(make_model, digits_datasets, tmp_path):
+    """The term is part of D's loss: a D step moves the trunk and Q's heads, never the
+    generator; switching it on changes what that step does."""
+    def after_d_step(weight: float) -> dict[str, torch.Tensor]:
+        model = make_model(variant="infogan", share_discriminator_trunk=True,
+                           self_augmentation_weight=weight)
+        config = InfoVAEGANTrainerConfig(output_dir=str(tmp_path), per_device_train_batch_size=16)
+        trainer = InfoVAEGANTrainer(model, digits_datasets[0], training_config=config)
+        trainer.prepare_training()
+        before = {k: v.detach().clone() for k, v in model.named_parameters()}
+        torch.manual_seed(1)
+        batch = model.loss_batch(digits_datasets[0].data[:16])
+        out = model.losses(batch, ("discriminator",))
+        assert ("sat_consistency" in out) == (weight > 0)
+        trainer._step("discriminator", out, epoch=1, step=1)
+        return {k: v.detach() for k, v in model.named_parameters() if not torch.equal(v, before[k])}
+
+    with_sat, without = after_d_step(1.0), after_d_step(0.0)
+    assert not any(k.startswith("generator.") for k in with_sat)
+    assert any(k.startswith("encoder.head.") for k in with_sat)
+    head = "encoder.head.3.weight"
+    assert not torch.allclose(with_sat[head], without[head])
