@@ -182,18 +182,23 @@ def test_mig_from_codes_edge_cases():
         mig_from_codes(np.zeros((5, 2)), np.zeros((4, 2), dtype=int))
 
 
+def _factor_vae_small(data, represent, **kwargs):
+    return factor_vae_metric(
+        data,
+        represent,
+        np.random.default_rng(0),
+        num_train=200,
+        num_eval=200,
+        num_variance_estimate=500,
+        **kwargs,
+    )
+
+
 def test_factor_vae_ignores_dead_dimensions(data):
     def with_dead_dim(obs):
         return np.concatenate([obs, np.zeros((len(obs), 1))], axis=1)
 
-    scores = factor_vae_metric(
-        data,
-        with_dead_dim,
-        np.random.default_rng(0),
-        num_train=200,
-        num_eval=100,
-        num_variance_estimate=500,
-    )
+    scores = _factor_vae_small(data, with_dead_dim, prune_threshold=0.0)
     assert scores["num_active_dims"] == K
     assert scores["eval_accuracy"] == 1.0
 
@@ -210,18 +215,6 @@ def test_invalid_arguments_raise(data):
 def _factor0_in_a_tiny_dimension(obs):
     """Factors 1..3 as they are; factor 0 only in a dimension of global std ~0.0014 (< 0.05)."""
     return np.concatenate([obs[:, 1:], 1e-3 * obs[:, :1]], axis=1)
-
-
-def _factor_vae_small(data, represent, **kwargs):
-    return factor_vae_metric(
-        data,
-        represent,
-        np.random.default_rng(0),
-        num_train=200,
-        num_eval=200,
-        num_variance_estimate=500,
-        **kwargs,
-    )
 
 
 def test_factor_vae_prunes_dimensions_below_the_study_threshold(data):
