@@ -10,13 +10,17 @@ Geometry (pixel units, x to the right, rows downwards, pixel (r, c) covering [c,
 
 * centre ``x = 16 + 32 * posX`` and ``row = 16 + 32 * posY`` (posY = 0 at the top), so the
   centre travels over the middle 32 pixels and the largest, rotated shape stays inside;
-* size: the unit length is ``10 * scale`` pixels; square = half side 1 (side 20 px at scale 1),
-  ellipse = semi-axes 1 x 0.5, heart = the implicit curve ``(x^2+y^2-1)^3 - x^2 y^3 <= 0`` shrunk
-  by 1.2 and centred (about 2.1 units wide);
+* size: the unit length is ``10 * scale`` pixels. The shapes are fitted to DeepMind's own frames
+  (the 320 of the dataset's ``dsprites.gif``, every one matched with IoU >= 0.96; see
+  ``docs/ARCHITECTURE.md``, "dSprites"): square = half side 0.96 (side 19.2 px at scale 1),
+  ellipse = semi-axes 1.275 x 0.7225, heart = a rhombus (half-diagonals 0.745 across, 0.735
+  up/down, centred 0.1 below the centre) under two elliptical lobes (semi-axes 0.48 x 0.54,
+  centres (+-0.48, 0.395));
 * orientation rotates the shape counter-clockwise on screen by ``orientation`` radians (as in
   the original grid, classes 0 and 39 are 0 and 2*pi: the same picture);
-* each pixel is on when at least half of its ``supersample x supersample`` sample points fall
-  inside the shape (binary images, as in the original).
+* a pixel is on when its centre falls inside the shape, as in the original (binary images);
+  ``supersample > 1`` instead samples ``supersample x supersample`` points per pixel and keeps
+  the pixels at least half covered.
 """
 
 from __future__ import annotations
@@ -55,23 +59,23 @@ for _v in (latents_bases, *latents_possible_values.values()):
 _MARGIN_PX = 16.0
 _TRAVEL_PX = 32.0
 _UNIT_PX = 10.0
-_WINDOW = 32  # every shape fits in a 32x32 window around its centre (max radius ~14.2 px)
+_WINDOW = 32  # every shape fits in a 32x32 window around its centre (max radius ~13.6 px)
 _CHUNK = 256  # images per vectorised batch: bounds the temporary arrays to a few MB
 
 
 def _square(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return np.maximum(np.abs(u), np.abs(v)) <= 1.0
+    return np.maximum(np.abs(u), np.abs(v)) <= 0.96
 
 
 def _ellipse(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return u * u + 4.0 * v * v <= 1.0
+    return (u / 1.275) ** 2 + (v / 0.7225) ** 2 <= 1.0
 
 
 def _heart(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    x = 1.2 * u
-    y = 1.2 * v + 0.12
-    r = x * x + y * y - 1.0
-    return r * r * r - x * x * y * y * y <= 0.0
+    """A rhombus, its bottom corner the tip, under two lobes that meet in the notch."""
+    rhombus = np.abs(u) / 0.745 + np.abs(v + 0.1) / 0.735 <= 1.0
+    lobes = ((np.abs(u) - 0.48) / 0.48) ** 2 + ((v - 0.395) / 0.54) ** 2 <= 1.0
+    return rhombus | lobes
 
 
 _SHAPE_TESTS: tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], ...] = (
@@ -166,7 +170,7 @@ def _render_chunk(cls: np.ndarray, canvas: np.ndarray, ss: int) -> None:
     canvas[np.arange(m)[:, None, None], rows, cols] = pixels
 
 
-def render(classes, dtype=np.float32, supersample: int = 3) -> np.ndarray:
+def render(classes, dtype=np.float32, supersample: int = 1) -> np.ndarray:
     """Binary sprites ``(N, 1, 64, 64)`` for factor-class rows ``classes`` (N, 6).
 
     Values are 0/1 in ``dtype`` (pass ``np.uint8`` for the original file's storage; mind that

@@ -47,7 +47,7 @@ from pythae.trainers.training_callbacks import (
 )
 from torch import nn
 
-from ..models.infovaegan import InfoVAEGANConfig
+from ..models.infovaegan import InfoVAEGAN, InfoVAEGANConfig
 from ..models.infovaegan.nets import Generator, ImageTrunk, init_weights
 
 #: The pythae baselines, in the order reports list them.
@@ -260,3 +260,26 @@ def quiet_pythae(level: int = logging.WARNING) -> Iterator[None]:
 
 def count_parameters(module: nn.Module, where: Callable[[str], bool] = lambda n: True) -> int:
     return int(sum(p.numel() for n, p in module.named_parameters() if where(n)))
+
+
+def describe_model(model: nn.Module) -> dict[str, Any]:
+    """Class, latent size and parameter counts (the capacity-match claim, checkable)."""
+    info: dict[str, Any] = {
+        "class": type(model).__name__,
+        "total_parameters": count_parameters(model),
+    }
+    for part in ("encoder", "decoder", "generator", "discriminator"):
+        if hasattr(model, part):
+            info[f"{part}_parameters"] = count_parameters(getattr(model, part))
+    if isinstance(model, InfoVAEGAN):
+        cfg = model.model_config
+        info.update(
+            code_dim=cfg.code_dim,
+            noise_dim=cfg.noise_dim,
+            latent_dim=cfg.generator_input_dim,
+            infer_noise=cfg.infer_noise,
+            variant=cfg.variant,
+        )
+    else:
+        info["latent_dim"] = int(model.model_config.latent_dim)
+    return info

@@ -30,7 +30,7 @@ import torch
 from rich.console import Console
 
 from ..data import ImageData, available_datasets, to_pythae_dataset, train_held_out
-from ..models.infovaegan import InfoVAEGAN, InfoVAEGANConfig
+from ..models.infovaegan import InfoVAEGANConfig
 from ..presets import model_config_for, preset_for
 from ..trainers import InfoVAEGANTrainerConfig
 from ..training import build_model, fit
@@ -39,7 +39,7 @@ from .baselines import (
     BASELINE_NAMES,
     baseline_trainer_config,
     build_baseline,
-    count_parameters,
+    describe_model,
     make_trainer,
     matched_latent_dim,
     quiet_pythae,
@@ -204,29 +204,6 @@ def train_model(
             trainer.train()
             trained = trainer.model
     return trained.eval()
-
-
-def describe_model(model: torch.nn.Module) -> dict[str, Any]:
-    """Class, latent size and parameter counts (the capacity-match claim, checkable)."""
-    info: dict[str, Any] = {
-        "class": type(model).__name__,
-        "total_parameters": count_parameters(model),
-    }
-    for part in ("encoder", "decoder", "generator", "discriminator"):
-        if hasattr(model, part):
-            info[f"{part}_parameters"] = count_parameters(getattr(model, part))
-    if isinstance(model, InfoVAEGAN):
-        cfg = model.model_config
-        info.update(
-            code_dim=cfg.code_dim,
-            noise_dim=cfg.noise_dim,
-            latent_dim=cfg.generator_input_dim,
-            infer_noise=cfg.infer_noise,
-            variant=cfg.variant,
-        )
-    else:
-        info["latent_dim"] = int(model.model_config.latent_dim)
-    return info
 
 
 # ----- resumability -----------------------------------------------------------------------

@@ -19,7 +19,7 @@ FACTOR_COLUMNS: tuple[int, ...] = tuple(i for i, s in enumerate(latents_sizes) i
 class DSpritesGroundTruth:
     """Uniform factor sampling and procedural rendering, ``(N, 1, 64, 64)`` float32 in [0, 1]."""
 
-    def __init__(self, supersample: int = 3):
+    def __init__(self, supersample: int = 1):
         self.supersample = supersample
         self.factors_num_values: list[int] = [int(latents_sizes[i]) for i in FACTOR_COLUMNS]
         self.factor_names: tuple[str, ...] = tuple(latents_names[i] for i in FACTOR_COLUMNS)

@@ -29,7 +29,8 @@ from ..metrics import (
     train_feature_classifier,
 )
 from ..viz import MAX_TILE, GridLabels, save_reconstruction_grid, save_small_grid
-from .adapters import BATCH, ModelAdapter
+from .adapters import BATCH, ModelAdapter, adapter_for
+from .baselines import describe_model
 
 #: Headline metrics: key -> (label, higher is better).
 METRICS: dict[str, tuple] = {
@@ -212,9 +213,6 @@ def evaluate_and_record(
 ) -> dict[str, Any]:
     """Every metric of ``model`` on ``held_out``, its grids, and ``evaluation.json`` in
     ``out_dir`` (what ``infovaegan evaluate`` writes); returns that JSON's content."""
-    from .adapters import adapter_for
-    from .comparison import describe_model
-
     adapter = adapter_for(model)
     result = evaluate_adapter(adapter, held_out, settings, ground_truth, classifier, on_step)
     out_dir = Path(out_dir)

@@ -12,6 +12,7 @@ from infovaegan_plugin.metrics.clustering import (
 )
 from infovaegan_plugin.metrics.disentanglement import (
     DISENTANGLEMENT_LIB_DEFAULTS,
+    FACTOR_VAE_PRUNE_THRESHOLD,
     METRIC_NAMES,
     GroundTruthData,
     beta_vae_metric,
@@ -53,6 +54,7 @@ __all__ = [
     # disentanglement
     "GroundTruthData",
     "DISENTANGLEMENT_LIB_DEFAULTS",
+    "FACTOR_VAE_PRUNE_THRESHOLD",
     "METRIC_NAMES",
     "beta_vae_metric",
     "factor_vae_metric",

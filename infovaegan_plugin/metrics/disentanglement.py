@@ -26,9 +26,14 @@ observations to an ``(n, d)`` array (e.g. the encoder means, wrapped to return n
 Documented deviations from disentanglement_lib: randomness comes from a
 ``numpy.random.Generator``; the beta-VAE logistic regression uses today's scikit-learn defaults
 with ``max_iter=1000`` (disentanglement_lib relied on the older liblinear default, which
-converged without a limit being hit); FactorVAE treats a dimension as active only if its global
-variance is strictly positive (disentanglement_lib's ``std >= 0`` keeps dead dimensions and then
-divides by zero), and its votes are indexed by the original dimension number.
+converged without a limit being hit); FactorVAE always drops dimensions whose global variance
+is zero (disentanglement_lib's ``std >= threshold`` keeps them at threshold 0 and then divides
+by zero), and its votes are indexed by the original dimension number.
+
+FactorVAE prunes as disentanglement_lib's study scores it: ``prune_dims.threshold = 0.05`` in
+``unsupervised_study_v1/metric_configs/factor_vae_metric.gin`` (the function's own default
+there is 0), so code dimensions whose global standard deviation is below 0.05 take no part in
+the vote; ``prune_threshold=0`` keeps every dimension with non-zero variance.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from sklearn.metrics import mutual_info_score
 __all__ = [
     "GroundTruthData",
     "DISENTANGLEMENT_LIB_DEFAULTS",
+    "FACTOR_VAE_PRUNE_THRESHOLD",
     "METRIC_NAMES",
     "beta_vae_metric",
     "factor_vae_metric",
@@ -94,6 +100,8 @@ DISENTANGLEMENT_LIB_DEFAULTS: dict[str, dict[str, int]] = {
     "dci": {"num_train": 10000, "num_test": 5000},
 }
 METRIC_NAMES: tuple[str, ...] = ("beta_vae", "factor_vae", "mig", "dci")
+#: ``prune_dims.threshold`` of disentanglement_lib's study config for the FactorVAE metric.
+FACTOR_VAE_PRUNE_THRESHOLD: float = 0.05
 
 # Sizes that ``scale`` multiplies; batch sizes and bin counts define the metric and stay fixed.
 _SCALED_KEYS = ("num_train", "num_eval", "num_test", "num_variance_estimate")
@@ -241,18 +249,24 @@ def factor_vae_metric(
     num_eval: int = 5000,
     num_variance_estimate: int = 10000,
     represent_batch_size: int = _DEFAULT_REPRESENT_BATCH,
+    prune_threshold: float = FACTOR_VAE_PRUNE_THRESHOLD,
 ) -> dict[str, float | int]:
     """FactorVAE metric (Kim & Mnih, 2018); the score is ``eval_accuracy``.
 
     Each dimension is normalised by its global variance (estimated on
-    ``num_variance_estimate`` points) so the argmin is scale invariant. Chance is ``1 / K``.
+    ``num_variance_estimate`` points) so the argmin is scale invariant. Dimensions whose global
+    std is below ``prune_threshold`` (or whose variance is zero) are pruned first: a nearly
+    constant code would otherwise win the argmin on noise. Chance is ``1 / K``.
     """
+    if not prune_threshold >= 0:
+        raise ValueError(f"prune_threshold must be >= 0, got {prune_threshold}")
     factors = _sample_factors(data, num_variance_estimate, rng)
     codes = _represent_factors(data, represent, factors, rng, represent_batch_size)
     global_variances = np.var(codes, axis=0, ddof=1)
-    active_dims = global_variances > 0.0
+    active_dims = (global_variances > 0.0) & (np.sqrt(global_variances) >= prune_threshold)
+    pruned = {"num_active_dims": int(active_dims.sum()), "prune_threshold": float(prune_threshold)}
     if not active_dims.any():
-        return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
+        return {"train_accuracy": 0.0, "eval_accuracy": 0.0, **pruned}
     args = (batch_size, rng, global_variances, active_dims, represent_batch_size)
     train_votes = _factor_vae_votes(data, represent, num_train, *args)
     classifier = np.argmax(train_votes, axis=0)
@@ -261,7 +275,7 @@ def factor_vae_metric(
     return {
         "train_accuracy": float(train_votes[classifier, columns].sum() / train_votes.sum()),
         "eval_accuracy": float(eval_votes[classifier, columns].sum() / eval_votes.sum()),
-        "num_active_dims": int(active_dims.sum()),
+        **pruned,
     }
 
 

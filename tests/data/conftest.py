@@ -1,4 +1,5 @@
-"""Shared fixtures of the data tests: the local MNIST copy and an IDX file writer."""
+"""Shared fixtures of the data tests: the local MNIST copy, DeepMind's dSprites frames and an
+IDX file writer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-MNIST_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+MNIST_DIR = SHARED_DATA / "mnist"
+DSPRITES_GIF = SHARED_DATA / "dsprites" / "dsprites.gif"
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +20,48 @@ def mnist_dir() -> Path:
     if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"local MNIST copy not found at {MNIST_DIR} (expected ../shared/data/mnist)")
     return MNIST_DIR
+
+
+def _dsprites_gif_classes() -> np.ndarray:
+    """Factor classes (N, 6) of the 320 frames of dsprites.gif, read off the animation's blocks.
+
+    It walks one factor at a time, per shape: scale up, down, up (6 frames each), orientation
+    0..39 at scale 1; the heart then walks posY down, posX right, posY up, posX left (32 each);
+    and scale down to close. Every frame's classes are also its best fit over the factor grid
+    (all shapes, scales and orientations near its bounding-box centre; ties only for identical
+    pictures).
+    """
+    up, down, walk = np.arange(6), np.arange(5, -1, -1), np.arange(32)
+    blocks = []  # (shape, scale, orientation, posX, posY): arrays or constants of one block
+
+    def scales(shape, order):
+        return [(shape, s, 0, 0, 0) for s in order]
+
+    for shape in (2, 1, 0):  # heart, ellipse, square
+        blocks += scales(shape, (up, down, up)) + [(shape, 5, np.arange(40), 0, 0)]
+        if shape == 2:
+            blocks += [(2, 5, 0, 0, walk), (2, 5, 0, walk, 31), (2, 5, 0, 31, walk[::-1]),
+                       (2, 5, 0, walk[::-1], 0)]
+        blocks += scales(shape, (down,))
+    rows = []
+    for block in blocks:
+        n = max(np.size(v) for v in block)
+        rows += [[0] + [int(np.broadcast_to(v, n)[k]) for v in block] for k in range(n)]
+    return np.array(rows, dtype=np.int64)
+
+
+@pytest.fixture(scope="session")
+def dsprites_gif() -> tuple[np.ndarray, np.ndarray]:
+    """DeepMind's dsprites.gif: binary frames (320, 64, 64) and their factor classes (320, 6)."""
+    if not DSPRITES_GIF.is_file():
+        pytest.skip(f"dSprites frames not found at {DSPRITES_GIF} (expected ../shared/data/dsprites)")
+    from PIL import Image, ImageSequence
+
+    with Image.open(DSPRITES_GIF) as gif:
+        frames = np.stack([np.array(f.convert("L")) > 127 for f in ImageSequence.Iterator(gif)])
+    classes = _dsprites_gif_classes()
+    assert frames.shape == (len(classes), 64, 64)
+    return frames, classes
 
 
 def _idx_bytes(arr: np.ndarray, code: int = 0x08) -> bytes:

@@ -5,6 +5,7 @@ import pytest
 
 from infovaegan_plugin.metrics.disentanglement import (
     DISENTANGLEMENT_LIB_DEFAULTS,
+    FACTOR_VAE_PRUNE_THRESHOLD,
     dci_completeness,
     dci_disentanglement,
     evaluate_disentanglement,
@@ -181,18 +182,23 @@ def test_mig_from_codes_edge_cases():
         mig_from_codes(np.zeros((5, 2)), np.zeros((4, 2), dtype=int))
 
 
+def _factor_vae_small(data, represent, **kwargs):
+    return factor_vae_metric(
+        data,
+        represent,
+        np.random.default_rng(0),
+        num_train=200,
+        num_eval=200,
+        num_variance_estimate=500,
+        **kwargs,
+    )
+
+
 def test_factor_vae_ignores_dead_dimensions(data):
     def with_dead_dim(obs):
         return np.concatenate([obs, np.zeros((len(obs), 1))], axis=1)
 
-    scores = factor_vae_metric(
-        data,
-        with_dead_dim,
-        np.random.default_rng(0),
-        num_train=200,
-        num_eval=100,
-        num_variance_estimate=500,
-    )
+    scores = _factor_vae_small(data, with_dead_dim, prune_threshold=0.0)
     assert scores["num_active_dims"] == K
     assert scores["eval_accuracy"] == 1.0
 
@@ -204,3 +210,42 @@ def test_invalid_arguments_raise(data):
         evaluate_disentanglement(data, perfect, metrics=("mig",), scale=0)
     with pytest.raises(ValueError, match=r"\(n, d\)"):
         evaluate_disentanglement(data, lambda obs: obs[:, 0], metrics=("mig",), scale=SCALE)
+
+
+def _factor0_in_a_tiny_dimension(obs):
+    """Factors 1..3 as they are; factor 0 only in a dimension of global std ~0.0014 (< 0.05)."""
+    return np.concatenate([obs[:, 1:], 1e-3 * obs[:, :1]], axis=1)
+
+
+def test_factor_vae_prunes_dimensions_below_the_study_threshold(data):
+    """disentanglement_lib's study prunes codes with std < 0.05 (factor_vae_metric.gin):
+    factor 0, carried only by such a code, can no longer win the vote."""
+    assert FACTOR_VAE_PRUNE_THRESHOLD == 0.05
+    pruned = _factor_vae_small(data, _factor0_in_a_tiny_dimension)
+    assert pruned["prune_threshold"] == 0.05
+    assert pruned["num_active_dims"] == K - 1
+    # factors 1..3 are still read perfectly; factor 0's votes land on another factor's code
+    assert 0.6 <= pruned["eval_accuracy"] <= 0.85
+    kept = _factor_vae_small(data, _factor0_in_a_tiny_dimension, prune_threshold=0.0)
+    assert kept["num_active_dims"] == K
+    assert kept["eval_accuracy"] == 1.0
+    # the threshold is a parameter: at 1e-4 the ~0.0014-std code is active again
+    assert _factor_vae_small(data, _factor0_in_a_tiny_dimension, prune_threshold=1e-4) == {
+        **kept,
+        "prune_threshold": 1e-4,
+    }
+    with pytest.raises(ValueError, match="prune_threshold"):
+        _factor_vae_small(data, perfect, prune_threshold=-0.1)
+
+
+def test_factor_vae_threshold_zero_is_the_unpruned_metric(data):
+    """A code just above the threshold is kept, and with nothing below it the threshold does not
+    change the score: 0 reproduces the metric as it was before pruning."""
+    def scaled(obs):
+        return obs * np.array([0.1, 1.0, 1.0, 1.0])  # factor 0's code std ~0.14 >= 0.05
+
+    default = _factor_vae_small(data, scaled)
+    unpruned = _factor_vae_small(data, scaled, prune_threshold=0.0)
+    assert default["num_active_dims"] == unpruned["num_active_dims"] == K
+    assert {**default, "prune_threshold": 0.0} == unpruned
+    assert unpruned["eval_accuracy"] == 1.0
