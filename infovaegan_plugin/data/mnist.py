@@ -11,7 +11,6 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_file
 from .base import DataError, ImageData, validate_images
 
 PathLike = str | os.PathLike
@@ -168,16 +168,10 @@ def _urllib_fetch(url: str) -> bytes:
 
 def _write_atomically(target: Path, payload: bytes) -> None:
     """Temp file in the same directory + rename, so an interrupted run leaves no half file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        if hashlib.md5(Path(tmp).read_bytes()).hexdigest() != MNIST_MD5[target.name]:
+    with atomic_file(target) as tmp:
+        tmp.write_bytes(payload)
+        if hashlib.md5(tmp.read_bytes()).hexdigest() != MNIST_MD5[target.name]:
             raise DataError(f"{target}: checksum changed while writing; disk problem?")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def download_mnist(
