@@ -19,7 +19,6 @@ Prints a table and writes JSON. Not part of the test suite.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -35,7 +34,7 @@ import onnxruntime as ort
 from rich.console import Console
 from rich.table import Table
 
-from onnx_speed import build_model, cpu_model  # same folder: the benchmarks' shared helpers
+from onnx_speed import build_model, hardware, write_json  # same folder: shared helpers
 
 CHUNK = 10_000  # rows written at a time when the input is made
 RATE = re.compile(r"\(([\d,]+) images/s\)")
@@ -133,9 +132,7 @@ def main() -> None:
     payload = {
         "benchmark": "encode_memory",
         "command": "python " + " ".join(sys.argv),
-        "hardware": {"cpu": cpu_model(), "nproc": os.cpu_count(),
-                     "usable_cores": len(os.sched_getaffinity(0)), "machine": platform.machine(),
-                     "load_average_before": load_before, "load_average_after": os.getloadavg()},
+        "hardware": hardware(load_before),
         "software": {"onnxruntime": ort.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
         "model": args.model_dir or "mnist preset, random weights",
@@ -144,9 +141,7 @@ def main() -> None:
         "baseline_rss_mb": baseline,
         "results": results,
     }
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(payload, indent=2) + "\n")
+    output = write_json(args.output, payload)
     print_table(payload)
     print(f"wrote {output}")
 

@@ -80,6 +80,27 @@ def cpu_flags() -> list[str]:
     return []
 
 
+def hardware(load_before: tuple[float, float, float]) -> dict[str, Any]:
+    """The machine a benchmark ran on and its load before and after (other work on a shared
+    machine changes every number)."""
+    return {
+        "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "nproc": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "machine": platform.machine(),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+    }
+
+
+def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
+    output = Path(path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(payload, indent=2) + "\n")
+    return output
+
+
 def build_model(model_dir: str | None, seed: int) -> InfoVAEGAN:
     """A trained model when given, else the MNIST preset with random weights (speed does
     not depend on the weights' values)."""
@@ -235,14 +256,7 @@ def main() -> None:
     payload = {
         "benchmark": "onnx_speed",
         "command": "python " + " ".join(sys.argv),
-        "hardware": {
-            "cpu": cpu_model(),
-            "cpu_flags": cpu_flags(),
-            "nproc": os.cpu_count(),
-            "machine": platform.machine(),
-            "load_average_before": load_before,
-            "load_average_after": os.getloadavg(),
-        },
+        "hardware": hardware(load_before),
         "software": {"torch": torch.__version__, "onnxruntime": ort.__version__,
                      "python": platform.python_version()},
         "threads": args.threads,
@@ -257,9 +271,7 @@ def main() -> None:
                     "throughput_over_eager_min": TARGET_THROUGHPUT_RATIO},
         "ratios": ratios,
     }
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(payload, indent=2) + "\n")
+    output = write_json(args.output, payload)
     print_table(payload)
     print(f"wrote {output}")
 

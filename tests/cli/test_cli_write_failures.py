@@ -9,13 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig
 from infovaegan_plugin.cli.app import app
-from infovaegan_plugin.deploy.export import export_onnx
 
 runner = CliRunner()
 TINY = ["--dataset", "digits", "--limit", "64", "--batch-size", "32", "--seed", "3",
@@ -44,17 +41,6 @@ def hidden(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob(".*"))
 
 
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = InfoVAEGAN(InfoVAEGANConfig(input_dim=(1, 8, 8), hidden_dim=32, base_channels=8,
-                                        noise_dim=4))
-    folder = tmp_path_factory.mktemp("export")
-    model.save(str(folder / "model"))
-    export_onnx(model, folder / "onnx")
-    return folder
-
-
 def test_a_checkpoint_that_cannot_be_written_names_the_one_kept(tmp_path, monkeypatch):
     from infovaegan_plugin.trainers.infovaegan_trainer import infovaegan_trainer
     from infovaegan_plugin.trainers.infovaegan_trainer.resume import read_checkpoint
@@ -76,13 +62,13 @@ def test_a_checkpoint_that_cannot_be_written_names_the_one_kept(tmp_path, monkey
     assert read_checkpoint(run / "checkpoint_epoch_1").epoch == 1
 
 
-def test_codes_that_cannot_be_written_keep_the_earlier_file(export_dir, tmp_path, monkeypatch):
+def test_codes_that_cannot_be_written_keep_the_earlier_file(tiny_export, tmp_path, monkeypatch):
     from infovaegan_plugin.deploy.codes_files import CodesWriter
 
     images = np.random.default_rng(0).random((40, 1, 8, 8), dtype=np.float32)
     np.save(tmp_path / "x.npy", images)
     output = tmp_path / "out" / "codes.npz"
-    command = ["encode", str(export_dir / "onnx"), str(tmp_path / "x.npy"), "-o", str(output),
+    command = ["encode", str(tiny_export / "onnx"), str(tmp_path / "x.npy"), "-o", str(output),
                "--batch-size", "16", "--threads", "1"]
     assert runner.invoke(app, command).exit_code == 0
     before = output.read_bytes()
@@ -97,12 +83,12 @@ def test_codes_that_cannot_be_written_keep_the_earlier_file(export_dir, tmp_path
     assert output.read_bytes() == before and hidden(output.parent) == []
 
 
-def test_a_grid_that_cannot_be_written_keeps_the_earlier_picture(export_dir, tmp_path,
+def test_a_grid_that_cannot_be_written_keeps_the_earlier_picture(tiny_export, tmp_path,
                                                                   monkeypatch):
     from infovaegan_plugin import atomic
 
     output = tmp_path / "grid.png"
-    command = ["generate", str(export_dir / "onnx"), "--n", "4", "-o", str(output),
+    command = ["generate", str(tiny_export / "onnx"), "--n", "4", "-o", str(output),
                "--threads", "1"]
     assert runner.invoke(app, command).exit_code == 0
     before = output.read_bytes()
@@ -126,12 +112,12 @@ def truncate(path: Path) -> None:
                                  "{tmp}/g.png"], "generator.onnx is not a loadable ONNX model"),
     ],
 )
-def test_damaged_models_and_exports_are_refused(export_dir, tmp_path, damaged, command,
+def test_damaged_models_and_exports_are_refused(tiny_export, tmp_path, damaged, command,
                                                 message):
     import shutil
 
     root = tmp_path / "copy"
-    shutil.copytree(export_dir, root)
+    shutil.copytree(tiny_export, root)
     truncate(root / damaged)
     args = [part.format(root=root, tmp=tmp_path) for part in command]
     said(runner.invoke(app, args), message)
