@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,7 +31,7 @@ import onnxruntime as ort
 from rich.console import Console
 from rich.table import Table
 
-from onnx_speed import build_model, hardware, write_json  # same folder: shared helpers
+from onnx_speed import build_model, record_header, write_json  # same folder: shared helpers
 
 WAYS = ("shared", "per-thread", "intra-op")
 
@@ -128,10 +126,7 @@ def main() -> None:
             for way in WAYS:
                 results.append(measure(path, requests, way, threads, reference, warmup))
     payload = {
-        "benchmark": "encode_concurrency",
-        "command": "python " + " ".join(sys.argv),
-        "hardware": hardware(load_before),
-        "software": {"onnxruntime": ort.__version__, "python": platform.python_version()},
+        **record_header("encode_concurrency", load_before, onnxruntime=ort.__version__),
         "model": args.model_dir or "mnist preset, random weights",
         "images": args.images,
         "request_size": args.request_size,

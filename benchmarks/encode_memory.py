@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -34,7 +33,7 @@ import onnxruntime as ort
 from rich.console import Console
 from rich.table import Table
 
-from onnx_speed import build_model, hardware, write_json  # same folder: shared helpers
+from onnx_speed import build_model, record_header, write_json  # same folder: shared helpers
 
 CHUNK = 10_000  # rows written at a time when the input is made
 RATE = re.compile(r"\(([\d,]+) images/s\)")
@@ -130,11 +129,8 @@ def main() -> None:
         _, _, baseline, _ = run_child(BASELINE, str(encoder.encoder_path), str(args.threads))
         results = [measure(encoder.encoder_path, n, args, workdir) for n in sorted(args.sizes)]
     payload = {
-        "benchmark": "encode_memory",
-        "command": "python " + " ".join(sys.argv),
-        "hardware": hardware(load_before),
-        "software": {"onnxruntime": ort.__version__, "numpy": np.__version__,
-                     "python": platform.python_version()},
+        **record_header("encode_memory", load_before, onnxruntime=ort.__version__,
+                        numpy=np.__version__),
         "model": args.model_dir or "mnist preset, random weights",
         "threads": args.threads,
         "batch_size": args.batch_size,

@@ -94,6 +94,15 @@ def hardware(load_before: tuple[float, float, float]) -> dict[str, Any]:
     }
 
 
+def record_header(name: str, load_before: tuple[float, float, float],
+                  **versions: str) -> dict[str, Any]:
+    """The first fields of every benchmark's JSON: its name, the command line, the machine and
+    the software ``versions`` that matter to it (Python's added)."""
+    return {"benchmark": name, "command": "python " + " ".join(sys.argv),
+            "hardware": hardware(load_before),
+            "software": {**versions, "python": platform.python_version()}}
+
+
 def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
     output = Path(path)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -254,11 +263,8 @@ def main() -> None:
             "throughput_met": throughput >= TARGET_THROUGHPUT_RATIO,
         }
     payload = {
-        "benchmark": "onnx_speed",
-        "command": "python " + " ".join(sys.argv),
-        "hardware": hardware(load_before),
-        "software": {"torch": torch.__version__, "onnxruntime": ort.__version__,
-                     "python": platform.python_version()},
+        **record_header("onnx_speed", load_before, torch=torch.__version__,
+                        onnxruntime=ort.__version__),
         "threads": args.threads,
         "model": {"input_dim": list(shape), "source": args.model_dir or "mnist preset, random "
                   "weights", "flops_per_image": flops},
