@@ -133,9 +133,8 @@ def main() -> None:
         "threads": args.threads,
         "results": results,
     }
-    output = write_json(args.output, payload)
     print_table(payload)
-    print(f"wrote {output}")
+    write_json(args.output, payload)
 
 
 if __name__ == "__main__":

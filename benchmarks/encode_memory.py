@@ -137,9 +137,8 @@ def main() -> None:
         "baseline_rss_mb": baseline,
         "results": results,
     }
-    output = write_json(args.output, payload)
     print_table(payload)
-    print(f"wrote {output}")
+    write_json(args.output, payload)
 
 
 if __name__ == "__main__":

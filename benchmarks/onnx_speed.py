@@ -104,9 +104,11 @@ def record_header(name: str, load_before: tuple[float, float, float],
 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write the benchmark's JSON record and say where."""
     output = Path(path)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {output}")
     return output
 
 
@@ -277,9 +279,8 @@ def main() -> None:
                     "throughput_over_eager_min": TARGET_THROUGHPUT_RATIO},
         "ratios": ratios,
     }
-    output = write_json(args.output, payload)
     print_table(payload)
-    print(f"wrote {output}")
+    write_json(args.output, payload)
 
 
 def print_table(payload: dict[str, Any]) -> None:
