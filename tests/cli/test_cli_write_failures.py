@@ -97,6 +97,19 @@ def test_a_grid_that_cannot_be_written_keeps_the_earlier_picture(tiny_export, tm
     assert output.read_bytes() == before and hidden(tmp_path) == []
 
 
+def test_an_export_that_cannot_be_written_keeps_the_earlier_export(tiny_export, tmp_path,
+                                                                    monkeypatch):
+    import onnx
+
+    output = tmp_path / "onnx"
+    command = ["export", str(tiny_export / "model"), "-o", str(output)]
+    assert runner.invoke(app, command).exit_code == 0
+    before = (output / "encoder.onnx").read_bytes()
+    monkeypatch.setattr(onnx, "save", no_space)
+    said(runner.invoke(app, command), f"cannot write --output-dir {output}: No space left")
+    assert (output / "encoder.onnx").read_bytes() == before and hidden(tmp_path) == []
+
+
 def truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
