@@ -80,6 +80,38 @@ def cpu_flags() -> list[str]:
     return []
 
 
+def hardware(load_before: tuple[float, float, float]) -> dict[str, Any]:
+    """The machine a benchmark ran on and its load before and after (other work on a shared
+    machine changes every number)."""
+    return {
+        "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "nproc": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "machine": platform.machine(),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+    }
+
+
+def record_header(name: str, load_before: tuple[float, float, float],
+                  **versions: str) -> dict[str, Any]:
+    """The first fields of every benchmark's JSON: its name, the command line, the machine and
+    the software ``versions`` that matter to it (Python's added)."""
+    return {"benchmark": name, "command": "python " + " ".join(sys.argv),
+            "hardware": hardware(load_before),
+            "software": {**versions, "python": platform.python_version()}}
+
+
+def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write the benchmark's JSON record and say where."""
+    output = Path(path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {output}")
+    return output
+
+
 def build_model(model_dir: str | None, seed: int) -> InfoVAEGAN:
     """A trained model when given, else the MNIST preset with random weights (speed does
     not depend on the weights' values)."""
@@ -233,18 +265,8 @@ def main() -> None:
             "throughput_met": throughput >= TARGET_THROUGHPUT_RATIO,
         }
     payload = {
-        "benchmark": "onnx_speed",
-        "command": "python " + " ".join(sys.argv),
-        "hardware": {
-            "cpu": cpu_model(),
-            "cpu_flags": cpu_flags(),
-            "nproc": os.cpu_count(),
-            "machine": platform.machine(),
-            "load_average_before": load_before,
-            "load_average_after": os.getloadavg(),
-        },
-        "software": {"torch": torch.__version__, "onnxruntime": ort.__version__,
-                     "python": platform.python_version()},
+        **record_header("onnx_speed", load_before, torch=torch.__version__,
+                        onnxruntime=ort.__version__),
         "threads": args.threads,
         "model": {"input_dim": list(shape), "source": args.model_dir or "mnist preset, random "
                   "weights", "flops_per_image": flops},
@@ -257,11 +279,8 @@ def main() -> None:
                     "throughput_over_eager_min": TARGET_THROUGHPUT_RATIO},
         "ratios": ratios,
     }
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(payload, indent=2) + "\n")
     print_table(payload)
-    print(f"wrote {output}")
+    write_json(args.output, payload)
 
 
 def print_table(payload: dict[str, Any]) -> None:

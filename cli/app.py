@@ -8,17 +8,37 @@ another command's code.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
+
+from infovaegan_plugin.cli.common import console_warnings, fail
+
+
+class _Commands(TyperGroup):
+    """What every command shares: warnings print as one line, and a file that cannot be
+    written (disk full, permission, file-size limit) is one error line with exit code 2,
+    whichever command and library call hit it."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from infovaegan_plugin.atomic import WriteError
+
+        with console_warnings():
+            try:
+                return super().invoke(ctx)
+            except WriteError as exc:
+                fail(str(exc))
+
 
 app = typer.Typer(
+    cls=_Commands,
     name="infovaegan",
     help="Train, evaluate and deploy InfoVAEGAN models (pythae plug-in, ONNX export).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
 
 
 @app.callback()

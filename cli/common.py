@@ -40,6 +40,32 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    """One yellow line on stderr, the warning counterpart of :func:`fail`."""
+    from rich.markup import escape
+
+    err_console.print(f"[bold yellow]warning:[/] {escape(message)}")
+
+
+@contextlib.contextmanager
+def console_warnings() -> Iterator[None]:
+    """While a command runs, Python warnings print as one clean line (:func:`warn`) instead
+    of the source file, line number and code line; outside the CLI, library users keep
+    ordinary Python warnings (filters, ``-W error`` and ``catch_warnings`` work as usual)."""
+    import warnings
+
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        warn(" ".join(str(message).split()))
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
 @contextlib.contextmanager
 def user_errors(*types: type) -> Iterator[None]:
     """Turn the library's input errors into one red line and exit code 2, not a traceback."""

@@ -2,22 +2,30 @@
 
 Runs on ONNX Runtime only (the PyTorch model is not needed). INPUT is a ``.npy``/``.npz``
 array, an IDX file, a folder of images, or a data set name (``digits``, ``mnist`` with
-``--data-dir``, ``dsprites``). Inputs are read with the library's loaders so every source
-follows the same image convention; the encoder's metadata says which image size to resize
-picture files to. Unreadable files are printed with the reason and counted.
+``--data-dir``, ``dsprites``). Inputs are read and encoded batch by batch and the codes are
+written as they come (:func:`infovaegan_plugin.deploy.codes_files.encode_file`), so memory
+stays flat however large the input; the output appears, complete, only when every row is
+encoded. Unreadable files of a folder are printed with the reason and counted.
 
 The row order and the three output formats are described in
-:mod:`infovaegan_plugin.deploy.codes_files`, which does the reading and writing.
+:mod:`infovaegan_plugin.deploy.codes_files`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
 
 from infovaegan_plugin.cli.common import (
     at_least,
@@ -29,18 +37,12 @@ from infovaegan_plugin.cli.common import (
 )
 
 
-def _encode_with_progress(encoder, images: np.ndarray, batch_size: int) -> dict:
-    """Encode in batches, with a progress bar when there is more than one."""
-    from infovaegan_plugin.deploy.codes_files import encode_in_batches
+class RateColumn(ProgressColumn):
+    """Images per second of a progress bar's task."""
 
-    if len(images) <= batch_size:
-        return encode_in_batches(encoder, images, batch_size)
-    columns = (TextColumn("[bold]encoding"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("images"), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("encode", total=len(images))
-        return encode_in_batches(encoder, images, batch_size,
-                                 on_batch=lambda rows: progress.advance(task, rows))
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} images/s", style="progress.data.speed")
 
 
 def encode(
@@ -58,11 +60,8 @@ def encode(
     split: str = typer.Option("train", help="Split of a named data set: train, test or all."),
 ) -> None:
     """Encode images with an exported encoder; write the codes with their row order."""
-    from infovaegan_plugin.deploy.codes_files import (
-        CODE_SUFFIXES,
-        read_encoder_input,
-        write_codes,
-    )
+    from infovaegan_plugin.deploy.codes_files import CODE_SUFFIXES, encode_stream
+    from infovaegan_plugin.deploy.image_stream import open_image_stream
 
     if output.suffix.lower() not in CODE_SUFFIXES:
         fail(f"--output must end in .npy, .npz or .csv, got {str(output)!r}.")
@@ -74,32 +73,34 @@ def encode(
         InvalidModelError,
         OnnxEncoder,
         ProviderUnavailableError,
-        prepare_images,
     )
 
     with user_errors(FileNotFoundError, InvalidModelError, ProviderUnavailableError):
         encoder = OnnxEncoder(encoder_onnx, providers=providers, batch_size=batch_size,
                               intra_op_num_threads=threads)
     with user_errors(DataError):
-        data = read_encoder_input(input_path, encoder.input_shape, key, data_dir, split)
-    for name, why in data.skipped:
+        stream = open_image_stream(input_path, encoder.input_shape, key, data_dir, split)
+        columns = (TextColumn("[bold]encoding"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("files" if stream.names_rows else "images"), RateColumn(),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=console, disable=stream.total <= batch_size,
+                      transient=False) as progress:
+            task = progress.add_task("encode", total=stream.total)
+            try:
+                result = encode_stream(encoder, stream, output, batch_size,
+                                       on_progress=lambda done: progress.update(
+                                           task, completed=done))
+            except InvalidInputError as exc:
+                fail(f"{input_path}: {exc}")
+    for name, why in result.skipped:
         console.print(f"[yellow]skipped[/] {escape(name)}: {escape(why)}")
-    if data.skipped:
-        console.print(f"[yellow]{len(data.skipped)} file(s) skipped[/], "
-                      f"{len(data.images)} readable image(s) to encode")
-    try:  # check every image before the first batch runs
-        images = prepare_images(data.images, encoder.input_shape, encoder.normalisation)
-    except InvalidInputError as exc:
-        fail(f"{input_path}: {exc}")
-    codes = _encode_with_progress(encoder, images, batch_size)
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        description = write_codes(output, data, codes, encoder.layout)
-    except OSError as exc:
-        fail(f"cannot write --output {output}: {exc.strerror or exc}.")
-    console.print(f"encoded {len(images)} image(s) on {', '.join(encoder.providers)}")
-    console.print(f"row order: {escape(data.row_order)}")
-    console.print(f"wrote {escape(str(output))}: {escape(description)}")
+    if result.skipped:
+        console.print(f"[yellow]{len(result.skipped)} file(s) skipped[/], "
+                      f"{result.rows} readable image(s) encoded")
+    console.print(f"encoded {result.rows} image(s) on {', '.join(encoder.providers)} "
+                  f"({result.images_per_second:,.0f} images/s)")
+    console.print(f"row order: {escape(result.row_order)}")
+    console.print(f"wrote {escape(str(output))}: {escape(result.description)}")
 
 
 def register(app: typer.Typer) -> None:

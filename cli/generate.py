@@ -105,7 +105,7 @@ def traverse(
     The noise and every other code are held fixed, so each column change shows what the one
     continuous dimension controls.
     """
-    from infovaegan_plugin.viz import GridLabels, code_values, save_grid
+    from infovaegan_plugin.viz import GridLabels, category_labels, code_values, save_grid
 
     _check_picture_path(output)
     if code.strip().startswith("categorical"):
@@ -127,12 +127,12 @@ def traverse(
                                   seed=seed)
     rows, columns = grid.shape[:2]
     name, limit = f"continuous:{dimension}", span or layout.traversal_limit
-    row_text = (f"categorical_{categorical_code} classes 0..{rows - 1}"
+    row_text = (f"categorical_{categorical_code} categories 0..{rows - 1}"
                 if layout.n_codes else "one row (no categorical code)")
     labels = GridLabels(
         title=f"Traversal of {name}: rows = {row_text}; columns = {name} from {-limit:g} to "
         f"{limit:g}; other codes fixed, noise seed {seed}",
-        rows=([f"class {k}" for k in range(rows)] if layout.n_codes else ["all"]),
+        rows=category_labels(rows if layout.n_codes else 0),
         columns=code_values(values),
     )
     with user_errors(OSError):

@@ -16,161 +16,234 @@ Outputs:
   per categorical code and every output except ``features`` (which repeats them) as
   ``<output>_<j>`` columns, e.g. ``categorical_probs_0``, ``continuous_mean_1``.
 
-Reading named data sets and picture folders uses :mod:`infovaegan_plugin.data` (imported
-when needed); writing needs numpy only.
+Codes are written batch by batch as they are computed (:class:`CodesWriter`): ``.csv`` rows
+are appended, ``.npy``/``.npz`` arrays go to raw part files and are assembled when the row
+count is known, so memory stays flat however many images are encoded. The file is written
+under a temporary name and renamed when complete (:func:`~infovaegan_plugin.atomic.atomic_file`):
+a failed run or write leaves an earlier output intact. Inputs are read by
+:mod:`~infovaegan_plugin.deploy.image_stream`; :func:`encode_file` joins the two.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-from collections.abc import Callable
+import shutil
+import zipfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
+from infovaegan_plugin.atomic import atomic_file, write_errors
+from infovaegan_plugin.deploy.image_stream import ImageStream, open_image_stream
 from infovaegan_plugin.layout import LatentLayout
 
-__all__ = ["CODE_SUFFIXES", "EncoderInput", "encode_in_batches", "feature_columns",
-           "is_idx_file", "read_encoder_input", "write_codes"]
+__all__ = ["CODE_SUFFIXES", "CodesWriter", "EncodeResult", "codes_writer", "encode_file",
+           "encode_stream", "feature_columns"]
 
 CODE_SUFFIXES = (".npy", ".npz", ".csv")
 #: Output order of the csv columns; ``features`` is left out because it repeats them.
 CSV_OUTPUTS = ("categorical_probs", "categorical_logits", "continuous_mean",
                "continuous_logvar", "noise_mean", "noise_logvar")
 FEATURE_PARTS = ("categorical_probs", "continuous_mean", "noise_mean")
+_COPY_CHUNK = 1 << 20  # bytes per copy step when parts are assembled
 
 
-@dataclass(frozen=True)
-class EncoderInput:
-    """Images to encode, which row is which, and what was skipped (image folders)."""
-
-    images: np.ndarray
-    kind: str  # "array", "idx", "folder" or the data set and split
-    files: list[str] | None = None
-    skipped: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def row_order(self) -> str:
-        if self.files is None:
-            return (f"row i is image i of the input (its {self.kind} order, "
-                    f"{len(self.images)} rows)")
-        return ("rows follow the image files sorted by path relative to the input folder; "
-                f"{len(self.skipped)} skipped file(s) have no row; the 'file' column names "
-                "each row")
-
-
-def is_idx_file(path: Path) -> bool:
-    """IDX files carry no standard suffix; MNIST's are named ``*-idx3-ubyte[.gz]``."""
-    name = path.name.lower()
-    return "idx" in name or name.endswith((".ubyte", ".ubyte.gz"))
-
-
-def read_encoder_input(source: str, input_shape: tuple[int, int, int], key: str | None = None,
-                       data_dir: Path | None = None, split: str = "train") -> EncoderInput:
-    """Load ``source`` (an ``.npy``/``.npz`` array, an IDX file, a folder of images or a data
-    set name) as float32 (N, C, H, W) with the matching loader; raises ``DataError`` naming
-    the problem. A data set name wins over a same-named path, as in ``load_dataset``: write
-    ``./digits`` for a folder called ``digits``. Picture files are resized to ``input_shape``.
-    """
-    from infovaegan_plugin.data import (
-        DataError,
-        available_datasets,
-        load_array_file,
-        load_dataset,
-        load_image_folder,
-        read_idx,
-        validate_images,
-    )
-
-    if source in available_datasets():
-        data = load_dataset(source, data_dir, split=split)
-        return EncoderInput(data.images, f"{source} {split} split")
-    path = Path(source)
-    if not path.exists():
-        raise DataError(f"{path}: no such file or directory, and not a data set name "
-                        f"({', '.join(available_datasets())})")
-    if path.is_dir():
-        channels, height, width = input_shape
-        if channels not in (1, 3):
-            raise DataError(f"the encoder takes {channels}-channel images; image folders "
-                            "give 1 (grey) or 3 (RGB) channels")
-        data, files, skipped = load_image_folder(path, size=(height, width),
-                                                 grayscale=channels == 1)
-        rel = [p.relative_to(path).as_posix() for p in files]
-        gone = tuple((p.relative_to(path).as_posix(), why) for p, why in skipped)
-        return EncoderInput(data.images, "folder", rel, gone)
-    if path.suffix.lower() in (".npy", ".npz"):
-        return EncoderInput(load_array_file(path, key=key).images, "array")
-    if is_idx_file(path):
-        raw = read_idx(path)
-        if raw.ndim == 1:
-            raise DataError(f"{path}: holds 1-D labels, not images; pass the images file")
-        return EncoderInput(validate_images(raw, name=str(path)), "idx")
-    raise DataError(f"{path}: unsupported input {path.suffix or '(no suffix)'!r}; expected "
-                    ".npy, .npz, an IDX file (*-idx3-ubyte[.gz]) or a folder of images")
-
-
-def encode_in_batches(encoder: Any, images: np.ndarray, batch_size: int,
-                      on_batch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    """``encoder.encode`` over ``batch_size`` rows at a time (``on_batch(rows)`` after each,
-    e.g. a progress bar), outputs concatenated."""
-    parts: list[dict[str, np.ndarray]] = []
-    for start in range(0, max(len(images), 1), batch_size):
-        parts.append(encoder.encode(images[start : start + batch_size]))
-        if on_batch is not None:
-            on_batch(len(parts[-1]["features"]))
-    if len(parts) == 1:
-        return parts[0]
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-
-
-def feature_columns(codes: dict[str, np.ndarray]) -> list[str]:
-    """A name per ``features`` column, e.g. ``categorical_probs_3`` or ``noise_mean_0``."""
-    names = [f"{part}_{j}" for part in FEATURE_PARTS if part in codes
-             for j in range(codes[part].shape[1])]
-    if len(names) != codes["features"].shape[1]:  # a graph with another feature layout
-        names = [f"features_{j}" for j in range(codes["features"].shape[1])]
+def feature_columns(widths: Mapping[str, int]) -> list[str]:
+    """A name per ``features`` column, e.g. ``categorical_probs_3`` or ``noise_mean_0``,
+    from the width of each encoder output."""
+    names = [f"{part}_{j}" for part in FEATURE_PARTS if part in widths
+             for j in range(widths[part])]
+    if len(names) != widths["features"]:  # a graph with another feature layout
+        names = [f"features_{j}" for j in range(widths["features"])]
     return names
 
 
-def _write_csv(path: Path, data: EncoderInput, codes: dict[str, np.ndarray],
-               layout: LatentLayout) -> None:
-    ids: list[Any] = data.files if data.files is not None else list(range(len(data.images)))
-    outputs = [name for name in CSV_OUTPUTS if name in codes]
-    argmax = layout.argmax(codes["categorical_logits"])
-    header = ["file" if data.files is not None else "row"]
-    header += [f"categorical_{c}_argmax" for c in range(layout.n_codes)]
-    header += [f"{name}_{j}" for name in outputs for j in range(codes[name].shape[1])]
-    values = np.concatenate([codes[name] for name in outputs], axis=1)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
+def check_codes_path(path: Path) -> None:
+    if Path(path).suffix.lower() not in CODE_SUFFIXES:
+        raise ValueError(f"codes are written as .npy, .npz or .csv, got {str(path)!r}.")
+
+
+class CodesWriter:
+    """Codes added batch by batch (:meth:`add`), then assembled into the file ``into``
+    (:meth:`finish`); made by :func:`codes_writer`, which owns ``into`` (a temporary name) and
+    the folder of part files."""
+
+    def __init__(self, into: Path, parts: Path, layout: LatentLayout,
+                 named_rows: bool) -> None:
+        self.into, self.parts, self.layout = into, parts, layout
+        self.suffix = Path(into).suffix.lower()
+        self.named_rows = named_rows
+        self.rows = 0
+        self.widths: dict[str, int] = {}  # output name -> columns, in the encoder's order
+        self._handles: dict[str, IO[bytes]] = {}
+        self._csv: Any = None
+        self._name_chars = 0
+        self.finished = False
+
+    def _part(self, name: str) -> IO[bytes]:
+        if name not in self._handles:
+            self._handles[name] = open(self.parts / name, "wb")
+        return self._handles[name]
+
+    def add(self, codes: dict[str, np.ndarray], names: list[str] | None = None) -> None:
+        """Append the rows of one batch (``names``: the files of a folder's rows)."""
+        if not self.widths:
+            self.widths = {name: int(value.shape[1]) for name, value in codes.items()}
+        if self.suffix == ".csv":
+            self._add_csv(codes, names)
+        else:
+            kept = ["features"] if self.suffix == ".npy" else list(self.widths)
+            for name in kept:
+                self._part(name).write(np.ascontiguousarray(codes[name], "<f4").tobytes())
+            if names is not None and self.suffix == ".npz":
+                self._name_chars = max([self._name_chars, *map(len, names)])
+                self._part("files").write("\0".join(names).encode("utf-8") + b"\0")
+        self.rows += len(codes["features"])
+
+    def _add_csv(self, codes: dict[str, np.ndarray], names: list[str] | None) -> None:
+        outputs = [name for name in CSV_OUTPUTS if name in codes]
+        if self._csv is None:
+            handle = self._handles["csv"] = open(self.parts / "codes.csv", "w", newline="",
+                                                 encoding="utf-8")
+            self._csv = csv.writer(handle)
+            header = ["file" if self.named_rows else "row"]
+            header += [f"categorical_{c}_argmax" for c in range(self.layout.n_codes)]
+            header += [f"{name}_{j}" for name in outputs for j in range(codes[name].shape[1])]
+            self._csv.writerow(header)
+        argmax = self.layout.argmax(codes["categorical_logits"])
+        values = np.concatenate([codes[name] for name in outputs], axis=1)
+        ids = names if names is not None else range(self.rows, self.rows + len(values))
         for i, row_id in enumerate(ids):
             # 9 significant digits round-trip float32 exactly.
-            writer.writerow([row_id, *argmax[i].tolist(), *(f"{v:.9g}" for v in values[i])])
+            self._csv.writerow([row_id, *argmax[i].tolist(),
+                                *(f"{v:.9g}" for v in values[i])])
+
+    def close_parts(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+
+    def finish(self, row_order: str) -> str:
+        """Assemble the file (``row_order`` is stored in an ``.npz``); returns a one-line
+        description of what it holds."""
+        into = self.into
+        self.close_parts()
+        self.finished = True
+        if self.suffix == ".csv":
+            if self._csv is None:
+                raise ValueError("no rows were encoded")
+            shutil.move(self.parts / "codes.csv", into)
+            return f"{self.rows} rows, id column {'file' if self.named_rows else 'row'}"
+        if self.suffix == ".npy":
+            with open(into, "wb") as out:
+                self._copy_array(out, "features")
+            return f"features matrix {(self.rows, self.widths['features'])}"
+        with zipfile.ZipFile(into, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name in self.widths:
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as out:
+                    self._copy_array(out, name)
+            extras = {"row_ids": np.arange(self.rows, dtype=np.int64),
+                      "row_order": np.array(row_order),
+                      "feature_columns": np.array(feature_columns(self.widths))}
+            for name, value in extras.items():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as out:
+                    np.lib.format.write_array(out, value, allow_pickle=False)
+            if self.named_rows:
+                with archive.open("files.npy", "w", force_zip64=True) as out:
+                    self._copy_names(out)
+        names = [*self.widths, *extras, *(["files"] if self.named_rows else [])]
+        return f"arrays {', '.join(names)}"
+
+    def _copy_array(self, out: IO[bytes], name: str) -> None:
+        header = {"descr": "<f4", "fortran_order": False,
+                  "shape": (self.rows, self.widths[name])}
+        np.lib.format.write_array_header_2_0(out, header)
+        with open(self.parts / name, "rb") as raw:
+            shutil.copyfileobj(raw, out, _COPY_CHUNK)
+
+    def _copy_names(self, out: IO[bytes]) -> None:
+        dtype = np.dtype(f"<U{max(self._name_chars, 1)}")
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                  "shape": (self.rows,)}
+        np.lib.format.write_array_header_2_0(out, header)
+        rest = b""
+        with open(self.parts / "files", "rb") as raw:
+            for chunk in iter(lambda: raw.read(_COPY_CHUNK), b""):
+                *done, rest = (rest + chunk).split(b"\0")
+                out.write(np.array([n.decode("utf-8") for n in done], dtype=dtype).tobytes())
 
 
-def write_codes(path: Path, data: EncoderInput, codes: dict[str, np.ndarray],
-                layout: LatentLayout) -> str:
-    """Write the codes in the format ``path``'s suffix names (:data:`CODE_SUFFIXES`); returns
-    a one-line description of what was written."""
-    suffix = path.suffix.lower()
-    if suffix not in CODE_SUFFIXES:
-        raise ValueError(f"codes are written as .npy, .npz or .csv, got {str(path)!r}.")
-    if suffix == ".npy":
-        np.save(path, codes["features"])
-        return f"features matrix {codes['features'].shape}"
-    if suffix == ".npz":
-        extra: dict[str, np.ndarray] = {
-            "row_ids": np.arange(len(data.images), dtype=np.int64),
-            "row_order": np.array(data.row_order),
-            "feature_columns": np.array(feature_columns(codes)),
-        }
-        if data.files is not None:
-            extra["files"] = np.array(data.files)
-        np.savez(path, **codes, **extra)
-        return f"arrays {', '.join([*codes, *extra])}"
-    _write_csv(path, data, codes, layout)
-    return f"{len(data.images)} rows, id column {'file' if data.files else 'row'}"
+@contextlib.contextmanager
+def codes_writer(path: str | Path, layout: LatentLayout,
+                 named_rows: bool = False) -> Iterator[CodesWriter]:
+    """A :class:`CodesWriter` for ``path`` (.npy, .npz or .csv). Call ``writer.finish`` inside
+    the block; the file then replaces ``path`` in one rename. Part files live in a hidden
+    folder next to ``path`` (same disk) and are removed in every case; write failures are
+    :class:`~infovaegan_plugin.atomic.WriteError` naming ``path``."""
+    path = Path(path)
+    check_codes_path(path)
+    with write_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        parts = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".parts",
+                                      dir=path.parent))
+    writer: CodesWriter | None = None
+    try:
+        with atomic_file(path) as tmp:
+            writer = CodesWriter(tmp, parts, layout, named_rows)
+            yield writer
+            if not writer.finished:
+                raise RuntimeError("codes_writer: finish() was not called; nothing written")
+    finally:
+        if writer is not None:
+            writer.close_parts()
+        shutil.rmtree(parts, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    """What :func:`encode_file` / :func:`encode_stream` did."""
+
+    path: Path
+    rows: int
+    row_order: str
+    description: str  # what the file holds, one line
+    skipped: tuple[tuple[str, str], ...]  # (file, reason) of folder files with no row
+    seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("nan")
+
+
+def encode_stream(encoder: Any, stream: ImageStream, output: str | Path,
+                  batch_size: int | None = None,
+                  on_progress: Callable[[int], None] | None = None) -> EncodeResult:
+    """Encode ``stream`` batch by batch with ``encoder`` (an ``OnnxEncoder``) and write the
+    codes to ``output`` as they come; ``on_progress(done)`` after each batch (rows, or files
+    of a folder, read so far). Memory holds one batch of images and codes at a time."""
+    started = time.perf_counter()
+    with codes_writer(output, encoder.layout, stream.names_rows) as writer:
+        for batch in stream.batches(batch_size or encoder.batch_size):
+            writer.add(encoder.encode(batch.images), batch.names)
+            if on_progress is not None:
+                on_progress(stream.consumed)
+        description = writer.finish(stream.row_order)
+    return EncodeResult(Path(output), stream.rows, stream.row_order, description,
+                        tuple(stream.skipped), time.perf_counter() - started)
+
+
+def encode_file(encoder: Any, source: str | Path | Any, output: str | Path,
+                key: str | None = None, data_dir: Path | None = None, split: str = "train",
+                batch_size: int | None = None,
+                on_progress: Callable[[int], None] | None = None) -> EncodeResult:
+    """Encode ``source`` (an array or ``np.memmap``, an ``.npy``/``.npz`` file, an IDX file, a
+    folder of images or a data set name; see
+    :func:`~infovaegan_plugin.deploy.image_stream.open_image_stream`) into the codes file
+    ``output`` (.npy, .npz or .csv), in constant memory."""
+    stream = open_image_stream(source, encoder.input_shape, key, data_dir, split)
+    return encode_stream(encoder, stream, output, batch_size, on_progress)

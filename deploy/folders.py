@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from infovaegan_plugin.atomic import replace_folder, write_errors
 from infovaegan_plugin.deploy import metadata as md
 
 __all__ = ["ExportFolderError", "check_export_target", "export_sources", "staged_export_dir"]
@@ -96,35 +97,23 @@ def check_export_target(output_dir: str | os.PathLike[str], source_sha256: str |
         )
 
 
-def _swap_in(staged: Path, out: Path) -> None:
-    """Put ``staged`` where ``out`` is, with two renames; the old folder is removed after."""
-    if not out.exists():
-        os.rename(staged, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    os.rename(out, old / "previous")
-    try:
-        os.rename(staged, out)
-    except OSError:
-        os.rename(old / "previous", out)  # put the previous export back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
 @contextlib.contextmanager
 def staged_export_dir(output_dir: str | os.PathLike[str], source_sha256: str | None,
                       source_dir: str | os.PathLike[str] | None = None,
                       overwrite: bool = False) -> Iterator[Path]:
     """Check the target, yield an empty hidden folder next to it, and swap it in when the
     block succeeds; on an error (or Ctrl-C) the staged files are removed and the target is
-    left as it was."""
+    left as it was. Failing to create the staging folder or to swap it in is a
+    :class:`~infovaegan_plugin.atomic.WriteError` naming the output folder."""
     out = Path(output_dir).absolute()
     check_export_target(out, source_sha256, source_dir, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".export", dir=out.parent))
+    with write_errors(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".export",
+                                       dir=out.parent))
     try:
         yield staged
-        _swap_in(staged, out)
+        replace_folder(staged, out)
     finally:
         if staged.exists():
             shutil.rmtree(staged, ignore_errors=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_text
 from .data import ImageData, is_named, to_pythae_dataset, train_held_out
 from .models.infovaegan import InfoVAEGAN, InfoVAEGANConfig
 from .presets import model_config_for, preset_for
@@ -151,7 +152,7 @@ def _run_settings_callback(holder: dict[str, Any], settings: dict[str, Any]) -> 
             trainer = getattr(holder.get("pipeline"), "trainer", None)
             if trainer is not None and trainer.is_main_process:
                 path = Path(trainer.training_dir) / RUN_SETTINGS_FILE
-                path.write_text(json.dumps(settings, indent=2) + "\n")
+                write_text(path, json.dumps(settings, indent=2) + "\n")
 
     return RunSettings()
 
@@ -221,6 +222,6 @@ def train_run(run: PreparedRun, device: str, callbacks: list | None = None,
     folder = Path(trainer.training_dir)
     grids = write_model_grids(trainer.model, folder, real_images=run.eval_data.images, seed=seed)
     summary = _summary(trainer, run, grids)
-    (folder / METRICS_FILE).write_text(json.dumps(summary, indent=2))
+    write_text(folder / METRICS_FILE, json.dumps(summary, indent=2))
     return RunResult(folder, run.train_data.name, summary["final_metrics"],
                      summary["health_warnings"], grids)

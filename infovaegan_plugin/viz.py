@@ -18,6 +18,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
+from .atomic import save_picture
+
 ArrayLike = np.ndarray | torch.Tensor
 MIN_TILE = 32  # pixels: tiles smaller than this are upscaled
 #: save_small_grid shrinks tiles larger than this (area): a 64 px sprite stays legible at
@@ -155,13 +157,8 @@ def save_grid(images: ArrayLike, path: str | Path, ncol: int,
         picture = label_picture(picture, labels, cell, ncol, nrow, padding * scale)
         info = PngInfo()
         info.add_text("Description", labels.description())
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if info is not None and path.suffix.lower() == ".png":
-        picture.save(path, pnginfo=info)
-    else:
-        picture.save(path)
-    return path
+    params = {"pnginfo": info} if info is not None and Path(path).suffix.lower() == ".png" else {}
+    return save_picture(picture, path, **params)
 
 
 def save_small_grid(images: ArrayLike, path: str | Path, ncol: int,
@@ -206,9 +203,15 @@ def samples_per_category(model, per_category: int = 10, seed: int = 0) -> torch.
     return model.generate(n, categorical=index, generator=gen)
 
 
-def _class_labels(cfg, code: int = 0) -> list:
+def category_labels(count: int) -> list[str]:
+    """Row labels of the per-category grids, ``category 0`` ...: a categorical code's values
+    are the categories the model found, not the data's classes; ``["all"]`` without one."""
+    return [f"category {k}" for k in range(count)] if count else ["all"]
+
+
+def _category_labels(cfg, code: int = 0) -> list[str]:
     sizes = cfg.layout.categorical_sizes
-    return [f"class {k}" for k in range(sizes[code])] if sizes else ["all"]
+    return category_labels(sizes[code] if sizes else 0)
 
 
 def write_model_grids(
@@ -219,13 +222,13 @@ def write_model_grids(
     out_dir = Path(out_dir)
     cfg = model.model_config
     paths: dict[str, Path] = {}
-    what = "categorical_0 set to the row's class" if cfg.categorical_dims else "one row"
+    what = "categorical_0 set to the row's category" if cfg.categorical_dims else "one row"
     paths["samples_per_category"] = save_grid(
         samples_per_category(model, 10, seed), out_dir / "samples_per_category.png", ncol=10,
         labels=GridLabels(
             title=f"Samples per category: rows = {what}; columns = 10 samples, the other "
             f"codes and the noise drawn from the prior (seed {seed})",
-            rows=_class_labels(cfg),
+            rows=_category_labels(cfg),
         ),
     )
     if real_images is not None:
@@ -244,10 +247,10 @@ def write_model_grids(
                 out_dir / f"traversal_continuous_{dim}.png",
                 ncol=len(values),
                 labels=GridLabels(
-                    title=f"Traversal of continuous:{dim}: rows = categorical_0 class; columns "
+                    title=f"Traversal of continuous:{dim}: rows = categorical_0 category; columns "
                     f"= continuous:{dim} from {-limit:g} to {limit:g}; other continuous codes 0, "
                     f"noise fixed (seed {seed})",
-                    rows=_class_labels(cfg),
+                    rows=_category_labels(cfg),
                     columns=code_values(values),
                 ),
             )

@@ -27,6 +27,30 @@ def _pick(files, candidates) -> str | None:
     return None
 
 
+def is_dsprites_archive(files: list[str], key: str | None) -> bool:
+    """An npz with ``imgs`` and ``latents_classes`` (and no ``key``) is the dSprites archive,
+    whose uint8 images are 0/1 rather than 0..255."""
+    return key is None and {"imgs", "latents_classes"} <= set(files)
+
+
+def pick_image_key(path: Path, files: list[str], key: str | None) -> str:
+    """The npz member holding the images: ``key``, else the first of :data:`IMAGE_KEYS`,
+    else the only member."""
+    if key is not None:
+        if key not in files:
+            raise DataError(f"{path}: no key {key!r}; keys present: {sorted(files)}")
+        return key
+    image_key = _pick(files, IMAGE_KEYS)
+    if image_key is None:
+        if len(files) != 1:
+            raise DataError(
+                f"{path}: no image array found under {list(IMAGE_KEYS)}; keys "
+                f"present: {sorted(files)}; pass key=... to choose one"
+            )
+        image_key = files[0]
+    return image_key
+
+
 def load_array_file(path: str | Path, key: str | None = None) -> ImageData:
     """Load images (and labels, when an npz has them) from a ``.npy`` or ``.npz`` file.
 
@@ -48,23 +72,11 @@ def load_array_file(path: str | Path, key: str | None = None) -> ImageData:
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             files = list(loaded.files)
-            if key is None and {"imgs", "latents_classes"} <= set(files):
+            if is_dsprites_archive(files, key):
                 from .dsprites import load_dsprites_npz
 
                 return load_dsprites_npz(path)
-            if key is not None:
-                if key not in files:
-                    raise DataError(f"{path}: no key {key!r}; keys present: {sorted(files)}")
-                image_key = key
-            else:
-                image_key = _pick(files, IMAGE_KEYS)
-                if image_key is None:
-                    if len(files) != 1:
-                        raise DataError(
-                            f"{path}: no image array found under {list(IMAGE_KEYS)}; keys "
-                            f"present: {sorted(files)}; pass key=... to choose one"
-                        )
-                    image_key = files[0]
+            image_key = pick_image_key(path, files, key)
             label_key = _pick([f for f in files if f != image_key], LABEL_KEYS)
             try:
                 images = loaded[image_key]

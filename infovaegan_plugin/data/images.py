@@ -18,7 +18,31 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 Size = int | tuple[int, int]
 
 
-def _read(path: Path, size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
+#: What an unreadable picture raises (Pillow's errors for truncated or foreign files).
+READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError)
+
+
+def image_files(root: Path) -> list[Path]:
+    """Every non-hidden file under ``root``, sorted by path relative to it: the row order."""
+    return sorted(
+        (
+            p
+            for p in root.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        ),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
+
+
+def unsupported_reason(path: Path) -> str | None:
+    """Why ``path`` is not read as a picture (its extension), or ``None``."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return None
+    return f"unsupported extension {path.suffix or '(none)'!r}"
+
+
+def read_image(path: Path, size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
+    """One picture as uint8 ``(C, H, W)``, resized to ``size`` when given."""
     with Image.open(path) as img:
         img.load()  # decode now: a truncated file fails here, not later
         img = img.convert("L" if grayscale else "RGB")
@@ -45,24 +69,17 @@ def load_image_folder(
         size = (size, size)
     if size is not None and (len(size) != 2 or min(size) < 1):
         raise DataError(f"size must be a positive int or (H, W), got {size}")
-    candidates = sorted(
-        (
-            p
-            for p in root.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        ),
-        key=lambda p: p.relative_to(root).as_posix(),
-    )
     arrays: list[np.ndarray] = []
     files: list[Path] = []
     skipped: list[tuple[Path, str]] = []
-    for p in candidates:
-        if p.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append((p, f"unsupported extension {p.suffix or '(none)'!r}"))
+    for p in image_files(root):
+        unsupported = unsupported_reason(p)
+        if unsupported is not None:
+            skipped.append((p, unsupported))
             continue
         try:
-            arr = _read(p, size, grayscale)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            arr = read_image(p, size, grayscale)
+        except READ_ERRORS as exc:
             skipped.append((p, f"unreadable image: {exc}"))
             continue
         if arrays and arr.shape != arrays[0].shape:

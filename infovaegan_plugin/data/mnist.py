@@ -11,14 +11,15 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterable, Sequence
+from typing import BinaryIO
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_file
 from .base import DataError, ImageData, validate_images
 
 PathLike = str | os.PathLike
@@ -66,8 +67,9 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: corrupt gzip data ({exc})") from exc
 
 
-def parse_idx(buf: bytes, source: str = "<bytes>") -> np.ndarray:
-    """Decode an uncompressed IDX buffer; ``source`` names it in error messages."""
+def idx_header(buf: bytes, source: str = "<bytes>") -> tuple[np.dtype, tuple[int, ...], int]:
+    """``(dtype, dims, header bytes)`` from the start of an IDX buffer (at least the header;
+    the first 4 bytes say how long it is); ``source`` names it in error messages."""
     if len(buf) < 4:
         raise DataError(f"{source}: too short for an IDX header ({len(buf)} bytes)")
     if buf[0] != 0 or buf[1] != 0:
@@ -82,19 +84,56 @@ def parse_idx(buf: bytes, source: str = "<bytes>") -> np.ndarray:
     if len(buf) < header:
         raise DataError(f"{source}: truncated IDX header ({len(buf)} of {header} bytes)")
     dims = struct.unpack(f">{ndim}I", buf[4:header])
-    dtype = np.dtype(_IDX_DTYPES[code])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    found = len(buf) - header
+    return np.dtype(_IDX_DTYPES[code]), tuple(int(d) for d in dims), header
+
+
+def idx_payload_error(source: str, dims: tuple[int, ...], expected: int,
+                      found: int) -> DataError | None:
+    """The error for a payload of ``found`` bytes where the header promises ``expected``."""
     if found < expected:
-        raise DataError(
+        return DataError(
             f"{source}: truncated payload: header {dims} needs {expected} bytes, found {found}"
         )
     if found > expected:
-        raise DataError(
+        return DataError(
             f"{source}: {found - expected} unexpected bytes after the payload of shape {dims}"
         )
+    return None
+
+
+def parse_idx(buf: bytes, source: str = "<bytes>") -> np.ndarray:
+    """Decode an uncompressed IDX buffer; ``source`` names it in error messages."""
+    dtype, dims, header = idx_header(buf, source)
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    error = idx_payload_error(source, dims, expected, len(buf) - header)
+    if error is not None:
+        raise error
     arr = np.frombuffer(buf, dtype=dtype, offset=header).reshape(dims)
     return arr.astype(dtype.newbyteorder("="))  # native order; also a writable copy
+
+
+def open_idx(path: PathLike) -> tuple[BinaryIO, np.dtype, tuple[int, ...]]:
+    """An IDX file (gzip-compressed or not, told by content) opened at its payload, with the
+    header's dtype and dims, for reading the payload in pieces (streaming encode); the caller
+    closes the handle and checks the payload's length (:func:`idx_payload_error`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == _GZIP_MAGIC
+    handle: BinaryIO = gzip.open(path, "rb") if compressed else open(path, "rb")  # type: ignore[assignment]
+    try:
+        head = handle.read(4)
+        if len(head) == 4:
+            head += handle.read(4 * head[3])
+        dtype, dims, _ = idx_header(head, str(path))
+    except (OSError, EOFError, zlib.error) as exc:
+        handle.close()
+        raise DataError(f"{path}: corrupt gzip data ({exc})") from exc
+    except DataError:
+        handle.close()
+        raise
+    return handle, dtype, dims
 
 
 def read_idx(path: PathLike) -> np.ndarray:
@@ -168,16 +207,10 @@ def _urllib_fetch(url: str) -> bytes:
 
 def _write_atomically(target: Path, payload: bytes) -> None:
     """Temp file in the same directory + rename, so an interrupted run leaves no half file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        if hashlib.md5(Path(tmp).read_bytes()).hexdigest() != MNIST_MD5[target.name]:
+    with atomic_file(target) as tmp:
+        tmp.write_bytes(payload)
+        if hashlib.md5(tmp.read_bytes()).hexdigest() != MNIST_MD5[target.name]:
             raise DataError(f"{target}: checksum changed while writing; disk problem?")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def download_mnist(

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from ..atomic import save_picture
+
 WIDTH, HEIGHT = 760, 400
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 70, 20, 50, 60
 HIGHLIGHT = (200, 60, 40)  # the model of this package
@@ -95,10 +97,7 @@ def bar_chart(
         draw.text((centre, text_y), _fmt(mean), fill=AXIS, font=small, anchor="mm")
     draw.line([(MARGIN_LEFT, MARGIN_TOP), (MARGIN_LEFT, HEIGHT - MARGIN_BOTTOM)], fill=AXIS)
     draw.line([(MARGIN_LEFT, zero), (WIDTH - MARGIN_RIGHT, zero)], fill=AXIS)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, optimize=True)
-    return path
+    return save_picture(image, path, optimize=True)
 
 
 PALETTE = [(200, 60, 40), (70, 110, 170), (60, 150, 80), (150, 90, 170), (220, 150, 40),
@@ -162,7 +161,4 @@ def line_chart(
     draw.line([(MARGIN_LEFT, MARGIN_TOP), (MARGIN_LEFT, HEIGHT - MARGIN_BOTTOM)], fill=AXIS)
     draw.line([(MARGIN_LEFT, HEIGHT - MARGIN_BOTTOM), (WIDTH - MARGIN_RIGHT, HEIGHT - MARGIN_BOTTOM)],
               fill=AXIS)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, optimize=True)
-    return path
+    return save_picture(image, path, optimize=True)

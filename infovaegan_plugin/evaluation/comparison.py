@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from ..atomic import write_text
 from ..data import ImageData, available_datasets, to_pythae_dataset, train_held_out
 from ..models.infovaegan import InfoVAEGANConfig
 from ..presets import model_config_for, preset_for
@@ -237,9 +238,7 @@ def existing_result(settings: BenchmarkSettings, model: str, seed: int) -> dict[
 
 
 def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_json_default))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(payload, indent=2, default=_json_default))
 
 
 def _json_default(value: Any) -> Any:

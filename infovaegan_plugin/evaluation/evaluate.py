@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import write_text
 from ..data import ImageData
 from ..metrics import (
     METRIC_NAMES,
@@ -226,7 +227,7 @@ def evaluate_and_record(
         "traversal_rows": grids["traversal_rows"],
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / OUTPUT_FILE).write_text(json.dumps(payload, indent=2, default=float))
+    write_text(out_dir / OUTPUT_FILE, json.dumps(payload, indent=2, default=float))
     return payload
 
 
@@ -262,7 +263,7 @@ def load_or_train_classifier(
     if eval_data is not None and eval_data.labels is not None:
         info["held_out_accuracy"] = classifier_accuracy(classifier, eval_data)
     classifier.save(directory)
-    (directory / CLASSIFIER_METRICS_FILE).write_text(json.dumps(info, indent=2))
+    write_text(directory / CLASSIFIER_METRICS_FILE, json.dumps(info, indent=2))
     return classifier
 
 

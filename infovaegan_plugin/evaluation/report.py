@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import write_text
 from .charts import bar_chart
 from .evaluate import METRICS
 
@@ -219,8 +220,8 @@ def write_report(settings, results: list[dict[str, Any]]) -> dict[str, Any]:
         "targets": targets,
         "charts": {k: os.path.relpath(v, out) for k, v in charts.items()},
     }
-    (out / SUMMARY_FILE).write_text(json.dumps(payload, indent=2))
-    (out / TABLE_FILE).write_text(report_markdown(payload))
+    write_text(out / SUMMARY_FILE, json.dumps(payload, indent=2))
+    write_text(out / TABLE_FILE, report_markdown(payload))
     return payload
 
 

@@ -9,13 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig
 from infovaegan_plugin.cli.app import app
-from infovaegan_plugin.deploy.export import export_onnx
 
 runner = CliRunner()
 
@@ -25,13 +22,8 @@ def flat(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def export_dir(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = InfoVAEGAN(InfoVAEGANConfig(input_dim=(1, 8, 8), hidden_dim=32, base_channels=8,
-                                        noise_dim=4))
-    folder = tmp_path_factory.mktemp("encode_export")
-    export_onnx(model, folder)
-    return folder
+def export_dir(tiny_export) -> Path:
+    return tiny_export / "onnx"
 
 
 @pytest.fixture(scope="module")

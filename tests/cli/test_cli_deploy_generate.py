@@ -78,7 +78,7 @@ def test_traverse_writes_classes_by_values(generator_path, tmp_path):
     assert "from -1 to 1 (7 values)" in flat(result.output)
     description = Image.open(tmp_path / "traversal.png").text["Description"]
     assert "columns = continuous:1 from -1 to 1" in description
-    assert "rows: class 0, class 1" in description and "columns: -1, -0.67" in description
+    assert "rows: category 0, category 1" in description and "columns: -1, -0.67" in description
 
 
 @pytest.mark.parametrize(

@@ -44,8 +44,8 @@ def test_train_on_digits_writes_model_metrics_and_grids(tmp_path: Path):
     grid = Image.open(run / "samples_per_category.png")
     tiles = np.asarray(grid)[-(10 * 9 + 1) * 4:, -(10 * 9 + 1) * 4:]  # 10 x 10 tiles of 8 px, x4
     assert tiles.std() > 0  # not a blank picture
-    assert "rows = categorical_0 set to the row's class" in grid.text["Description"]
-    assert "rows: class 0, class 1" in grid.text["Description"]
+    assert "rows = categorical_0 set to the row's category" in grid.text["Description"]
+    assert "rows: category 0, category 1" in grid.text["Description"]
     traversal = Image.open(run / "traversal_continuous_1.png").text["Description"]
     assert "columns = continuous:1 from -1 to 1" in traversal
     for name in ("reconstructions.png", "traversal_continuous_0.png", "traversal_continuous_1.png"):

@@ -24,6 +24,7 @@ from pythae.models.base.base_model import BaseAE
 from pythae.models.base.base_utils import ModelOutput
 from torch import nn
 
+from ...atomic import save_torch, write_errors, write_text
 from ...inputs import prepare_image_tensor
 from ...layout import LatentLayout
 from ...load_errors import invalid_config_message, unreadable_weights_message
@@ -587,14 +588,17 @@ class InfoVAEGAN(BaseAE):
     # ----- persistence: config + weights, never pickled code ----------------------------
 
     def save(self, dir_path: str) -> None:
-        """Write ``model_config.json``, ``environment.json`` and ``model.pt`` (weights only)."""
-        os.makedirs(dir_path, exist_ok=True)
-        EnvironmentConfig(
-            python_version=f"{sys.version_info[0]}.{sys.version_info[1]}"
-        ).save_json(dir_path, "environment")
-        self.model_config.save_json(dir_path, "model_config")
+        """Write ``model_config.json``, ``environment.json`` and ``model.pt`` (weights only),
+        each atomically: a failed write (:class:`~infovaegan_plugin.atomic.WriteError`)
+        leaves the files that were there before intact."""
+        with write_errors(dir_path):
+            os.makedirs(dir_path, exist_ok=True)
+        environment = EnvironmentConfig(
+            python_version=f"{sys.version_info[0]}.{sys.version_info[1]}")
+        write_text(os.path.join(dir_path, "environment.json"), environment.to_json_string())
+        write_text(os.path.join(dir_path, CONFIG_FILE), self.model_config.to_json_string())
         state = {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
-        torch.save({"model_state_dict": state}, os.path.join(dir_path, MODEL_FILE))
+        save_torch({"model_state_dict": state}, os.path.join(dir_path, MODEL_FILE))
 
     @classmethod
     def load_from_folder(cls, dir_path: str) -> InfoVAEGAN:

@@ -41,14 +41,17 @@ from pythae.trainers.training_callbacks import (
     TrainingCallback,
 )
 
+from ...atomic import WriteError, save_torch, write_text
 from ...health import HealthMonitor, min_category_share, sample_spread
 from ...models.infovaegan import InfoVAEGAN
 from ...models.infovaegan.infovaegan_model import LOSS_NAMES, per_image_mse
 from .infovaegan_trainer_config import InfoVAEGANTrainerConfig
+from .resume import resume_command
 from .run_control import (
     create_run_dir,
     deferred_interrupts,
     interrupted,
+    list_checkpoints,
     prune_checkpoints,
     staged_dir,
 )
@@ -660,7 +663,8 @@ class InfoVAEGANTrainer(BaseTrainer):
             self._remember_good_state(epoch)
             steps = self.training_config.steps_saving
             if steps is not None and epoch % steps == 0 and self.is_main_process:
-                self.save_checkpoint(self.model, self.training_dir, epoch)
+                with self._saying_what_was_kept():
+                    self.save_checkpoint(self.model, self.training_dir, epoch)
                 prune_checkpoints(self.training_dir, self.training_config.keep_checkpoints)
                 logger.info("Saved checkpoint at epoch %d", epoch)
             if file_logger is not None:
@@ -670,10 +674,11 @@ class InfoVAEGANTrainer(BaseTrainer):
             )
         final_dir = os.path.join(self.training_dir, "final_model")
         if self.is_main_process:
-            with deferred_interrupts():
-                self.save_model(self.model, dir_path=final_dir)
-                with open(os.path.join(final_dir, HISTORY_FILE), "w") as fh:
-                    json.dump(self.history, fh, indent=2)
+            with (self._saying_what_was_kept(), deferred_interrupts(),
+                  staged_dir(final_dir, copy_settings=False) as staging):
+                self.save_model(self.model, dir_path=staging)
+                write_text(os.path.join(staging, HISTORY_FILE),
+                           json.dumps(self.history, indent=2))
             logger.info("Saved final model in %s", final_dir)
         if self.distributed:
             dist.destroy_process_group()
@@ -707,9 +712,22 @@ class InfoVAEGANTrainer(BaseTrainer):
         checkpoint_dir = os.path.join(dir_path, f"checkpoint_epoch_{epoch}")
         with deferred_interrupts(), staged_dir(checkpoint_dir) as staging:
             model.save(staging)
-            torch.save(self._optimizer_payload(epoch), os.path.join(staging, OPTIMIZERS_FILE))
+            save_torch(self._optimizer_payload(epoch), os.path.join(staging, OPTIMIZERS_FILE))
             self.training_config.save_json(staging, "training_config")
         return checkpoint_dir
+
+    @contextlib.contextmanager
+    def _saying_what_was_kept(self):
+        """A failed checkpoint or final-model write says which checkpoint is left to resume
+        from (the staged write left every earlier one intact)."""
+        try:
+            yield
+        except WriteError as exc:
+            kept = list_checkpoints(self.training_dir)
+            note = (f"the newest intact checkpoint is {kept[-1][1]}; resume with: "
+                    f"{resume_command(kept[-1][1])}" if kept
+                    else "no checkpoint of this run was written before")
+            raise WriteError(exc.filename, exc.strerror, exc.errno, kept=note) from exc
 
     def load_checkpoint(self, checkpoint_dir: str) -> int:
         """Restore weights, optimizers and schedulers; return the checkpoint's epoch."""
@@ -766,7 +784,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         snapshot.load_state_dict(good["model"])
         with deferred_interrupts(), staged_dir(checkpoint_dir) as staging:
             snapshot.save(staging)
-            torch.save(good["payload"], os.path.join(staging, OPTIMIZERS_FILE))
+            save_torch(good["payload"], os.path.join(staging, OPTIMIZERS_FILE))
             self.training_config.save_json(staging, "training_config")
         return checkpoint_dir
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from .run_control import RUN_SETTINGS_FILE, list_checkpoints
 
-__all__ = ["Checkpoint", "ResumeError", "check_resumable", "merge_settings", "read_checkpoint",
-           "resume_command"]
+__all__ = ["Checkpoint", "ResumeError", "check_resumable", "checkpoint_damage", "merge_settings",
+           "newest_intact_checkpoint", "read_checkpoint", "resume_command"]
 
 TRAINING_CONFIG_FILE = "training_config.json"
 
@@ -46,10 +46,48 @@ def _read_json(path: Path) -> dict[str, Any]:
     return content if isinstance(content, dict) else {}
 
 
-def read_checkpoint(path: Path) -> Checkpoint:
-    """The checkpoint ``path`` names (a run folder means its newest checkpoint)."""
+def checkpoint_damage(path: Path) -> tuple[int | None, str | None]:
+    """``(epoch, None)`` for a checkpoint folder whose files all load, else ``(epoch or None,
+    what is wrong)``: a truncated or corrupt ``optimizers.pt`` or ``model.pt``, an unreadable
+    ``model_config.json``."""
     import torch
 
+    from ...load_errors import unreadable_weights_message
+    from ...models.infovaegan.infovaegan_model import MODEL_FILE
+    from ...saved_models import CONFIG_FILE, read_model_config
+    from .infovaegan_trainer import OPTIMIZERS_FILE
+
+    try:
+        epoch = int(torch.load(path / OPTIMIZERS_FILE, map_location="cpu",
+                               weights_only=True)["epoch"])
+    except Exception as exc:  # torch raises several types for a corrupt file
+        return None, (f"{OPTIMIZERS_FILE} is corrupt or not an InfoVAEGAN checkpoint "
+                      f"({type(exc).__name__})")
+    try:
+        weights = torch.load(path / MODEL_FILE, map_location="cpu", weights_only=True)
+        weights["model_state_dict"]
+    except Exception as exc:
+        return epoch, unreadable_weights_message(path / MODEL_FILE, exc).rstrip(".")
+    try:
+        read_model_config(path)
+    except (OSError, ValueError) as exc:
+        return epoch, f"{CONFIG_FILE} cannot be read ({exc})"
+    return epoch, None
+
+
+def newest_intact_checkpoint(run_dir: Path, exclude: Path | None = None) -> Path | None:
+    """The newest checkpoint of ``run_dir`` whose files all load (``exclude`` aside)."""
+    for _, folder in reversed(list_checkpoints(str(run_dir))):
+        if exclude is not None and Path(folder).resolve() == Path(exclude).resolve():
+            continue
+        if checkpoint_damage(Path(folder))[1] is None:
+            return Path(folder)
+    return None
+
+
+def read_checkpoint(path: Path) -> Checkpoint:
+    """The checkpoint ``path`` names (a run folder means its newest checkpoint). A damaged
+    one is refused with the newest intact checkpoint of the same run named instead."""
     from .infovaegan_trainer import OPTIMIZERS_FILE
 
     path = Path(path)
@@ -66,13 +104,13 @@ def read_checkpoint(path: Path) -> Checkpoint:
                 f"--resume {path} is not a checkpoint: it has no {OPTIMIZERS_FILE} (give a "
                 "checkpoint_epoch_N folder of a training run, or the run folder).")
         path, picked = Path(found[-1][1]), True
-    try:
-        payload = torch.load(path / OPTIMIZERS_FILE, map_location="cpu", weights_only=True)
-        epoch = int(payload["epoch"])
-    except Exception as exc:  # torch raises several types for a corrupt file
-        raise ResumeError(
-            f"--resume {path}: {OPTIMIZERS_FILE} is corrupt or not an InfoVAEGAN checkpoint "
-            f"({type(exc).__name__}).") from None
+    epoch, damage = checkpoint_damage(path)
+    if damage is not None or epoch is None:
+        intact = newest_intact_checkpoint(path.parent, exclude=path)
+        instead = (f"the newest intact checkpoint of this run is {intact}; resume with: "
+                   f"{resume_command(str(intact))}" if intact is not None
+                   else f"no other checkpoint in {path.parent} is intact")
+        raise ResumeError(f"--resume {path}: {damage}; {instead}.")
     settings: dict[str, Any] = {}
     for folder in (path, path.parent):
         if (folder / RUN_SETTINGS_FILE).is_file():

@@ -26,6 +26,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from ...atomic import replace_folder, write_errors
+
 __all__ = [
     "RUN_SETTINGS_FILE",
     "TrainingInterrupted",
@@ -183,26 +185,26 @@ def interrupted(trainer: Any, exc: BaseException, start_epoch: int) -> TrainingI
 
 
 @contextlib.contextmanager
-def staged_dir(final_dir: str) -> Iterator[str]:
+def staged_dir(final_dir: str, copy_settings: bool = True) -> Iterator[str]:
     """Yield a hidden sibling folder to write into; on success it replaces ``final_dir`` in
-    one rename (with a copy of the run's :data:`RUN_SETTINGS_FILE`), on failure it is removed.
+    one rename (with a copy of the run's :data:`RUN_SETTINGS_FILE` unless
+    ``copy_settings=False``), on failure it is removed and ``final_dir`` is left as it was.
+    A failed write (disk full, file-size limit, ...) is raised as
+    :class:`~infovaegan_plugin.atomic.WriteError` naming ``final_dir``.
     """
     parent = os.path.dirname(os.path.abspath(final_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(final_dir)}.", suffix=".tmp", dir=parent)
+    with write_errors(final_dir):
+        os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(final_dir)}.", suffix=".tmp",
+                               dir=parent)
     try:
-        yield tmp
-        settings = os.path.join(parent, RUN_SETTINGS_FILE)
-        if os.path.isfile(settings) and not os.path.exists(os.path.join(tmp, RUN_SETTINGS_FILE)):
-            shutil.copy2(settings, os.path.join(tmp, RUN_SETTINGS_FILE))
-        if os.path.isdir(final_dir):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(final_dir)}.", suffix=".old",
-                                   dir=parent)
-            os.rename(final_dir, os.path.join(old, "previous"))
-            os.rename(tmp, final_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, final_dir)
+        with write_errors(final_dir):
+            yield tmp
+            settings = os.path.join(parent, RUN_SETTINGS_FILE)
+            if (copy_settings and os.path.isfile(settings)
+                    and not os.path.exists(os.path.join(tmp, RUN_SETTINGS_FILE))):
+                shutil.copy2(settings, os.path.join(tmp, RUN_SETTINGS_FILE))
+        replace_folder(tmp, final_dir)
     finally:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
