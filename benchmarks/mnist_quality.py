@@ -115,12 +115,28 @@ VARIANTS: dict[str, tuple] = {
 }
 
 
+def parse_settings(pairs: list[str]) -> dict:
+    """``["noise_std=0.577", "self_augmentation_weight=1"]`` -> {name: JSON value}."""
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set takes NAME=VALUE, got {pair!r}")
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value
+    return out
+
+
 def make_config(variant: str, args) -> InfoVAEGANConfig:
     base, overrides, _ = VARIANTS[variant]
     settings = {"input_dim": (1, 28, 28), "categorical_dims": [10], "continuous_dim": 2,
                 "noise_dim": 62, "hidden_dim": args.hidden_dim,
                 "base_channels": args.base_channels}
-    return InfoVAEGANConfig.for_variant(base, **{**settings, **overrides})
+    return InfoVAEGANConfig.for_variant(
+        base, **{**settings, **overrides, **parse_settings(args.set or [])}
+    )
 
 
 def trainer_config(variant: str, args, seed: int, output_dir: str, epochs: int) -> InfoVAEGANTrainerConfig:
@@ -258,6 +274,8 @@ def main() -> None:
     parser.add_argument("--base-channels", type=int, default=32)
     parser.add_argument("--train-limit", type=int, default=None)
     parser.add_argument("--amp", action="store_true", help="bf16 autocast on CPU")
+    parser.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="override a model-config field of every variant (repeatable)")
     parser.add_argument("--speed", action="store_true", help="also time fp32 and bf16 steps")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)

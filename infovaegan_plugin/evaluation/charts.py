@@ -62,6 +62,8 @@ def bar_chart(
     high = max([*tops, low + 1e-9]) * 1.12 if max(tops) > 0 else 0.0
     ticks = _nice_ticks(low, high)
     low, high = min(ticks[0], low), max(ticks[-1], high)
+    if high <= low:  # every value 0 (e.g. all refused or empty): an axis of unit height
+        high = low + 1.0
 
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(image)
