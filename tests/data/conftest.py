@@ -1,22 +1,12 @@
-"""Shared fixtures of the data tests: the local MNIST copy and an IDX file writer."""
+"""Shared fixtures of the data tests: IDX file writers (``mnist_dir`` is suite-wide)."""
 
 from __future__ import annotations
 
 import gzip
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-MNIST_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
-
-
-@pytest.fixture(scope="session")
-def mnist_dir() -> Path:
-    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"local MNIST copy not found at {MNIST_DIR} (expected ../shared/data/mnist)")
-    return MNIST_DIR
 
 
 def _idx_bytes(arr: np.ndarray, code: int = 0x08) -> bytes:
