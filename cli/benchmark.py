@@ -66,7 +66,7 @@ def benchmark(
     ),
     hidden_dim: int | None = typer.Option(None, callback=at_least(1), hidden=True),
     base_channels: int | None = typer.Option(None, callback=at_least(1), hidden=True),
-    classifier_epochs: int = typer.Option(5, callback=at_least(1), hidden=True),
+    classifier_epochs: int | None = typer.Option(None, callback=at_least(1), hidden=True),
     eval_fraction: float = typer.Option(0.1, callback=open_fraction, hidden=True),
 ) -> None:
     """Compare InfoVAEGAN, InfoGAN, ALI, beta-VAE, FactorVAE, beta-TCVAE and VAEGAN."""

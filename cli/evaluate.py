@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from infovaegan_plugin.cli.common import (
@@ -91,7 +92,7 @@ def evaluate(
                                      help="Use only the first N images (as in training)."),
     eval_fraction: float = typer.Option(0.1, callback=open_fraction,
                                         help="Held-out share when the data has no test split."),
-    classifier_epochs: int = typer.Option(5, callback=at_least(1), hidden=True),
+    classifier_epochs: int | None = typer.Option(None, callback=at_least(1), hidden=True),
 ) -> None:
     """Score a trained model: clustering, reconstruction, Frechet distance, disentanglement."""
     from infovaegan_plugin.data import DataError, is_named, train_held_out
@@ -140,10 +141,22 @@ def evaluate(
                 settings, ground_truth, classifier, on_step)
         progress.update(task, completed=len(steps), description="evaluated")
     console.print(metrics_table(result["metrics"], f"{held_out.name} (held-out)"))
+    print_cfd_classifier(result["details"].get("cfd"))
     console.print(f"clustering: {result['clustering_method']}")
     console.print(f"evaluation:  {out / OUTPUT_FILE}")
     for path in result["grids"].values():
         console.print(f"grid:        {path}")
+
+
+def print_cfd_classifier(cfd: dict | None) -> None:
+    """The held-out accuracy of the classifier behind the CFD, or why the CFD was refused."""
+    if cfd is None:
+        return
+    if "refused" in cfd:
+        console.print(f"[bold yellow]cfd:[/] {escape(cfd['refused'])}")
+    else:
+        console.print(f"cfd classifier held-out accuracy: "
+                      f"{cfd['classifier_held_out_accuracy']:.4f}")
 
 
 def register(app: typer.Typer) -> None:

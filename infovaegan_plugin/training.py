@@ -176,13 +176,33 @@ def _summary(trainer: Any, run: PreparedRun, grids: dict[str, Path]) -> dict[str
     }
 
 
+def _add_purity_probe(callbacks: list, run: PreparedRun, seed: int,
+                      log: Callable[[str], None]) -> str | None:
+    """Append the generator-purity probe; when its classifier is too weak, log and return the
+    refusal instead (training goes on without purity)."""
+    from .callbacks import ProbeCallback
+    from .metrics.dataset_classifier import UntrustworthyClassifierError
+    from .metrics.purity import purity_probe
+
+    log("training the purity classifier on the labels ...")
+    try:
+        probe = purity_probe(run.train_data.images, run.train_data.labels, seed)
+    except UntrustworthyClassifierError as exc:
+        log(str(exc))
+        return str(exc)
+    callbacks.append(ProbeCallback(probe))
+    return None
+
+
 def train_run(run: PreparedRun, device: str, callbacks: list | None = None,
               purity: bool = True, log: Callable[[str], None] = lambda message: None
               ) -> RunResult:
     """Train ``run`` on ``device`` ("cpu" or "cuda") and write ``metrics.json`` and the grids.
 
     ``callbacks``: extra training callbacks (e.g. a progress bar). ``purity``: with labelled
-    data, add generator purity to each epoch (a small classifier is trained first). A run that
+    data, add generator purity and its classifier's held-out accuracy to each epoch (a small
+    classifier is trained first; a too-weak one is refused, recorded as
+    ``generator_purity_refused`` in ``metrics.json``). A run that
     fails before keeping a checkpoint or final model leaves no folder; the exception then has
     ``empty_run_removed = True``.
     """
@@ -205,13 +225,9 @@ def train_run(run: PreparedRun, device: str, callbacks: list | None = None,
     )
     holder: dict[str, Any] = {}
     callbacks = [*(callbacks or []), _run_settings_callback(holder, _recordable(settings))]
+    refused = None
     if purity and run.train_data.labels is not None and run.model_config.categorical_dims:
-        from .callbacks import ProbeCallback
-        from .metrics.purity import purity_probe
-
-        log("training the purity classifier on the labels ...")
-        callbacks.append(ProbeCallback(purity_probe(run.train_data.images,
-                                                    run.train_data.labels, seed)))
+        refused = _add_purity_probe(callbacks, run, seed, log)
     try:
         trainer = fit(model, training_config, run.train_data, run.eval_data, callbacks,
                       on_pipeline=lambda p: holder.update(pipeline=p))
@@ -222,6 +238,8 @@ def train_run(run: PreparedRun, device: str, callbacks: list | None = None,
     folder = Path(trainer.training_dir)
     grids = write_model_grids(trainer.model, folder, real_images=run.eval_data.images, seed=seed)
     summary = _summary(trainer, run, grids)
+    if refused is not None:
+        summary["generator_purity_refused"] = refused
     write_text(folder / METRICS_FILE, json.dumps(summary, indent=2))
     return RunResult(folder, run.train_data.name, summary["final_metrics"],
                      summary["health_warnings"], grids)

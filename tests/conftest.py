@@ -1,6 +1,9 @@
-"""Fixtures shared by the whole suite: tiny InfoVAEGAN models and the digits data."""
+"""Fixtures shared by the whole suite: tiny InfoVAEGAN models, the digits data and the local
+MNIST copy."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +16,7 @@ from infovaegan_plugin import InfoVAEGAN, InfoVAEGANConfig
 torch.set_num_threads(1)
 
 TINY = {"hidden_dim": 32, "base_channels": 8, "noise_dim": 4}
+MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 
 
 def tiny_config(variant: str = "infovaegan", input_dim=(1, 8, 8), **overrides) -> InfoVAEGANConfig:
@@ -33,6 +37,22 @@ def digits():
     from infovaegan_plugin.data import load_digits_data
 
     return load_digits_data()
+
+
+@pytest.fixture
+def trust_any_classifier(monkeypatch):
+    """Plumbing tests use classifiers trained for seconds on a few images: accept them (the
+    classifier's accuracy and its refusal are tested on their own)."""
+    from infovaegan_plugin.metrics import dataset_classifier
+
+    monkeypatch.setattr(dataset_classifier, "MIN_HELD_OUT_ACCURACY", 0.0)
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"local MNIST copy not found at {MNIST_DIR} (expected ../shared/data/mnist)")
+    return MNIST_DIR
 
 
 @pytest.fixture

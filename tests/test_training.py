@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from infovaegan_plugin.metrics import dataset_classifier
 from infovaegan_plugin.saved_models import read_model_config
 from infovaegan_plugin.training import DEFAULTS, prepare_run, train_run
 
@@ -71,3 +72,13 @@ def test_a_checkpoint_saved_before_trained_on_resumes(tmp_path):
     assert json.loads(resumed.metrics_path.read_text())["epochs"] == 2
     assert "trained_on" in read_model_config(resumed.final_model)
     assert recorded_dataset(resumed.final_model) == "digits"  # from the run's metrics.json
+
+
+def test_a_weak_purity_classifier_is_refused_logged_and_recorded(tmp_path, monkeypatch):
+    monkeypatch.setattr(dataset_classifier, "MIN_HELD_OUT_ACCURACY", 1.01)  # none reaches it
+    messages = []
+    result = train_run(prepare_run(_settings(tmp_path)), "cpu", log=messages.append)
+    summary = json.loads(result.metrics_path.read_text())
+    assert "generator purity refused" in summary["generator_purity_refused"]
+    assert "generator_purity" not in result.final_metrics
+    assert messages[-1] == summary["generator_purity_refused"]

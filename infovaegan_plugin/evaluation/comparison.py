@@ -84,7 +84,7 @@ class BenchmarkSettings:
     base_channels: int | None = None
     metric_scale: float = 1.0
     n_samples: int = 5000
-    classifier_epochs: int = 5
+    classifier_epochs: int | None = None
     device: str = "cpu"
     force: bool = False
 

@@ -23,12 +23,15 @@ from ..metrics import (
     METRIC_NAMES,
     DatasetClassifier,
     GroundTruthData,
+    UntrustworthyClassifierError,
     classifier_frechet_report,
     clustering_report,
     evaluate_disentanglement,
     evaluate_reconstruction,
+    require_trustworthy,
     train_feature_classifier,
 )
+from ..metrics.dataset_classifier import predict_labels
 from ..viz import MAX_TILE, GridLabels, save_reconstruction_grid, save_small_grid
 from .adapters import BATCH, ModelAdapter, adapter_for
 from .baselines import describe_model
@@ -113,7 +116,10 @@ def evaluate_adapter(
     on_step: Step | None = None,
 ) -> dict[str, Any]:
     """Clustering (when ``data`` has labels), reconstruction, classifier Frechet distance (when
-    a classifier is given) and disentanglement (when ``ground_truth`` is given)."""
+    a classifier is given) and disentanglement (when ``ground_truth`` is given).
+
+    The Frechet report carries the classifier's held-out accuracy; a classifier too weak for
+    it leaves ``cfd`` out of ``metrics`` and ``details["cfd"]`` holds the refusal."""
     notify = on_step or (lambda name: None)
     metrics: dict[str, float] = {}
     details: dict[str, Any] = {}
@@ -142,11 +148,17 @@ def evaluate_adapter(
     metrics["recon_mse"], metrics["recon_bce"] = recon["mse"], recon["bce"]
     if classifier is not None:
         def cfd() -> dict[str, Any]:
+            try:
+                require_trustworthy(classifier, "the classifier Frechet distance")
+            except UntrustworthyClassifierError as exc:
+                return {"refused": str(exc),
+                        "classifier_held_out_accuracy": classifier.held_out_accuracy}
             fake = sample_images(adapter, settings.n_samples, settings.seed)
             return classifier_frechet_report(classifier, images, fake)
 
         details["cfd"] = timed("cfd", cfd)
-        metrics["cfd"] = details["cfd"]["cfd"]
+        if "cfd" in details["cfd"]:
+            metrics["cfd"] = details["cfd"]["cfd"]
     if ground_truth is not None:
         scores = timed(
             "disentanglement",
@@ -235,11 +247,15 @@ def load_or_train_classifier(
     directory: Path,
     train_data: ImageData,
     eval_data: ImageData | None = None,
-    epochs: int = 5,
+    epochs: int | None = None,
     seed: int = 0,
 ) -> DatasetClassifier:
     """The dataset's feature classifier: loaded from ``directory`` when saved there before
-    (every model of a comparison must be scored by the same one), else trained and saved."""
+    (every model of a comparison must be scored by the same one), else trained and saved.
+
+    ``epochs=None``: the classifier's default schedule. ``classifier_metrics.json`` records its
+    held-out accuracy (on a split of ``train_data``) and, with ``eval_data``, its accuracy there.
+    A folder from an older classifier format raises ``OutdatedClassifierError``."""
     directory = Path(directory)
     if (directory / "classifier.pt").is_file():
         classifier = DatasetClassifier.load(directory)
@@ -259,18 +275,16 @@ def load_or_train_classifier(
         "epochs": epochs,
         "seed": seed,
         "train_time_s": time.perf_counter() - started,
+        "classifier_held_out_accuracy": classifier.held_out_accuracy,
+        "classifier_held_out_images": classifier.held_out_images,
     }
     if eval_data is not None and eval_data.labels is not None:
-        info["held_out_accuracy"] = classifier_accuracy(classifier, eval_data)
+        info["eval_accuracy"] = classifier_accuracy(classifier, eval_data)
     classifier.save(directory)
     write_text(directory / CLASSIFIER_METRICS_FILE, json.dumps(info, indent=2))
     return classifier
 
 
 def classifier_accuracy(classifier: DatasetClassifier, data: ImageData) -> float:
-    preds = []
-    with torch.no_grad():
-        for start in range(0, len(data), BATCH):
-            batch = torch.from_numpy(np.ascontiguousarray(data.images[start : start + BATCH]))
-            preds.append(classifier(batch).argmax(1).numpy())
-    return float((np.concatenate(preds) == data.labels).mean())
+    """Share of ``data``'s labels the classifier predicts."""
+    return float((predict_labels(classifier, data.images, BATCH) == data.labels).mean())

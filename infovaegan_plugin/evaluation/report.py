@@ -202,6 +202,27 @@ def write_charts(summary: dict[str, Any], out_dir: Path) -> dict[str, str]:
     return paths
 
 
+def classifier_record(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The held-out accuracy of the one classifier behind every CFD of a comparison, and its
+    refusal when it was too weak (``{}`` when no run computed a CFD)."""
+    cfd = next((r["details"]["cfd"] for r in results if "cfd" in r.get("details", {})), None)
+    if cfd is None:
+        return {}
+    record = {"classifier_held_out_accuracy": cfd.get("classifier_held_out_accuracy")}
+    if "refused" in cfd:
+        record["cfd_refused"] = cfd["refused"]
+    return record
+
+
+def _classifier_sentence(payload: dict[str, Any]) -> str:
+    if payload.get("cfd_refused"):
+        return f" {payload['cfd_refused']}"
+    accuracy = payload.get("classifier_held_out_accuracy")
+    if accuracy is None:
+        return ""
+    return f" The CFD's dataset classifier has held-out accuracy {accuracy:.4f}."
+
+
 def write_report(settings, results: list[dict[str, Any]]) -> dict[str, Any]:
     """summary.json, comparison.md and charts/ in the data set's folder; returns the summary."""
     out = settings.dataset_dir
@@ -219,6 +240,7 @@ def write_report(settings, results: list[dict[str, Any]]) -> dict[str, Any]:
         "models": summary,
         "targets": targets,
         "charts": {k: os.path.relpath(v, out) for k, v in charts.items()},
+        **classifier_record(results),
     }
     write_text(out / SUMMARY_FILE, json.dumps(payload, indent=2))
     write_text(out / TABLE_FILE, report_markdown(payload))
@@ -234,7 +256,8 @@ def report_markdown(payload: dict[str, Any]) -> str:
         f"Epochs {s['epochs']}, batch size {s['batch_size']}, seeds {s['seeds']}, "
         f"metric scale {s['metric_scale']}, {s['n_samples']} generated images for the "
         f"classifier Frechet distance. Total wall time {payload['total_wall_time_s']:.0f} s on "
-        f"{hw['cpu']} ({hw['nproc']} CPUs, {hw['torch_threads']} torch threads, {hw['device']}).",
+        f"{hw['cpu']} ({hw['nproc']} CPUs, {hw['torch_threads']} torch threads, {hw['device']})."
+        + _classifier_sentence(payload),
         "",
         markdown_table(payload["models"]),
         "",

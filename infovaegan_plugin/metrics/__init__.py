@@ -10,6 +10,12 @@ from infovaegan_plugin.metrics.clustering import (
     nmi,
     unsupervised_accuracy,
 )
+from infovaegan_plugin.metrics.dataset_classifier import (
+    MIN_HELD_OUT_ACCURACY,
+    OutdatedClassifierError,
+    UntrustworthyClassifierError,
+    require_trustworthy,
+)
 from infovaegan_plugin.metrics.disentanglement import (
     DISENTANGLEMENT_LIB_DEFAULTS,
     FACTOR_VAE_PRUNE_THRESHOLD,
@@ -70,6 +76,10 @@ __all__ = [
     "frechet_distance",
     "feature_statistics",
     "DatasetClassifier",
+    "MIN_HELD_OUT_ACCURACY",
+    "OutdatedClassifierError",
+    "UntrustworthyClassifierError",
+    "require_trustworthy",
     "train_feature_classifier",
     "classifier_features",
     "classifier_frechet_distance",

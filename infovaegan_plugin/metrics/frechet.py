@@ -7,9 +7,11 @@ FID of Heusel et al. (2017); :func:`frechet_distance` follows pytorch-fid's nume
 Two feature extractors are offered:
 
 * :class:`DatasetClassifier` - a small CNN trained on the dataset's own labels (MNIST, digits,
-  dSprites shapes). Its 64-d penultimate features give the **classifier Frechet distance**
+  dSprites shapes). Its 128-d dense features give the **classifier Frechet distance**
   (``"cfd"``), computable on CPU without any download. It is *not* FID: numbers are only
-  comparable between runs that use the same saved classifier.
+  comparable between runs that use the same saved classifier, and they are refused
+  (:class:`UntrustworthyClassifierError`) when its held-out accuracy is below
+  :data:`MIN_HELD_OUT_ACCURACY`.
 * :func:`inception_fid` - the real FID, only when the user supplies a local TorchScript Inception
   feature extractor (e.g. pytorch-fid's ``pt_inception`` network exported with TorchScript).
   Nothing is ever downloaded.
@@ -17,7 +19,6 @@ Two feature extractors are offered:
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Callable
@@ -28,7 +29,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import linalg
-from torch import nn
+
+from infovaegan_plugin.metrics.dataset_classifier import (
+    DatasetClassifier,
+    check_images,
+    require_trustworthy,
+    train_feature_classifier,
+)
 
 __all__ = [
     "frechet_distance",
@@ -41,8 +48,6 @@ __all__ = [
     "inception_fid",
 ]
 
-CLASSIFIER_WEIGHTS = "classifier.pt"
-CLASSIFIER_CONFIG = "classifier.json"
 INCEPTION_SIZE = 299
 
 
@@ -89,125 +94,6 @@ def frechet_distance(
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
 
 
-# ---------------------------------------------------------------------------------------------
-# Small dataset classifier
-
-
-class DatasetClassifier(nn.Module):
-    """Two strided convs + global average pooling + a 64-d feature layer + logits.
-
-    Adapts to any ``(C, H, W)`` input (8x8 digits up to 64x64 dSprites); small enough to train
-    on CPU in seconds to minutes.
-    """
-
-    def __init__(
-        self, input_dim: tuple[int, int, int], num_classes: int, feature_dim: int = 64
-    ) -> None:
-        super().__init__()
-        c, h, w = (int(v) for v in input_dim)
-        if min(c, h, w) < 1 or num_classes < 2:
-            raise ValueError(
-                f"need a valid (C, H, W) and >= 2 classes, got {input_dim}, {num_classes}"
-            )
-        self.input_dim = (c, h, w)
-        self.num_classes = int(num_classes)
-        self.feature_dim = int(feature_dim)
-        self.conv = nn.Sequential(
-            nn.Conv2d(c, 32, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-        )
-        self.feature = nn.Sequential(nn.Linear(64, self.feature_dim), nn.ReLU())
-        self.logits = nn.Linear(self.feature_dim, self.num_classes)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The ``(N, feature_dim)`` activations the classifier Frechet distance compares."""
-        return self.feature(self.conv(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.logits(self.features(x))
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "input_dim": list(self.input_dim),
-            "num_classes": self.num_classes,
-            "feature_dim": self.feature_dim,
-        }
-
-    def save(self, directory: str | os.PathLike[str]) -> None:
-        """Write ``classifier.pt`` (state_dict only, no pickled code) and ``classifier.json``."""
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        torch.save(self.state_dict(), path / CLASSIFIER_WEIGHTS)
-        (path / CLASSIFIER_CONFIG).write_text(json.dumps(self.config(), indent=2))
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> DatasetClassifier:
-        """Rebuild from :meth:`save` output; weights are read with ``weights_only=True``."""
-        path = Path(directory)
-        for name in (CLASSIFIER_WEIGHTS, CLASSIFIER_CONFIG):
-            if not (path / name).is_file():
-                raise FileNotFoundError(f"missing {path / name}")
-        cfg = json.loads((path / CLASSIFIER_CONFIG).read_text())
-        model = cls(tuple(cfg["input_dim"]), cfg["num_classes"], cfg["feature_dim"])
-        state = torch.load(path / CLASSIFIER_WEIGHTS, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-        return model.eval()
-
-
-def _check_images(images: Any, name: str, chw: tuple[int, int, int] | None = None) -> np.ndarray:
-    arr = np.asarray(images, dtype=np.float32)
-    if arr.ndim != 4:
-        raise ValueError(f"{name} must be (N, C, H, W), got shape {arr.shape}")
-    if chw is not None and tuple(arr.shape[1:]) != tuple(chw):
-        raise ValueError(f"{name} has image shape {tuple(arr.shape[1:])}, expected {tuple(chw)}")
-    if arr.size and (arr.min() < -1e-4 or arr.max() > 1.0 + 1e-4):
-        raise ValueError(f"{name} must lie in [0, 1] (got [{arr.min():.3g}, {arr.max():.3g}])")
-    return arr
-
-
-def train_feature_classifier(
-    images: np.ndarray,
-    labels: np.ndarray,
-    epochs: int = 10,
-    seed: int = 0,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-) -> DatasetClassifier:
-    """Train a :class:`DatasetClassifier` with Adam on CPU; returns it in eval mode.
-
-    ``labels`` are class indices ``0 .. num_classes - 1``. Seeding is local (the global torch
-    RNG state is restored afterwards), so the same inputs and seed give the same weights.
-    """
-    x = _check_images(images, "images")
-    y = np.asarray(labels)
-    if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-        raise ValueError(
-            f"labels must be non-negative ints of shape ({x.shape[0]},), got {y.shape} {y.dtype}"
-        )
-    num_classes = max(int(y.max()) + 1, 2)
-    x_t = torch.from_numpy(np.ascontiguousarray(x))
-    y_t = torch.from_numpy(y.astype(np.int64))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = DatasetClassifier(tuple(x.shape[1:]), num_classes)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        generator = torch.Generator().manual_seed(seed)
-        model.train()
-        for _ in range(epochs):
-            order = torch.randperm(x_t.shape[0], generator=generator)
-            for start in range(0, x_t.shape[0], batch_size):
-                idx = order[start : start + batch_size]
-                loss = F.cross_entropy(model(x_t[idx]), y_t[idx])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-    return model.eval()
-
-
 def _batched_features(
     extract: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, batch_size: int
 ) -> np.ndarray:
@@ -223,7 +109,7 @@ def classifier_features(
     classifier: DatasetClassifier, images: np.ndarray, batch_size: int = 256
 ) -> np.ndarray:
     """The classifier's ``(N, feature_dim)`` features for images in the library convention."""
-    x = _check_images(images, "images", classifier.input_dim)
+    x = check_images(images, "images", classifier.input_dim)
     classifier.eval()
     return _batched_features(classifier.features, x, batch_size)
 
@@ -237,8 +123,10 @@ def classifier_frechet_distance(
     """Classifier Frechet distance ("cfd") between two image sets: NOT the Inception FID.
 
     Frechet distance of Gaussians fitted to :class:`DatasetClassifier` features; compare values
-    only across runs scored with the same saved classifier.
+    only across runs scored with the same saved classifier. Raises
+    :class:`UntrustworthyClassifierError` when the classifier is too weak.
     """
+    require_trustworthy(classifier, "the classifier Frechet distance")
     mu1, s1 = feature_statistics(classifier_features(classifier, real_images, batch_size))
     mu2, s2 = feature_statistics(classifier_features(classifier, fake_images, batch_size))
     return frechet_distance(mu1, s1, mu2, s2)
@@ -250,9 +138,11 @@ def classifier_frechet_report(
     fake_images: np.ndarray,
     batch_size: int = 256,
 ) -> dict[str, Any]:
-    """``{"cfd", "metric", "n_real", "n_fake", "feature_dim"}`` for logs and JSON reports."""
+    """``{"cfd", "classifier_held_out_accuracy", "metric", "n_real", "n_fake", "feature_dim"}``
+    for logs and JSON reports."""
     return {
         "cfd": classifier_frechet_distance(classifier, real_images, fake_images, batch_size),
+        "classifier_held_out_accuracy": classifier.held_out_accuracy,
         "metric": "classifier Frechet distance (dataset CNN features, not Inception FID)",
         "n_real": int(np.shape(real_images)[0]),
         "n_fake": int(np.shape(fake_images)[0]),
@@ -313,8 +203,8 @@ def inception_fid(
             out = out[0]
         return out
 
-    real = _check_images(real_images, "real_images")
-    fake = _check_images(fake_images, "fake_images", tuple(real.shape[1:]))
+    real = check_images(real_images, "real_images")
+    fake = check_images(fake_images, "fake_images", tuple(real.shape[1:]))
     mu1, s1 = feature_statistics(_batched_features(extract, real, batch_size))
     mu2, s2 = feature_statistics(_batched_features(extract, fake, batch_size))
     return frechet_distance(mu1, s1, mu2, s2)

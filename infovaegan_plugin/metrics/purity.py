@@ -4,7 +4,9 @@ Prior samples of each category are labelled by a supervised :class:`DatasetClass
 categories are matched one-to-one to classes (Hungarian). Read beside the encoder's clustering
 accuracy it tells who is at fault when accuracy is low: a generator that mixes classes within
 a category (low purity) or an encoder that groups real images differently from the generator
-(high purity, low accuracy).
+(high purity, low accuracy). A classifier below
+:data:`~infovaegan_plugin.metrics.dataset_classifier.MIN_HELD_OUT_ACCURACY` on its held-out split
+cannot say which, so purity is then refused (:class:`UntrustworthyClassifierError`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ import numpy as np
 import torch
 
 from infovaegan_plugin.metrics.clustering import unsupervised_accuracy
+from infovaegan_plugin.metrics.dataset_classifier import (
+    require_trustworthy,
+    train_feature_classifier,
+)
 
 __all__ = ["generator_purity", "purity_probe"]
 
@@ -23,7 +29,11 @@ def generator_purity(
     model: Any, classifier: torch.nn.Module, per_category: int = 100, seed: int = 0, code: int = 0
 ) -> float:
     """Matched accuracy of the classifier's labels of ``per_category`` prior samples drawn for
-    each value of categorical code ``code`` (other codes and the noise from the prior)."""
+    each value of categorical code ``code`` (other codes and the noise from the prior).
+
+    The classifier must carry a ``held_out_accuracy`` of at least ``MIN_HELD_OUT_ACCURACY``
+    (else :class:`UntrustworthyClassifierError`); report that accuracy beside the purity."""
+    require_trustworthy(classifier, "generator purity")
     cfg = model.model_config
     if not cfg.categorical_dims:
         raise ValueError("generator purity needs a model with a categorical code.")
@@ -48,16 +58,25 @@ def generator_purity(
 
 
 def purity_probe(
-    images: np.ndarray, labels: np.ndarray, seed: int = 0, epochs: int = 2, per_category: int = 100
+    images: np.ndarray,
+    labels: np.ndarray,
+    seed: int = 0,
+    epochs: int | None = None,
+    per_category: int = 100,
 ):
-    """A probe ``model -> {"generator_purity": float}`` for the trainer's epoch metrics, with
-    its classifier trained once here on labelled ``images`` (seconds on digits, ~1 min on
-    MNIST on 2 cores)."""
-    from infovaegan_plugin.metrics.frechet import train_feature_classifier
+    """A probe ``model -> {"generator_purity", "classifier_held_out_accuracy"}`` for the
+    trainer's epoch metrics, with its classifier trained once here on labelled ``images``
+    (seconds on digits, about a minute on MNIST on one core).
 
+    Raises :class:`UntrustworthyClassifierError` at once when that classifier is too weak, so
+    no epoch reports a purity it cannot support."""
     classifier = train_feature_classifier(images, labels, epochs=epochs, seed=seed)
+    accuracy = require_trustworthy(classifier, "generator purity")
 
     def probe(model: Any) -> dict:
-        return {"generator_purity": generator_purity(model, classifier, per_category, seed)}
+        return {
+            "generator_purity": generator_purity(model, classifier, per_category, seed),
+            "classifier_held_out_accuracy": accuracy,
+        }
 
     return probe

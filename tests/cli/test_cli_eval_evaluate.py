@@ -31,7 +31,7 @@ def trained(tmp_path_factory) -> Path:
     return out
 
 
-def test_evaluate_a_run_folder_writes_json_table_and_grids(trained):
+def test_evaluate_a_run_folder_writes_json_table_and_grids(trained, trust_any_classifier):
     result = runner.invoke(app, ["evaluate", str(trained), *FAST])
     assert result.exit_code == 0, result.output
     folder = next(trained.glob("InfoVAEGAN_training_*")) / "final_model" / "evaluation"
@@ -44,6 +44,16 @@ def test_evaluate_a_run_folder_writes_json_table_and_grids(trained):
         assert (folder / name).is_file()
     assert (folder / "classifier" / "classifier.pt").is_file()
     assert "recon_mse" in flat(result) and "evaluation.json" in flat(result)
+    accuracy = payload["details"]["cfd"]["classifier_held_out_accuracy"]
+    assert f"cfd classifier held-out accuracy: {accuracy:.4f}" in flat(result)
+
+
+def test_a_weak_classifier_refuses_the_cfd_and_says_why(trained, tmp_path):
+    result = runner.invoke(app, ["evaluate", str(trained), *FAST, "--output-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((tmp_path / "evaluation.json").read_text())
+    assert "cfd" not in payload["metrics"] and "refused" in payload["details"]["cfd"]["refused"]
+    assert "classifier Frechet distance refused" in flat(result)
 
 
 def test_missing_or_empty_model_dir_is_a_clear_error(tmp_path):

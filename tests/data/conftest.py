@@ -1,25 +1,16 @@
-"""Shared fixtures of the data tests: the local MNIST copy, DeepMind's dSprites frames and an
-IDX file writer."""
+"""Shared fixtures of the data tests: DeepMind's dSprites frames and IDX file writers
+(``mnist_dir`` is suite-wide)."""
 
 from __future__ import annotations
 
 import gzip
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-MNIST_DIR = SHARED_DATA / "mnist"
 DSPRITES_GIF = SHARED_DATA / "dsprites" / "dsprites.gif"
-
-
-@pytest.fixture(scope="session")
-def mnist_dir() -> Path:
-    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"local MNIST copy not found at {MNIST_DIR} (expected ../shared/data/mnist)")
-    return MNIST_DIR
 
 
 def _dsprites_gif_classes() -> np.ndarray:

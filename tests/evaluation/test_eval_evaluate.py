@@ -29,7 +29,8 @@ def split(digits):
     return digits.subset(slice(0, 200)), digits.subset(slice(200, 260))
 
 
-def test_digits_metrics_have_the_documented_keys_and_ranges(make_model, split, tmp_path):
+def test_digits_metrics_have_the_documented_keys_and_ranges(make_model, split, tmp_path,
+                                                            trust_any_classifier):
     train, held_out = split
     classifier = load_or_train_classifier(tmp_path / "clf", train, held_out, epochs=1)
     steps = []
@@ -43,6 +44,7 @@ def test_digits_metrics_have_the_documented_keys_and_ranges(make_model, split, t
     assert 0 <= m["accuracy"] <= 1 and 0 <= m["nmi"] <= 1 and -1 <= m["ari"] <= 1
     assert 0 < m["recon_mse"] < 1 and m["recon_bce"] > 0 and m["cfd"] >= 0
     assert result["details"]["cfd"]["n_fake"] == 50
+    assert result["details"]["cfd"]["classifier_held_out_accuracy"] == classifier.held_out_accuracy
     assert result["details"]["clustering"]["method"].startswith("categorical code")
     assert result["n_eval"] == 60
     json.dumps(result)  # JSON-ready as it is
@@ -81,7 +83,9 @@ def test_classifier_is_trained_once_then_loaded(split, tmp_path, monkeypatch):
     train, held_out = split
     first = load_or_train_classifier(tmp_path, train, held_out, epochs=1)
     info = json.loads((tmp_path / "classifier_metrics.json").read_text())
-    assert info["train_images"] == 200 and 0 <= info["held_out_accuracy"] <= 1
+    assert info["train_images"] == 200 and 0 <= info["eval_accuracy"] <= 1
+    assert info["classifier_held_out_accuracy"] == first.held_out_accuracy
+    assert info["classifier_held_out_images"] == 20
     import infovaegan_plugin.evaluation.evaluate as ev
 
     monkeypatch.setattr(ev, "train_feature_classifier", lambda *a, **k: pytest.fail("retrained"))
@@ -90,6 +94,18 @@ def test_classifier_is_trained_once_then_loaded(split, tmp_path, monkeypatch):
         assert torch.equal(p, q)
     with pytest.raises(ValueError, match="expects images"):
         load_or_train_classifier(tmp_path, load_dsprites(n=4), None)
+
+
+def test_a_weak_classifier_leaves_cfd_out_with_the_refusal_recorded(make_model, split, tmp_path):
+    train, held_out = split
+    classifier = load_or_train_classifier(tmp_path, train, held_out, epochs=1)
+    assert classifier.held_out_accuracy < 0.95
+    result = evaluate_adapter(adapter_for(make_model()), held_out,
+                              EvaluationSettings(n_samples=50), classifier=classifier)
+    assert "cfd" not in result["metrics"]
+    refusal = result["details"]["cfd"]
+    assert "classifier Frechet distance refused" in refusal["refused"]
+    assert refusal["classifier_held_out_accuracy"] == classifier.held_out_accuracy
 
 
 def test_settings_reject_bad_values():

@@ -85,7 +85,7 @@ def digits():
 @pytest.fixture(scope="module")
 def classifier(digits):
     images, labels = digits
-    return train_feature_classifier(images, labels, epochs=8, seed=0, lr=3e-3)
+    return train_feature_classifier(images, labels, seed=0)
 
 
 def test_classifier_learns_digits(classifier, digits):
@@ -94,7 +94,7 @@ def test_classifier_learns_digits(classifier, digits):
         predictions = classifier(torch.from_numpy(images)).argmax(1).numpy()
     assert np.mean(predictions == labels) > 0.8
     assert classifier.input_dim == (1, 8, 8) and classifier.num_classes == 10
-    assert classifier_features(classifier, images[:5]).shape == (5, 64)
+    assert classifier_features(classifier, images[:5]).shape == (5, 128)
 
 
 def test_cfd_same_data_halves_smaller_than_data_vs_noise(classifier, digits):
@@ -108,15 +108,7 @@ def test_cfd_same_data_halves_smaller_than_data_vs_noise(classifier, digits):
     report = classifier_frechet_report(classifier, half_a, noise)
     assert report["cfd"] == pytest.approx(different)
     assert "not Inception FID" in report["metric"]
-    assert (report["n_real"], report["n_fake"], report["feature_dim"]) == (800, 800, 64)
-
-
-def test_training_is_seeded(digits):
-    images, labels = digits
-    a = train_feature_classifier(images[:256], labels[:256], epochs=1, seed=3)
-    b = train_feature_classifier(images[:256], labels[:256], epochs=1, seed=3)
-    for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
-        assert torch.equal(pa, pb)
+    assert (report["n_real"], report["n_fake"], report["feature_dim"]) == (800, 800, 128)
 
 
 def test_save_load_round_trip(classifier, digits, tmp_path):
@@ -140,10 +132,11 @@ def test_classifier_input_validation(classifier):
         classifier_features(classifier, np.full((4, 1, 8, 8), 16.0, dtype=np.float32))
 
 
-def test_classifier_adapts_to_other_shapes():
-    model = DatasetClassifier((3, 64, 64), num_classes=3)
-    assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 3)
-    assert model.features(torch.zeros(2, 3, 64, 64)).shape == (2, 64)
+@pytest.mark.parametrize("chw", [(3, 64, 64), (1, 28, 28), (1, 8, 8), (1, 5, 5)])
+def test_classifier_adapts_to_other_shapes(chw):
+    model = DatasetClassifier(chw, num_classes=3).eval()
+    assert model(torch.zeros(2, *chw)).shape == (2, 3)
+    assert model.features(torch.zeros(2, *chw)).shape == (2, 128)
 
 
 # --- Inception FID plumbing (a stand-in network; real FID numbers need real weights) ----------

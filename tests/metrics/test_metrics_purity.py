@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from infovaegan_plugin.metrics import UntrustworthyClassifierError
 from infovaegan_plugin.metrics.purity import generator_purity
 
 
@@ -35,6 +36,8 @@ class Drawn(nn.Module):
 
 
 class ReadPixel(nn.Module):
+    held_out_accuracy = 1.0
+
     def forward(self, x):
         return nn.functional.one_hot(x[:, 0, 0, 0].long(), 4).float()
 
@@ -53,3 +56,13 @@ def test_purity_needs_a_categorical_code():
     model.model_config.categorical_dims = []
     with pytest.raises(ValueError, match="categorical code"):
         generator_purity(model, ReadPixel())
+
+
+def test_purity_is_refused_with_a_weak_or_unmeasured_classifier():
+    weak = ReadPixel()
+    weak.held_out_accuracy = 0.6
+    with pytest.raises(UntrustworthyClassifierError, match="generator purity refused.*0.6000"):
+        generator_purity(Drawn(), weak)
+    weak.held_out_accuracy = None
+    with pytest.raises(UntrustworthyClassifierError, match="no held-out accuracy"):
+        generator_purity(Drawn(), weak)
