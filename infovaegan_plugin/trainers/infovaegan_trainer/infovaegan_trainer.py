@@ -48,6 +48,7 @@ from ...models.infovaegan.infovaegan_model import LOSS_NAMES, per_image_mse
 from .infovaegan_trainer_config import InfoVAEGANTrainerConfig
 from .resume import resume_command
 from .run_control import (
+    OPTIMIZERS_FILE,
     create_run_dir,
     deferred_interrupts,
     interrupted,
@@ -58,7 +59,6 @@ from .run_control import (
 
 logger = logging.getLogger(__name__)
 
-OPTIMIZERS_FILE = "optimizers.pt"
 #: Terms of the discriminator's loss reported per epoch when they exist.
 DISCRIMINATOR_TERMS = ("d_mutual_information", "sat_consistency", "sat_balance")
 HISTORY_FILE = "training_history.json"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .run_control import RUN_SETTINGS_FILE, list_checkpoints
+from .run_control import OPTIMIZERS_FILE, RUN_SETTINGS_FILE, list_checkpoints
 
 __all__ = ["Checkpoint", "ResumeError", "check_resumable", "checkpoint_damage", "merge_settings",
            "newest_intact_checkpoint", "read_checkpoint", "resume_command"]
@@ -55,7 +55,6 @@ def checkpoint_damage(path: Path) -> tuple[int | None, str | None]:
     from ...load_errors import unreadable_weights_message
     from ...models.infovaegan.infovaegan_model import MODEL_FILE
     from ...saved_models import CONFIG_FILE, read_model_config
-    from .infovaegan_trainer import OPTIMIZERS_FILE
 
     try:
         epoch = int(torch.load(path / OPTIMIZERS_FILE, map_location="cpu",
@@ -88,7 +87,6 @@ def newest_intact_checkpoint(run_dir: Path, exclude: Path | None = None) -> Path
 def read_checkpoint(path: Path) -> Checkpoint:
     """The checkpoint ``path`` names (a run folder means its newest checkpoint). A damaged
     one is refused with the newest intact checkpoint of the same run named instead."""
-    from .infovaegan_trainer import OPTIMIZERS_FILE
 
     path = Path(path)
     if not path.exists():

@@ -43,6 +43,7 @@ __all__ = [
 #: A file of the run folder that every checkpoint carries a copy of (the command line's
 #: settings), so a checkpoint folder alone says how to resume it.
 RUN_SETTINGS_FILE = "run_settings.json"
+OPTIMIZERS_FILE = "optimizers.pt"  # a checkpoint folder is recognised by this file
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint_epoch_(\d+)$")
 _SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None))
                  if s is not None)
