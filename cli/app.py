@@ -13,18 +13,18 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from infovaegan_plugin.cli.common import console_warnings, fail
+from infovaegan_plugin.cli.common import console_warnings, fail, library_logs_to_current_stderr
 
 
 class _Commands(TyperGroup):
-    """What every command shares: warnings print as one line, and a file that cannot be
-    written (disk full, permission, file-size limit) is one error line with exit code 2,
-    whichever command and library call hit it."""
+    """What every command shares: warnings print as one line, library log lines go to the
+    current stderr, and a file that cannot be written (disk full, permission, file-size
+    limit) is one error line with exit code 2, whichever command and library call hit it."""
 
     def invoke(self, ctx: Any) -> Any:
         from infovaegan_plugin.atomic import WriteError
 
-        with console_warnings():
+        with console_warnings(), library_logs_to_current_stderr():
             try:
                 return super().invoke(ctx)
             except WriteError as exc:

@@ -67,6 +67,32 @@ def console_warnings() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def library_logs_to_current_stderr() -> Iterator[None]:
+    """pythae's modules attach a ``StreamHandler`` bound to whatever ``sys.stderr`` was when
+    they were first imported. When that was an earlier command's captured stream (Typer's
+    test runner, a notebook cell), its log lines raise "I/O operation on closed file" and a
+    logging traceback lands in the middle of our one-line errors. For the command's duration
+    each such handler writes to the current ``sys.stderr``; the old streams come back after."""
+    import logging
+    import sys
+
+    rebound = []
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if not name.startswith("pythae") or not isinstance(logger, logging.Logger):
+            continue
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler and handler.stream is not sys.stderr:
+                # not setStream: it flushes the old stream, which raises when it is closed
+                rebound.append((handler, handler.stream))
+                handler.stream = sys.stderr
+    try:
+        yield
+    finally:
+        for handler, stream in rebound:
+            handler.stream = stream
+
+
+@contextlib.contextmanager
 def user_errors(*types: type) -> Iterator[None]:
     """Turn the library's input errors into one red line and exit code 2, not a traceback."""
     try:

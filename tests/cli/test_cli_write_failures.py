@@ -165,3 +165,27 @@ def test_warnings_print_as_one_clean_line(tmp_path):
     assert squashed(f"warning: {folder}: skipped 1 file(s): {folder / 'broken.png'}: unreadable") in (
         squashed(result.output)), result.output
     assert "UserWarning" not in result.output and ".py:" not in result.output
+
+
+def test_a_library_log_handler_on_a_closed_stream_writes_to_the_current_stderr(capsys):
+    """pythae binds its console handlers to the stderr of the moment it was imported; an
+    earlier command's closed stream must not turn a log line into a logging traceback."""
+    import io
+    import logging
+
+    from infovaegan_plugin.cli.common import library_logs_to_current_stderr
+
+    logger = logging.getLogger("pythae.trainers.training_callbacks")
+    handler = next(h for h in logger.handlers if type(h) is logging.StreamHandler)
+    closed = io.StringIO()
+    closed.close()
+    original, handler.stream = handler.stream, closed
+    try:
+        with library_logs_to_current_stderr():
+            logger.warning("train loss 1.5")
+        assert handler.stream is closed  # restored after the command
+    finally:
+        handler.stream = original
+    err = capsys.readouterr().err
+    assert "train loss 1.5" in err
+    assert "Logging error" not in err
