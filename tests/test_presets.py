@@ -27,7 +27,7 @@ def test_dataset_presets_give_the_documented_layout(dataset, categorical, contin
 def test_noise_prior_follows_the_measurement_per_data_set():
     # digits: N(0, 1) clustered and reconstructed better than the library's narrow 0.1
     assert model_config_for("digits", (1, 8, 8)).noise_std == 1.0
-    assert model_config_for("mnist", (1, 28, 28)).noise_std == 0.1
+    assert model_config_for("mnist", (1, 28, 28)).noise_std == pytest.approx(3**-0.5)
     assert model_config_for("digits", (1, 8, 8), noise_std=0.5).noise_std == 0.5
 
 

@@ -29,11 +29,17 @@ def generation_losses(model, fake, prior, inference=True):
 def test_defaults_are_the_measured_recipe_and_the_paper_method_is_one_dict_away():
     cfg = InfoVAEGANConfig(input_dim=(1, 28, 28))
     assert not cfg.joint_discriminator and not cfg.encoder_adversarial
-    assert (cfg.kl_categorical_weight, cfg.noise_std) == (0.001, 0.1)
+    assert cfg.kl_categorical_weight == 0.001
+    # InfoGAN's Q and prior scale, measured level with the reference InfoGAN (RESULTS.md)
+    assert cfg.share_discriminator_trunk and cfg.mi_continuous_loss == "mean_squared_error"
+    assert cfg.noise_std == pytest.approx(3**-0.5)
+    assert InfoVAEGANConfig.for_variant("infogan", input_dim=(1, 28, 28)).share_discriminator_trunk
+    assert not InfoVAEGANConfig.for_variant("ali", input_dim=(1, 28, 28)).share_discriminator_trunk
     assert cfg.noise_in_elbo and not cfg.elbo_updates_generator_bn
     assert InfoVAEGANTrainerConfig().mi_optimizer == "shared"
     paper = InfoVAEGANConfig(input_dim=(1, 28, 28), **PAPER_METHOD)
     assert paper.joint_discriminator and not paper.noise_in_elbo
+    assert not paper.share_discriminator_trunk  # the paper's figure: a separate encoder
     assert (paper.gumbel_temperature, paper.mi_continuous_loss) == (0.1, "squared_error")
     # the joint discriminator sees the interpretable code only (no noise), as in the figure
     assert paper.discriminator_code_dim == paper.code_dim == 12
