@@ -57,7 +57,10 @@ def test_variants_keep_their_own_discriminators():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"encoder_adversarial": True, "joint_discriminator": False}, "needs joint_discriminator"),
+        ({"encoder_adversarial": True, "joint_discriminator": False,
+          "share_discriminator_trunk": False}, "needs joint_discriminator"),
+        ({"encoder_adversarial": True, "joint_discriminator": True},
+         "cannot train the encoder adversarially"),
         ({"kl_categorical_weight": -1.0}, "kl_categorical_weight must be >= 0"),
         ({"mi_continuous_loss": "l1"}, "mi_continuous_loss"),
     ],
@@ -179,12 +182,13 @@ def test_models_saved_by_0_1_still_load(make_model, tmp_path):
     """0.1 saved configs without the new fields and one encoder output layer for codes and
     noise: they load with 0.1's behaviour and give the same codes."""
     model = make_model(
-        noise_in_elbo=True, mi_continuous_loss="gaussian_nll", joint_discriminator=False
+        noise_in_elbo=True, mi_continuous_loss="gaussian_nll", joint_discriminator=False,
+        share_discriminator_trunk=False,
     ).eval()
     model.save(str(tmp_path))
     raw = json.loads((tmp_path / "model_config.json").read_text())
     for key in ("noise_in_elbo", "noise_regression_weight", "mi_continuous_loss",
-                "encoder_adversarial", "elbo_updates_generator_bn"):
+                "encoder_adversarial", "elbo_updates_generator_bn", "share_discriminator_trunk"):
         raw.pop(key)
     (tmp_path / "model_config.json").write_text(json.dumps(raw))
     payload = torch.load(tmp_path / "model.pt", weights_only=True)
@@ -196,6 +200,7 @@ def test_models_saved_by_0_1_still_load(make_model, tmp_path):
     torch.save(payload, tmp_path / "model.pt")
     loaded = InfoVAEGAN.load_from_folder(str(tmp_path)).eval()
     assert loaded.model_config.noise_in_elbo and loaded.model_config.elbo_updates_generator_bn
+    assert not loaded.model_config.share_discriminator_trunk  # 0.1 had a separate encoder
     x = torch.rand(4, 1, 8, 8)
     with torch.no_grad():
         for key in ("categorical_logits", "continuous_mean", "noise_mean"):

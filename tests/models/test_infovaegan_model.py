@@ -278,7 +278,8 @@ def test_prior_sample_has_the_layout():
     ],
 )
 def test_forward_returns_every_named_loss_and_their_sum(make_model, variant, names):
-    model = make_model(variant)
+    # a separate encoder: with Q on D's trunk D's loss also holds the MI term (tested apart)
+    model = make_model(variant, share_discriminator_trunk=False)
     out = model(DatasetOutput(data=torch.rand(8, 1, 8, 8)))
     losses = {k for k in out.keys() if k.endswith("_loss") and k != "recon_loss"}
     assert losses == {f"{name}_loss" for name in names}
@@ -313,7 +314,7 @@ def test_forward_and_losses_agree_on_every_named_loss(make_model):
 
 
 def test_losses_reject_unknown_or_incomplete_stages(make_model):
-    model = make_model()
+    model = make_model(share_discriminator_trunk=False)
     batch = model.loss_batch(torch.rand(4, 1, 8, 8))
     with pytest.raises(ValueError, match="unknown stages \\['elbo'\\]"):
         model.losses(batch, ("elbo",))

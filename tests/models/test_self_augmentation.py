@@ -42,7 +42,9 @@ def test_self_augmentation_terms_values(make_model, monkeypatch):
 
 def test_self_augmentation_needs_the_shared_trunk():
     with pytest.raises(ValueError, match="share_discriminator_trunk"):
-        InfoVAEGANConfig(input_dim=(1, 8, 8), self_augmentation_weight=1.0)
+        InfoVAEGANConfig(
+            input_dim=(1, 8, 8), self_augmentation_weight=1.0, share_discriminator_trunk=False
+        )
 
 
 def test_self_augmentation_trains_q_with_the_discriminator(make_model, digits_datasets, tmp_path):

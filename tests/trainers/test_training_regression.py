@@ -36,11 +36,18 @@ CASES = {
         "infogan", {**DEFAULTS_BEFORE_ISSUE_13, "infer_noise": True}, {"mi_optimizer": "separate"}
     ),
     "ali-shared": ("ali", {"infer_noise": True, "noise_std": 0.1}, {"mi_optimizer": "shared"}),
+    # today's shipped defaults (issue 13): Q on D's trunk, ||c - mean||^2, noise N(0, 1/3)
+    "defaults": ("infovaegan", {}, {}),
 }
 
 #: (projection onto a fixed random vector, sum of squares) of each network's parameter change
 #: after three SGD steps.
 EXPECTED = {
+    'defaults': {
+        'encoder': (-0.0037149268481767887, 3.174766524805924e-05),
+        'generator': (-0.006305885136302628, 9.634812563554619e-05),
+        'discriminator': (0.0012658012636060376, 6.29386323129025e-06),
+    },
     'ali-shared': {
         'encoder': (-4.984548769894045e-07, 6.624423247232349e-13),
         'generator': (1.5283109514180814e-05, 9.454107252090221e-09),

@@ -45,7 +45,7 @@ RECIPE_0_1 = {
 }
 
 #: The noise prior's default standard deviation: that of InfoGAN's U(-1, 1) noise. The narrow
-#: N(0, 0.1^2) (ClusterGAN) measured 0.14-0.16 lower MNIST accuracy after one epoch in our
+#: N(0, 0.1^2) (ClusterGAN) measured 0.11-0.16 lower MNIST accuracy after one epoch in our
 #: InfoGAN ablation and in the independent reference alike (docs/RESULTS.md).
 UNIFORM_NOISE_STD = 3**-0.5
 

@@ -640,11 +640,15 @@ class InfoVAEGAN(BaseAE):
 
 
 def legacy_defaults(raw: dict[str, object]) -> dict[str, object]:
-    """Values of fields a config saved by 0.1 lacks: the behaviour that model was trained with
-    (a config missing ``noise_in_elbo`` predates the paper-faithful method)."""
+    """Values of fields an older saved config lacks: the behaviour that model was trained with
+    (a config missing ``noise_in_elbo`` predates the paper-faithful method; one missing
+    ``share_discriminator_trunk`` predates the option and had a separate encoder, whatever
+    today's default is)."""
+    trunk = {} if "share_discriminator_trunk" in raw else {"share_discriminator_trunk": False}
     if "noise_in_elbo" in raw:
-        return {}
+        return trunk
     return {
+        **trunk,
         "noise_in_elbo": bool(raw.get("infer_noise", True)),
         "mi_continuous_loss": "gaussian_nll",
         "encoder_adversarial": bool(raw.get("joint_discriminator", False)),
