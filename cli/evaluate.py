@@ -20,13 +20,12 @@ from infovaegan_plugin.cli.common import (
     user_errors,
 )
 from infovaegan_plugin.cli.tables import metrics_table
-from infovaegan_plugin.saved_models import CONFIG_FILE
 
 
 def resolve_model_dir(path: Path) -> Path:
     """A saved model folder, or the newest ``final_model`` inside a run or benchmark folder
     (:func:`infovaegan_plugin.saved_models.find_model_dir`)."""
-    from infovaegan_plugin.saved_models import find_model_dir
+    from infovaegan_plugin.saved_models import CONFIG_FILE, find_model_dir
 
     if not path.exists():
         fail(f"MODEL_DIR {path} does not exist.")
@@ -42,7 +41,7 @@ def resolve_model_dir(path: Path) -> Path:
 def load_model(model_dir: Path, allow_pickle: bool, device: str):
     """InfoVAEGAN (weights only), or any pythae model when pickled code is allowed."""
     from infovaegan_plugin import InfoVAEGAN, ModelLoadError
-    from infovaegan_plugin.saved_models import read_model_config
+    from infovaegan_plugin.saved_models import CONFIG_FILE, read_model_config
 
     try:
         name = read_model_config(model_dir).get("name")

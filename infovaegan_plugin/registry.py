@@ -8,6 +8,11 @@ wraps those four entry points once; each wrapper handles a *registered* model/co
 and hands everything else to pythae's original code unchanged.
 
 To add a model: ``register(Registration(...))``; no wrapper needs editing.
+
+pythae is imported inside ``install()`` and the built-in registration is made by the first
+wrapper call: ``install()`` runs right after pythae's own import (``infovaegan_plugin``'s
+after-import call), possibly in the middle of an import of this package's modules, so it may
+import pythae but none of ours.
 """
 
 from __future__ import annotations
@@ -16,10 +21,6 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from pythae.models import AutoModel
-from pythae.models.auto_model import AutoConfig
-from pythae.pipelines import TrainingPipeline
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,12 @@ def register(entry: Registration) -> None:
 
 
 def registered() -> dict[str, Registration]:
+    _ensure_builtin()
     return dict(_BY_MODEL_NAME)
 
 
 def for_trainer_config(training_config: object) -> Registration | None:
+    _ensure_builtin()
     for entry in _BY_MODEL_NAME.values():
         if isinstance(training_config, entry.trainer_config_cls):
             return entry
@@ -68,6 +71,7 @@ def _config_name(json_path: str) -> str | None:
 
 
 def _pipeline_init(self, model, training_config=None):
+    _ensure_builtin()
     entry = _BY_MODEL_NAME.get(getattr(model, "model_name", None))
     if entry is not None:
         if training_config is None:
@@ -81,6 +85,8 @@ def _pipeline_init(self, model, training_config=None):
 
 
 def _as_dataset(pipeline, data):
+    import torch
+
     if isinstance(data, (np.ndarray, torch.Tensor)):
         processed = pipeline.data_processor.process_data(data)
         return pipeline.data_processor.to_dataset(processed)
@@ -122,6 +128,7 @@ def _pipeline_call(self, train_data, eval_data=None, callbacks=None):
 def _auto_model_load(cls, dir_path: str):
     from .saved_models import CONFIG_FILE
 
+    _ensure_builtin()
     entry = _BY_CONFIG_NAME.get(_config_name(os.path.join(dir_path, CONFIG_FILE)) or "")
     if entry is not None:
         return entry.model_cls.load_from_folder(dir_path)
@@ -129,6 +136,7 @@ def _auto_model_load(cls, dir_path: str):
 
 
 def _auto_config_load(cls, json_path: str):
+    _ensure_builtin()
     entry = _BY_CONFIG_NAME.get(_config_name(json_path) or "")
     if entry is not None:
         raw = entry.config_cls._dict_from_json(json_path)
@@ -147,6 +155,10 @@ def install() -> None:
     """Wrap pythae's four entry points; calling it again changes nothing."""
     if _ORIGINALS:
         return
+    from pythae.models import AutoModel
+    from pythae.models.auto_model import AutoConfig
+    from pythae.pipelines import TrainingPipeline
+
     _ORIGINALS["pipeline_init"] = TrainingPipeline.__init__
     _ORIGINALS["pipeline_call"] = TrainingPipeline.__call__
     _ORIGINALS["auto_model_load"] = AutoModel.__dict__["load_from_folder"].__func__
@@ -161,8 +173,13 @@ def is_installed() -> bool:
     return bool(_ORIGINALS)
 
 
+def _ensure_builtin() -> None:
+    if "InfoVAEGAN" not in _BY_MODEL_NAME:
+        register_builtin_models()
+
+
 def register_builtin_models() -> None:
-    """Register InfoVAEGAN and install the wrappers (what ``import infovaegan_plugin`` does)."""
+    """Register InfoVAEGAN and install the wrappers."""
     from .models.infovaegan import InfoVAEGAN, InfoVAEGANConfig
     from .trainers.infovaegan_trainer import InfoVAEGANTrainer, InfoVAEGANTrainerConfig
 
