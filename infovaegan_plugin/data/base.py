@@ -7,12 +7,15 @@ at load time, with messages that name the problem, is cheaper than a NaN loss th
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from pythae.data.datasets import BaseDataset
+
+if TYPE_CHECKING:  # torch and pythae load with the training side only (encode runs without)
+    from pythae.data.datasets import BaseDataset
 
 from ..inputs import rescale_hint
 
@@ -217,7 +220,8 @@ def validate_images(
     uint8 is divided by 255 (the usual 8-bit storage); other dtypes must already be in [0, 1],
     because guessing a scale for floats would hide a preprocessing bug.
     """
-    if isinstance(arr, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported
+    if torch is not None and isinstance(arr, torch.Tensor):
         arr = arr.detach().cpu().numpy()
     arr = np.asarray(arr)
     if arr.dtype == bool:
@@ -264,6 +268,9 @@ def to_pythae_dataset(data: ImageData) -> BaseDataset:
     pythae's trainers need a ``labels`` tensor even for unsupervised training, while the
     metrics need to know whether those labels mean anything.
     """
+    import torch
+    from pythae.data.datasets import BaseDataset
+
     if not isinstance(data, ImageData):
         raise DataError(f"to_pythae_dataset expects an ImageData, got {type(data).__name__}")
     x = torch.from_numpy(np.ascontiguousarray(data.images))

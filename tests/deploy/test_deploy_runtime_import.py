@@ -94,3 +94,27 @@ def test_latent_layout_needs_neither_torch_nor_onnx():
     result = _run(script)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["6", "2.0"]
+
+
+def test_the_encode_command_runs_without_torch_or_onnx(digits_export, tmp_path):
+    """``infovaegan encode`` runs on ONNX Runtime alone: a serving machine (or a batch job that
+    should not pay ~300 MB for torch) encodes files without it."""
+    import numpy as np
+
+    images = tmp_path / "images.npy"
+    np.save(images, np.random.default_rng(0).random((5, 1, 8, 8), dtype=np.float32))
+    codes = tmp_path / "codes.npz"
+    script = BLOCKER + textwrap.dedent(
+        f"""
+        from infovaegan_plugin.cli.app import app
+        app(["encode", {str(digits_export[0])!r}, {str(images)!r}, "-o", {str(codes)!r},
+             "--providers", "cpu"], prog_name="infovaegan", standalone_mode=False)
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "onnx", "pythae")
+                        and sys.modules[m] is not None)
+        assert not loaded, loaded
+        """
+    )
+    result = _run(script)
+    assert result.returncode == 0, "\n".join(result.stderr.splitlines()[-8:])
+    with np.load(codes) as saved:
+        assert saved["features"].shape == (5, 16)
