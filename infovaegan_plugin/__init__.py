@@ -1,8 +1,8 @@
 """infovaegan-plugin: InfoVAEGAN (Ye & Bors, 2021) for pythae, exported to ONNX.
 
-Importing the package registers InfoVAEGAN with pythae once (see ``registry``), after which
-``pythae.pipelines.TrainingPipeline`` trains it with :class:`InfoVAEGANTrainer` and
-``pythae.models.AutoModel`` loads it.
+After ``import infovaegan_plugin`` (see ``registry``), ``pythae.pipelines.TrainingPipeline``
+trains InfoVAEGAN with :class:`InfoVAEGANTrainer` and ``pythae.models.AutoModel`` loads it,
+whichever of the two packages is imported first.
 
 A service that only runs exported models needs neither torch nor pythae:
 ``infovaegan_plugin.deploy.runtime`` imports with numpy and onnxruntime alone. The torch-side
