@@ -29,26 +29,12 @@ _TORCH_SIDE = {
 }
 
 
-_loading = False
-
-
 def _load_torch_side() -> None:
-    """Import the model, trainer and sampler, and register them with pythae. Re-entrant: the
-    load imports pythae, whose after-import call finds the load under way and returns."""
-    global _loading
-    if _loading:
-        return
-    _loading = True
-    try:
-        import importlib
+    """Import the model, trainer and sampler (pythae's wrappers register them on first use)."""
+    import importlib
 
-        from .registry import register_builtin_models
-
-        for name, module in _TORCH_SIDE.items():
-            globals()[name] = getattr(importlib.import_module(module, __name__), name)
-        register_builtin_models()
-    finally:
-        _loading = False
+    for name, module in _TORCH_SIDE.items():
+        globals()[name] = getattr(importlib.import_module(module, __name__), name)
 
 
 def __getattr__(name: str):
