@@ -32,7 +32,9 @@ from infovaegan_plugin.callbacks import ProbeCallback
 from infovaegan_plugin.data.dsprites import load_dsprites
 from infovaegan_plugin.evaluation.adapters import adapter_for
 from infovaegan_plugin.evaluation.dsprites_ground_truth import DSpritesGroundTruth
+from infovaegan_plugin.metrics.dataset_classifier import require_trustworthy, train_feature_classifier
 from infovaegan_plugin.metrics.disentanglement import evaluate_disentanglement
+from infovaegan_plugin.metrics.sprites import area_range, shapes_per_category, sprite_statistics
 from infovaegan_plugin.presets import model_config_for, preset_for
 from infovaegan_plugin.training import build_model, fit
 from infovaegan_plugin.viz import write_model_grids
@@ -52,15 +54,30 @@ def geometry(images: np.ndarray) -> dict[str, float]:
     }
 
 
-def run_seed(seed: int, args, data, real_geometry) -> dict:
-    model = build_model(model_config_for("dsprites", data.images.shape[1:], args.variant), seed)
+def parse_settings(pairs: list[str] | None) -> dict:
+    """``["instance_noise_std=0.1"]`` -> {name: JSON value} (strings stay strings)."""
+    out = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"settings take NAME=VALUE, got {pair!r}")
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value
+    return out
+
+
+def run_seed(seed: int, args, data, real_geometry, areas, classifier) -> dict:
+    model = build_model(model_config_for("dsprites", data.images.shape[1:], args.variant,
+                                         **parse_settings(args.set)), seed)
     preset = preset_for("dsprites")
     training = InfoVAEGANTrainerConfig(
         output_dir=os.path.join(args.run_dir, f"{args.variant}_s{seed}"),
         num_epochs=args.epochs, per_device_train_batch_size=args.batch_size or preset["batch_size"],
         per_device_eval_batch_size=500, seed=seed, steps_saving=None, no_cuda=True,
-        mi_optimizer=args.mi_optimizer, discriminator_learning_rate=args.discriminator_lr,
-        generator_learning_rate=args.generator_lr,
+        **{"mi_optimizer": args.mi_optimizer, "discriminator_learning_rate": args.discriminator_lr,
+           "generator_learning_rate": args.generator_lr, **parse_settings(args.trainer_set)},
     )
     per_epoch: list[dict] = []
 
@@ -70,8 +87,11 @@ def run_seed(seed: int, args, data, real_geometry) -> dict:
             gen = torch.Generator().manual_seed(1234)
             samples = trained.generate(1000, generator=gen).numpy()
         trained.train()
-        scores = geometry(samples)
-        per_epoch.append(scores)
+        scores = {**geometry(samples), **sprite_statistics(samples, areas)}
+        shapes = shapes_per_category(trained, classifier, seed=1234)
+        scores.update(shapes_used=shapes["shapes_used"], shapes_drawn=shapes["shapes_drawn"],
+                      shape_purity=shapes["purity"])
+        per_epoch.append({**scores, "shape_shares": shapes["shares"]})
         print(f"[seed {seed} epoch {len(per_epoch)}] "
               + " ".join(f"{k}={v:.3f}" for k, v in scores.items()), flush=True)
         return scores
@@ -111,6 +131,10 @@ def main() -> None:
     parser.add_argument("--mi-optimizer", choices=("shared", "separate"), default="shared")
     parser.add_argument("--discriminator-lr", type=float, default=2e-4)
     parser.add_argument("--generator-lr", type=float, default=1e-3)
+    parser.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="model-config override of the dSprites preset (repeatable)")
+    parser.add_argument("--trainer-set", action="append", metavar="NAME=VALUE",
+                        help="trainer-config override (repeatable)")
     parser.add_argument("--metric-scale", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--run-dir", default="runs/benchmarks/dsprites_health")
@@ -118,32 +142,39 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = load_dsprites(args.images, seed=0)
-    real_geometry = geometry(data.images[:1000])
+    real_geometry = {**geometry(data.images[:1000]), **sprite_statistics(data.images[:1000], (0, 1e9))}
+    areas = area_range(data.images)
+    shapes = load_dsprites(6000, seed=99)  # the shape classifier's own images
+    classifier = train_feature_classifier(shapes.images, shapes.labels, seed=0)
+    require_trustworthy(classifier, "shapes per category")
     payload = {
         "benchmark": "dsprites_health", "command": "python " + " ".join(sys.argv),
         "hardware": {"machine": platform.machine(), "cpu_count": os.cpu_count(),
                      "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
-        "args": vars(args), "real_geometry": real_geometry, "results": [],
+        "args": vars(args), "real_geometry": real_geometry, "sprite_area_range": areas,
+        "shape_classifier_held_out_accuracy": classifier.held_out_accuracy, "results": [],
     }
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     for seed in (int(s) for s in args.seeds.split(",")):
-        payload["results"].append(run_seed(seed, args, data, real_geometry))
+        payload["results"].append(run_seed(seed, args, data, real_geometry, areas, classifier))
         out.write_text(json.dumps(payload, indent=2, default=str))
     table = Table(title=f"dSprites ({args.images} images, {args.epochs} epochs, {args.variant})")
-    for col in ("seed", "centroid spread px", "area mean", "area std", "D real acc", "D fake acc",
-                "FactorVAE", "MIG", "health"):
+    for col in ("seed", "sprites", "centroid col std px", "lit area", "shapes drawn", "shapes used",
+                "shape purity", "D real acc", "D fake acc", "FactorVAE", "MIG", "health"):
         table.add_column(col, justify="right")
-    table.add_row("real", f"{real_geometry['centroid_spread_px']:.2f}", f"{real_geometry['area_mean']:.0f}",
-                  f"{real_geometry['area_std']:.0f}", "", "", "", "", "")
+    table.add_row("real", f"{real_geometry['sprite_fraction']:.2f}",
+                  f"{real_geometry['centroid_col_std_px']:.2f}", f"{real_geometry['lit_area_mean']:.0f}",
+                  "3", "3", "", "", "", "", "", "")
     for r in payload["results"]:
-        last = r["history"][-1]
-        table.add_row(str(r["seed"]), f"{r['final']['centroid_spread_px']:.2f}",
-                      f"{r['final']['area_mean']:.0f}", f"{r['final']['area_std']:.0f}",
+        last, final = r["history"][-1], r["final"]
+        table.add_row(str(r["seed"]), f"{final['sprite_fraction']:.2f}",
+                      f"{final['centroid_col_std_px']:.2f}", f"{final['lit_area_mean']:.0f}",
+                      str(final["shapes_drawn"]), str(final["shapes_used"]), f"{final['shape_purity']:.2f}",
                       f"{last['d_real_accuracy']:.3f}", f"{last['d_fake_accuracy']:.3f}",
                       f"{r['factor_vae']:.3f}", f"{r['mig']:.3f}",
                       "ok" if not r["health_warnings"] else "WARN")
-    Console().print(table)
+    Console(width=160).print(table)
     print(f"wrote {out}")
 
 

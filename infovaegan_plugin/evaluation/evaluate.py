@@ -48,6 +48,7 @@ METRICS: dict[str, tuple] = {
     "factor_vae": ("FactorVAE metric", True),
     "mig": ("MIG", True),
     "dci": ("DCI disentanglement", True),
+    "sprite_fraction": ("samples drawing a sprite", True),
 }
 #: Where each disentanglement metric's headline score lives in its report.
 _DISENTANGLEMENT_HEADLINE = {
@@ -94,7 +95,7 @@ def planned_steps(
     if classifier is not None:
         steps.append("cfd")
     if ground_truth is not None:
-        steps.append("disentanglement")
+        steps += ["sprites", "disentanglement"]
     return steps
 
 
@@ -160,6 +161,10 @@ def evaluate_adapter(
         if "cfd" in details["cfd"]:
             metrics["cfd"] = details["cfd"]["cfd"]
     if ground_truth is not None:
+        details["sprites"] = timed(
+            "sprites", lambda: sprite_report(adapter, images, classifier, settings)
+        )
+        metrics["sprite_fraction"] = details["sprites"]["sprite_fraction"]
         scores = timed(
             "disentanglement",
             lambda: evaluate_disentanglement(
@@ -181,6 +186,41 @@ def evaluate_adapter(
         "clustering_method": adapter.clustering_method,
         "settings": settings.as_dict(),
     }
+
+
+#: prior samples whose sprites are counted (dSprites)
+SPRITE_SAMPLES = 2000
+
+
+def sprite_report(
+    adapter: ModelAdapter, real: np.ndarray, classifier: DatasetClassifier | None,
+    settings: EvaluationSettings,
+) -> dict[str, Any]:
+    """Does the model draw sprites (dSprites), spread like the real ones, of every shape?
+
+    :func:`~infovaegan_plugin.metrics.sprites.sprite_statistics` of prior samples against the
+    real images' (``real_*``); with a trustworthy shape classifier the share of each shape in
+    the samples, and for a model with a categorical code the shapes each of its values draws."""
+    from ..metrics.sprites import area_range, shapes_per_category, sprite_statistics
+
+    fake = sample_images(adapter, min(settings.n_samples, SPRITE_SAMPLES), settings.seed)
+    areas = area_range(real)
+    out: dict[str, Any] = sprite_statistics(fake, areas)
+    out.update({f"real_{k}": v for k, v in sprite_statistics(real, areas).items()})
+    if classifier is None or classifier.held_out_accuracy is None:
+        return out
+    try:
+        require_trustworthy(classifier, "shape shares of the samples")
+    except UntrustworthyClassifierError as exc:
+        return {**out, "shapes_refused": str(exc)}
+    labels = predict_labels(classifier, fake, BATCH)
+    shares = np.bincount(labels, minlength=classifier.num_classes) / len(labels)
+    out["shape_shares"] = shares.round(4).tolist()
+    model = getattr(adapter, "model", None)
+    config = getattr(model, "model_config", None)
+    if getattr(config, "categorical_dims", None):
+        out["shapes_per_category"] = shapes_per_category(model, classifier, seed=settings.seed)
+    return out
 
 
 def write_grids(

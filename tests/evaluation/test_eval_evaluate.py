@@ -64,6 +64,29 @@ def test_dsprites_adds_disentanglement_for_a_vae(config_factory):
     assert "k-means" in result["clustering_method"]
     sizes = result["details"]["disentanglement"]["settings"]["sizes"]
     assert sizes["beta_vae"]["num_train"] == 20  # 10000 * 0.002
+    # an untrained decoder draws grey fog, the real images are all sprites
+    sprites = result["details"]["sprites"]
+    assert m["sprite_fraction"] == sprites["sprite_fraction"] == 0.0
+    assert sprites["real_sprite_fraction"] == 1.0 and sprites["real_centroid_col_std_px"] > 5
+    assert "shape_shares" not in sprites  # no classifier, no shapes
+
+
+@pytest.mark.filterwarnings("ignore:The number of unique classes:UserWarning")
+def test_dsprites_shapes_per_category_with_a_classifier(make_model, tmp_path, trust_any_classifier):
+    data = load_dsprites(n=64, seed=1)
+    classifier = load_or_train_classifier(tmp_path / "clf", data, None, epochs=1)
+    model = make_model(input_dim=(1, 64, 64), categorical_dims=[3], architecture="dcgan64",
+                       base_channels=8, hidden_dim=16)
+    steps = []
+    result = evaluate_adapter(adapter_for(model), data,
+                              EvaluationSettings(metric_scale=0.002, n_samples=30),
+                              DSpritesGroundTruth(), classifier, on_step=steps.append)
+    assert steps == planned_steps(data, DSpritesGroundTruth(), classifier)
+    assert steps == ["clustering", "reconstruction", "cfd", "sprites", "disentanglement"]
+    sprites = result["details"]["sprites"]
+    assert sum(sprites["shape_shares"]) == pytest.approx(1.0)
+    per_category = sprites["shapes_per_category"]
+    assert len(per_category["majority"]) == 3 and 1 <= per_category["shapes_used"] <= 3
 
 
 def test_grids_are_written_small(make_model, digits, tmp_path):

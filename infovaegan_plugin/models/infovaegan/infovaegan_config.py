@@ -177,6 +177,13 @@ class InfoVAEGANConfig(BaseAEConfig):
         cluster_balance_weight: with self-augmented training, weight of ``log K - H(mean
             q(c | x))`` over the real batch: the categories share the real images evenly
             (IMSAT's marginal-entropy term).
+        instance_noise_std: standard deviation of Gaussian noise added, in training, to every
+            image the discriminator judges, real and generated (instance noise): binary sprites
+            on black have a support no smooth generator output touches, so without it the
+            discriminator wins at once (dSprites). 0 switches it off.
+        discriminator_spectral_norm: spectral normalisation of the discriminator's conv and
+            linear layers (and so of a shared encoder trunk), which bounds how fast the
+            discriminator can separate real from generated images.
         use_inference_stage: run the data-free ELBO stage (False gives InfoGAN).
         use_mutual_information: use the MI terms (False with a joint discriminator gives ALI).
         variant: the ablation this config describes; it sets ``use_inference_stage``,
@@ -215,6 +222,8 @@ class InfoVAEGANConfig(BaseAEConfig):
     share_discriminator_trunk: bool | None = None
     self_augmentation_weight: float = 0.0
     cluster_balance_weight: float = 0.4
+    instance_noise_std: float = 0.0
+    discriminator_spectral_norm: bool = False
     use_inference_stage: bool | None = None
     use_mutual_information: bool | None = None
     variant: Literal["infovaegan", "infogan", "ali", "custom"] = "infovaegan"
@@ -268,7 +277,7 @@ class InfoVAEGANConfig(BaseAEConfig):
         for name in ("mi_categorical_weight", "mi_continuous_weight", "kl_categorical_weight",
                      "kl_continuous_weight", "kl_noise_weight", "noise_regression_weight",
                      "elbo_reconstruction_weight", "self_augmentation_weight",
-                     "cluster_balance_weight"):
+                     "cluster_balance_weight", "instance_noise_std"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
         if not self.use_mutual_information and not self.encoder_adversarial and (

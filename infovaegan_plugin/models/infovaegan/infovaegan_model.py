@@ -126,6 +126,8 @@ class InfoVAEGAN(BaseAE):
         self.encoder = Encoder(model_config, trunk=shared)
         self.generator = Generator(model_config)
         self.apply(init_weights)
+        if model_config.discriminator_spectral_norm:
+            self.discriminator.apply_spectral_norm()
         self.device = None
 
     def networks(self) -> dict[str, nn.Module]:
@@ -390,9 +392,11 @@ class InfoVAEGAN(BaseAE):
         if joint and batch.real_codes is None:
             raise ValueError("a joint discriminator needs the encoder's codes of the real batch.")
         real_code = self.pair_code(batch.real_codes.detach()) if joint else None
-        d_real, real_features = self.discriminator(batch.real, real_code, with_features=True)
+        d_real, real_features = self.discriminator(
+            self.judged(batch.real), real_code, with_features=True
+        )
         d_fake, fake_features = self.discriminator(
-            batch.fake.detach(), self.pair_code(batch.prior) if joint else None,
+            self.judged(batch.fake.detach()), self.pair_code(batch.prior) if joint else None,
             with_features=True,
         )
         loss = F.binary_cross_entropy_with_logits(
@@ -441,6 +445,14 @@ class InfoVAEGAN(BaseAE):
         return {"self_augmentation": total, "sat_consistency": consistency,
                 "sat_balance": balance}
 
+    def judged(self, images: torch.Tensor) -> torch.Tensor:
+        """Images as the discriminator sees them in training: with instance noise
+        (``instance_noise_std``) while the model trains, unchanged otherwise."""
+        std = self.model_config.instance_noise_std
+        if std > 0 and self.training:
+            return images + std * torch.randn_like(images)
+        return images
+
     @property
     def mi_in_discriminator_loss(self) -> bool:
         """The MI term is also part of the discriminator's loss (shared trunk, InfoGAN)."""
@@ -485,12 +497,14 @@ class InfoVAEGAN(BaseAE):
         fake, prior = batch.fake, batch.prior
         with frozen(self.discriminator):
             d_fake, features = self.discriminator(
-                fake, self.pair_code(prior) if cfg.joint_discriminator else None,
+                self.judged(fake), self.pair_code(prior) if cfg.joint_discriminator else None,
                 with_features=True,
             )
             adversarial = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
             if cfg.encoder_adversarial:
-                d_real = self.discriminator(batch.real, self.pair_code(batch.real_codes))
+                d_real = self.discriminator(
+                    self.judged(batch.real), self.pair_code(batch.real_codes)
+                )
                 adversarial = adversarial + F.binary_cross_entropy_with_logits(
                     d_real, torch.zeros_like(d_real)
                 )

@@ -204,6 +204,15 @@ class Discriminator(nn.Module):
         else:
             self.head = nn.Linear(config.hidden_dim, 1)
 
+    def apply_spectral_norm(self) -> None:
+        """Spectrally normalise every conv and linear layer (after their initialisation: the
+        parametrisation keeps the initialised weight as ``weight.original``)."""
+        from torch.nn.utils.parametrizations import spectral_norm
+
+        for module in list(self.modules()):
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                spectral_norm(module)
+
     def forward(
         self, images: torch.Tensor, code: torch.Tensor | None = None, with_features: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
