@@ -54,6 +54,11 @@ def benchmark(
         1.0, callback=positive_float,
         help="Disentanglement sample sizes; 1.0 = disentanglement_lib defaults."
     ),
+    metrics: str = typer.Option(
+        "beta_vae,factor_vae,mig,dci",
+        help="Disentanglement metrics on dSprites (comma-separated; each costs minutes at "
+        "--metric-scale 1.0 on a CPU).",
+    ),
     n_samples: int = typer.Option(5000, callback=at_least(1),
                                   help="Generated images for the Frechet distance."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -97,6 +102,7 @@ def benchmark(
             metric_scale=metric_scale,
             n_samples=n_samples,
             classifier_epochs=classifier_epochs,
+            disentanglement_metrics=tuple(parse_list(metrics, "metrics")),
             device=device,
             force=force,
         )

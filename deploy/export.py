@@ -11,6 +11,7 @@ Every file carries the metadata of :mod:`infovaegan_plugin.deploy.metadata`, and
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import datetime as _dt
 import os
@@ -137,13 +138,38 @@ def load_model(model_or_dir: Any) -> tuple[nn.Module, Path | None]:
     from infovaegan_plugin.models import InfoVAEGAN
 
     if isinstance(model_or_dir, InfoVAEGAN):
-        return model_or_dir.eval(), None
+        return with_plain_weights(model_or_dir.eval()), None
     if isinstance(model_or_dir, nn.Module):
         raise TypeError(
             f"export_onnx needs an InfoVAEGAN, got {type(model_or_dir).__name__}."
         )
     folder = find_model_dir(model_or_dir)
-    return InfoVAEGAN.load_from_folder(str(folder)).eval(), folder
+    return with_plain_weights(InfoVAEGAN.load_from_folder(str(folder)).eval()), folder
+
+
+def with_plain_weights(model: nn.Module) -> nn.Module:
+    """``model`` itself, or, when layers are parametrised (spectral normalisation), an eval-mode
+    twin without parametrisations holding the weights they compute: ONNX has no ``vdot``, and
+    a deployed graph should not carry the power iteration's state. (A deep copy would not do:
+    removing a parametrisation edits the class the copy shares with the original.)"""
+    from torch.nn.utils import parametrize
+
+    parametrised = {
+        name: module for name, module in model.named_modules(remove_duplicate=False)
+        if parametrize.is_parametrized(module)
+    }
+    if not parametrised:
+        return model
+    state = {k: v for k, v in model.state_dict().items() if ".parametrizations." not in k}
+    with torch.no_grad():
+        for name, module in parametrised.items():
+            for tensor_name in module.parametrizations:
+                state[f"{name}.{tensor_name}"] = getattr(module, tensor_name).detach().clone()
+    config = dataclasses.replace(model.model_config, discriminator_spectral_norm=False)
+    plain = type(model)(config)
+    plain.load_state_dict(state)
+    plain.model_config = model.model_config  # what the metadata describes: the trained model
+    return plain.eval()
 
 
 def source_sha256(source_dir: Path | None) -> str | None:

@@ -31,6 +31,7 @@ from rich.console import Console
 
 from ..atomic import write_text
 from ..data import ImageData, available_datasets, to_pythae_dataset, train_held_out
+from ..metrics.disentanglement import METRIC_NAMES
 from ..models.infovaegan import InfoVAEGANConfig
 from ..presets import model_config_for, preset_for
 from ..trainers import InfoVAEGANTrainerConfig
@@ -61,6 +62,8 @@ DATASETS = available_datasets()
 #: Fixed split seed: every model and seed is scored on the same held-out images.
 DATA_SEED = 0
 RESULT_FILE = "result.json"
+#: Fingerprint values of results written before the field existed (what those runs did).
+FINGERPRINT_BEFORE_FIELD: dict[str, Any] = {"disentanglement_metrics": sorted(METRIC_NAMES)}
 
 
 class BenchmarkError(ValueError):
@@ -85,6 +88,7 @@ class BenchmarkSettings:
     metric_scale: float = 1.0
     n_samples: int = 5000
     classifier_epochs: int | None = None
+    disentanglement_metrics: tuple[str, ...] = METRIC_NAMES
     device: str = "cpu"
     force: bool = False
 
@@ -107,6 +111,12 @@ class BenchmarkSettings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise BenchmarkError(f"{name} must be >= 1, got {value}.")
+        unknown = [m for m in self.disentanglement_metrics if m not in METRIC_NAMES]
+        if unknown or not self.disentanglement_metrics:
+            raise BenchmarkError(
+                f"unknown disentanglement metric(s) {', '.join(unknown) or '(none given)'}; "
+                f"valid: {', '.join(METRIC_NAMES)}."
+            )
         EvaluationSettings(metric_scale=self.metric_scale, n_samples=self.n_samples)
 
     @property
@@ -130,6 +140,7 @@ class BenchmarkSettings:
             "metric_scale": self.metric_scale,
             "n_samples": self.n_samples,
             "classifier_epochs": self.classifier_epochs,
+            "disentanglement_metrics": sorted(self.disentanglement_metrics),
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -141,6 +152,7 @@ class BenchmarkSettings:
             data_dir=None if self.data_dir is None else str(self.data_dir),
             models=list(self.models),
             seeds=list(self.seeds),
+            disentanglement_metrics=list(self.disentanglement_metrics),
             epochs=self.num_epochs,
             batch_size=self.train_batch_size,
         )
@@ -226,7 +238,8 @@ def existing_result(settings: BenchmarkSettings, model: str, seed: int) -> dict[
     result = _read_json(path)
     if result is None:
         return None  # a torn write: rerun
-    old, new = result.get("fingerprint", {}), settings.fingerprint()
+    old = {**FINGERPRINT_BEFORE_FIELD, **result.get("fingerprint", {})}
+    new = settings.fingerprint()
     diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
     if diff:
         changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
@@ -283,7 +296,8 @@ def run_one(
     console.print(f"  trained in {train_time:.1f} s; evaluating")
     adapter = adapter_for(model)
     eval_settings = EvaluationSettings(
-        seed=seed, metric_scale=settings.metric_scale, n_samples=settings.n_samples
+        seed=seed, metric_scale=settings.metric_scale, n_samples=settings.n_samples,
+        disentanglement_metrics=settings.disentanglement_metrics,
     )
     started = time.perf_counter()
     evaluation = evaluate_adapter(
@@ -294,7 +308,8 @@ def run_one(
         classifier=classifier,
         on_step=lambda step: console.print(f"  - {step}"),
     )
-    grids = write_grids(adapter, eval_data, run_dir, seed=seed)
+    grids = write_grids(adapter, eval_data, run_dir, seed=seed,
+                        sprites=ground_truth is not None)
     eval_time = time.perf_counter() - started
     result = {
         "model": name,
@@ -308,6 +323,7 @@ def run_one(
         **evaluation,
         "grids": {k: os.path.relpath(v, run_dir) for k, v in grids["paths"].items()},
         "traversal_rows": grids["traversal_rows"],
+        **({"traversal_effects": grids["traversal_effects"]} if "traversal_effects" in grids else {}),
     }
     _write_json_atomic(run_dir / RESULT_FILE, result)
     return result

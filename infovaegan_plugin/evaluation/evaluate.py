@@ -224,13 +224,20 @@ def sprite_report(
 
 
 def write_grids(
-    adapter: ModelAdapter, data: ImageData, out_dir: Path, seed: int = 0
+    adapter: ModelAdapter, data: ImageData, out_dir: Path, seed: int = 0, sprites: bool = False
 ) -> dict[str, Any]:
     """traversal.png (see each adapter's ``traversal``), samples.png (10 x 10 prior samples)
-    and reconstructions.png (10 held-out images over their reconstructions)."""
+    and reconstructions.png (10 held-out images over their reconstructions); with ``sprites``
+    (dSprites) also ``traversal_effects``: what each traversal row moves (position, scale,
+    orientation), measured on its images."""
     out_dir = Path(out_dir)
     reference = data.images[: min(len(data), 512)]
     images, ncol, rows = adapter.traversal(reference)
+    effects = None
+    if sprites:
+        from ..metrics.sprites import traversal_effects
+
+        effects = traversal_effects(images.detach().cpu().float().numpy(), ncol, rows)
     traversal = GridLabels(
         title=f"Traversal: each row varies one latent code (named on the left) over {ncol} "
         "values from low (left) to high (right), everything else fixed",
@@ -247,7 +254,10 @@ def write_grids(
         recon = adapter.reconstruct(real).detach().cpu()
     paths["reconstructions"] = save_reconstruction_grid(
         real, recon, out_dir / "reconstructions.png", "their reconstructions", max_tile=MAX_TILE)
-    return {"paths": {k: str(v) for k, v in paths.items()}, "traversal_rows": rows}
+    out = {"paths": {k: str(v) for k, v in paths.items()}, "traversal_rows": rows}
+    if effects is not None:
+        out["traversal_effects"] = effects
+    return out
 
 
 OUTPUT_FILE = "evaluation.json"
@@ -269,7 +279,8 @@ def evaluate_and_record(
     adapter = adapter_for(model)
     result = evaluate_adapter(adapter, held_out, settings, ground_truth, classifier, on_step)
     out_dir = Path(out_dir)
-    grids = write_grids(adapter, held_out, out_dir, seed=settings.seed)
+    grids = write_grids(adapter, held_out, out_dir, seed=settings.seed,
+                        sprites=ground_truth is not None)
     payload = {
         "model_dir": str(model_dir),
         "dataset": dataset,
@@ -277,6 +288,7 @@ def evaluate_and_record(
         **result,
         "grids": grids["paths"],
         "traversal_rows": grids["traversal_rows"],
+        **({"traversal_effects": grids["traversal_effects"]} if "traversal_effects" in grids else {}),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / OUTPUT_FILE, json.dumps(payload, indent=2, default=float))

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-__all__ = ["area_range", "shapes_per_category", "sprite_statistics"]
+__all__ = ["area_range", "shapes_per_category", "sprite_statistics", "traversal_effects"]
 
 #: a sprite's connected component must hold this share of the lit pixels
 MAIN_COMPONENT_SHARE = 0.9
@@ -113,3 +113,63 @@ def shapes_per_category(
         "shapes_used": int(len(set(majority.tolist()))),
         "purity": float(unsupervised_accuracy(labels, categories)),
     }
+
+
+#: what a traversal row must change to be said to move a factor: centroid (px), scale (ratio
+#: of sqrt-areas, max/min), orientation (degrees, summed over the row's steps)
+MOVES_POSITION_PX = 4.0
+MOVES_SCALE_RATIO = 1.15
+MOVES_ORIENTATION_DEG = 30.0
+#: second-moment elongation below which an orientation is not defined (a square, a blob)
+MIN_ELONGATION = 0.15
+
+
+def _moments(x: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Centroid (col, row), sqrt of the mass, the second-moment orientation (degrees, mod
+    180) and elongation ((l1 - l2) / (l1 + l2) of the moment matrix) of each image (N, H, W)."""
+    mass = x.sum(axis=(1, 2)) + 1e-9
+    rows, cols = np.arange(x.shape[1])[:, None], np.arange(x.shape[2])[None, :]
+    cx = (x * cols).sum(axis=(1, 2)) / mass
+    cy = (x * rows).sum(axis=(1, 2)) / mass
+    dx, dy = cols[None] - cx[:, None, None], rows[None] - cy[:, None, None]
+    mu20, mu02, mu11 = ((x * dx**2).sum((1, 2)), (x * dy**2).sum((1, 2)), (x * dx * dy).sum((1, 2)))
+    angle = np.degrees(0.5 * np.arctan2(2 * mu11, mu20 - mu02)) % 180.0
+    elongation = np.sqrt((mu20 - mu02) ** 2 + 4 * mu11**2) / (mu20 + mu02 + 1e-9)
+    return cx, cy, np.sqrt(mass), angle, elongation
+
+
+def traversal_effects(images: Any, ncol: int, labels: list[str]) -> list[dict[str, Any]]:
+    """What each row of a traversal grid (``len(labels)`` rows of ``ncol`` images, one code
+    varied along the row) does to the sprite: range of the centroid column and row (px), the
+    max/min ratio of its scale (sqrt of the lit mass), the orientation turned (degrees, summed
+    over steps between elongated sprites, mod 180: a square's second moments have none), and
+    ``moves``: the factors past the thresholds above."""
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim != 4 or x.shape[1] != 1 or x.shape[0] != ncol * len(labels):
+        raise ValueError(
+            f"a traversal needs {len(labels)} rows x {ncol} images of shape (1, H, W), got "
+            f"{x.shape}."
+        )
+    cx, cy, scale, angle, elongation = (
+        m.reshape(len(labels), ncol) for m in _moments(x[:, 0])
+    )
+    out = []
+    for i, label in enumerate(labels):
+        turn = np.abs(np.diff(angle[i]))
+        defined = (elongation[i][1:] >= MIN_ELONGATION) & (elongation[i][:-1] >= MIN_ELONGATION)
+        turned = float((np.minimum(turn, 180.0 - turn) * defined).sum())
+        effect = {
+            "row": label,
+            "col_range_px": float(np.ptp(cx[i])),
+            "row_range_px": float(np.ptp(cy[i])),
+            "scale_ratio": float(scale[i].max() / max(scale[i].min(), 1e-9)),
+            "orientation_turned_deg": turned,
+        }
+        moves = [name for name, hit in (
+            ("x", effect["col_range_px"] >= MOVES_POSITION_PX),
+            ("y", effect["row_range_px"] >= MOVES_POSITION_PX),
+            ("scale", effect["scale_ratio"] >= MOVES_SCALE_RATIO),
+            ("orientation", turned >= MOVES_ORIENTATION_DEG),
+        ) if hit]
+        out.append({**effect, "moves": moves})
+    return out

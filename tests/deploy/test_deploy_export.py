@@ -206,3 +206,26 @@ def test_noise_scale_travels_in_the_metadata(make_model, tmp_path):
     with torch.no_grad():
         torch_noise = model.sample_prior(4000).noise
     assert torch_noise.std().item() == pytest.approx(0.1, rel=0.05)
+
+
+def test_spectrally_normalised_model_exports_with_its_weights_baked_in(make_model, random_images,
+                                                                      tmp_path):
+    """ONNX has no vdot: the exported encoder (a head on D's normalised trunk) carries the
+    weights the parametrisation computes, and the model itself keeps its parametrisation."""
+    from torch.nn.utils import parametrize
+
+    model = make_model((1, 8, 8), discriminator_spectral_norm=True, share_discriminator_trunk=True)
+    model.train()
+    with torch.no_grad():  # a few power iterations, so that sigma is not the initial guess
+        for _ in range(5):
+            model.discriminator(torch.rand(16, 1, 8, 8))
+    model.eval()
+    result = export_onnx(model, tmp_path / "export")
+    assert any(parametrize.is_parametrized(m) for m in model.modules())
+    images = random_images(9, (1, 8, 8), seed=3)
+    with torch.no_grad():
+        expected = model.encode(torch.from_numpy(images))
+    encoder = _session(result.encoder_path)
+    names = [o.name for o in encoder.get_outputs()]
+    for name, got in zip(names, encoder.run(None, {"images": images})):
+        assert np.abs(got - expected[name].numpy()).max() <= TOLERANCE, name

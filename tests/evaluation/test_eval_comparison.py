@@ -34,6 +34,8 @@ def settings(tmp_path: Path, **kwargs) -> BenchmarkSettings:
         ({"seeds": ()}, "give at least one seed"),
         ({"epochs": 0}, "epochs must be >= 1, got 0"),
         ({"limit": -5}, "limit must be >= 1, got -5"),
+        ({"disentanglement_metrics": ("mig", "sap")}, "unknown disentanglement metric(s) sap"),
+        ({"disentanglement_metrics": ()}, "unknown disentanglement metric(s) (none given)"),
     ],
 )
 def test_bad_settings_are_refused_with_a_message(tmp_path, kwargs, message):
@@ -88,6 +90,24 @@ def test_existing_results_are_reused_only_under_the_same_settings(tmp_path):
     assert existing_result(settings(tmp_path, epochs=2, force=True), "infovaegan", 0) is None
     with pytest.raises(BenchmarkError, match=r"other settings \(epochs: 2 -> 4\).*--force"):
         existing_result(settings(tmp_path, epochs=4), "infovaegan", 0)
+
+
+def test_the_chosen_metrics_are_part_of_the_fingerprint(tmp_path):
+    s = settings(tmp_path, disentanglement_metrics=("factor_vae", "mig"))
+    assert s.fingerprint()["disentanglement_metrics"] == ["factor_vae", "mig"]
+    _write_result(s)
+    assert existing_result(s, "infovaegan", 0) is not None
+    with pytest.raises(BenchmarkError, match="disentanglement_metrics"):
+        existing_result(settings(tmp_path), "infovaegan", 0)
+
+
+def test_results_from_before_the_metrics_field_count_as_all_metrics(tmp_path):
+    s = settings(tmp_path)
+    path = _write_result(s)
+    payload = json.loads(path.read_text())
+    del payload["fingerprint"]["disentanglement_metrics"]
+    path.write_text(json.dumps(payload))
+    assert existing_result(s, "infovaegan", 0) is not None
 
 
 def test_a_torn_result_file_means_run_again(tmp_path):

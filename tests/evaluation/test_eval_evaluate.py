@@ -96,6 +96,16 @@ def test_grids_are_written_small(make_model, digits, tmp_path):
     assert len(grids["traversal_rows"]) == 2 * 10
 
 
+def test_sprite_grids_say_what_each_traversal_row_moves(make_model, tmp_path):
+    model = make_model(input_dim=(1, 64, 64), categorical_dims=[3], continuous_dim=2,
+                       architecture="dcgan64", base_channels=8, hidden_dim=16)
+    grids = write_grids(adapter_for(model), load_dsprites(n=8), tmp_path, sprites=True)
+    effects = grids["traversal_effects"]
+    assert [e["row"] for e in effects] == grids["traversal_rows"] and len(effects) == 2 * 3
+    assert all(set(e["moves"]) <= {"x", "y", "scale", "orientation"} for e in effects)
+    assert "traversal_effects" not in write_grids(adapter_for(model), load_dsprites(n=8), tmp_path)
+
+
 def test_samples_come_in_batches_with_one_seed(make_model):
     adapter = adapter_for(make_model())
     a, b = sample_images(adapter, 300, seed=1), sample_images(adapter, 300, seed=1)

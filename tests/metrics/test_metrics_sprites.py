@@ -5,7 +5,12 @@ import pytest
 import torch
 
 from infovaegan_plugin.data.dsprites import load_dsprites
-from infovaegan_plugin.metrics.sprites import area_range, shapes_per_category, sprite_statistics
+from infovaegan_plugin.metrics.sprites import (
+    area_range,
+    shapes_per_category,
+    sprite_statistics,
+    traversal_effects,
+)
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +91,30 @@ def test_one_shape_from_every_category_is_drawn_once():
 
     out = shapes_per_category(_Flat(), _ShapeOf(), per_category=10)
     assert out["shapes_used"] == 1 and out["shapes_drawn"] == 1 and out["purity"] == pytest.approx(1 / 3)
+
+
+def test_traversal_effects_name_what_each_row_moves():
+    from infovaegan_plugin.data.dsprites import render
+
+    # classes: color, shape, scale, orientation, x, y (indices into dSprites' grid)
+    def row(**vary):
+        base = {"shape": 0, "scale": 3, "orientation": 0, "x": 16, "y": 16}
+        rows = []
+        for step in range(5):
+            factors = {**base, **{k: v[step] for k, v in vary.items()}}
+            rows.append([0, factors["shape"], factors["scale"], factors["orientation"],
+                         factors["x"], factors["y"]])
+        return render(np.array(rows))
+
+    images = np.concatenate([
+        row(x=[2, 9, 16, 23, 30]),
+        row(y=[2, 9, 16, 23, 30]),
+        row(scale=[0, 1, 3, 4, 5]),
+        row(shape=[1] * 5, orientation=[0, 2, 4, 6, 8]),  # an ellipse turning ~70 degrees
+        row(),
+    ])
+    effects = traversal_effects(images, 5, ["x", "y", "scale", "turn", "still"])
+    assert [e["moves"] for e in effects] == [["x"], ["y"], ["scale"], ["orientation"], []]
+    assert effects[0]["col_range_px"] == pytest.approx(28 * 32 / 31, abs=1.0)
+    with pytest.raises(ValueError, match="2 rows x 5 images"):
+        traversal_effects(images, 5, ["a", "b"])
