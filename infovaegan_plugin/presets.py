@@ -26,8 +26,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 128,
     },
     "dsprites": {
+        # instance noise 0.2: without it the discriminator wins at once on binary sprites and
+        # the generator collapses to one blob (docs/RESULTS.md section 5b)
         "model": {"categorical_dims": [3], "continuous_dim": 5, "noise_dim": 10,
-                  "hidden_dim": 256, "base_channels": 64, "reconstruction_loss": "bce"},
+                  "hidden_dim": 256, "base_channels": 64, "reconstruction_loss": "bce",
+                  "instance_noise_std": 0.2},
         "epochs": 10,
         "batch_size": 64,
     },

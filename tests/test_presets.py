@@ -71,3 +71,9 @@ def test_ablations_keep_the_layout_and_drop_the_noise_head_unless_asked(variant)
 def test_unknown_variant_is_refused():
     with pytest.raises(ValueError, match="unknown variant 'vae'"):
         model_config_for("mnist", (1, 28, 28), "vae")
+
+
+def test_dsprites_discriminator_sees_noisy_images_others_do_not():
+    assert model_config_for("dsprites", (1, 64, 64)).instance_noise_std == 0.2
+    assert model_config_for("mnist", (1, 28, 28)).instance_noise_std == 0.0
+    assert model_config_for("digits", (1, 8, 8)).instance_noise_std == 0.0
