@@ -37,6 +37,7 @@ from infovaegan_plugin.metrics.disentanglement import evaluate_disentanglement
 from infovaegan_plugin.metrics.sprites import area_range, shapes_per_category, sprite_statistics
 from infovaegan_plugin.presets import model_config_for, preset_for
 from infovaegan_plugin.training import build_model, fit
+from settings_args import parse_settings  # benchmarks/, the script's own folder
 from infovaegan_plugin.viz import write_model_grids
 
 
@@ -54,20 +55,6 @@ def geometry(images: np.ndarray) -> dict[str, float]:
     }
 
 
-def parse_settings(pairs: list[str] | None) -> dict:
-    """``["instance_noise_std=0.1"]`` -> {name: JSON value} (strings stay strings)."""
-    out = {}
-    for pair in pairs or []:
-        name, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"settings take NAME=VALUE, got {pair!r}")
-        try:
-            out[name] = json.loads(value)
-        except json.JSONDecodeError:
-            out[name] = value
-    return out
-
-
 def run_seed(seed: int, args, data, real_geometry, areas, classifier) -> dict:
     model = build_model(model_config_for("dsprites", data.images.shape[1:], args.variant,
                                          **parse_settings(args.set)), seed)
@@ -77,7 +64,8 @@ def run_seed(seed: int, args, data, real_geometry, areas, classifier) -> dict:
         num_epochs=args.epochs, per_device_train_batch_size=args.batch_size or preset["batch_size"],
         per_device_eval_batch_size=500, seed=seed, steps_saving=None, no_cuda=True,
         **{"mi_optimizer": args.mi_optimizer, "discriminator_learning_rate": args.discriminator_lr,
-           "generator_learning_rate": args.generator_lr, **parse_settings(args.trainer_set)},
+           "generator_learning_rate": args.generator_lr,
+           **parse_settings(args.trainer_set, "--trainer-set")},
     )
     per_epoch: list[dict] = []
 

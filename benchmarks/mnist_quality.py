@@ -37,6 +37,7 @@ from infovaegan_plugin.metrics.frechet import DatasetClassifier, train_feature_c
 from infovaegan_plugin.metrics.purity import generator_purity
 from infovaegan_plugin.models.infovaegan.infovaegan_config import PAPER_METHOD, RECIPE_0_1
 from infovaegan_plugin.training import build_model, fit
+from settings_args import parse_settings  # benchmarks/, the script's own folder
 
 #: 0.1's recipe (the library keeps it as RECIPE_0_1).
 LEGACY = RECIPE_0_1
@@ -114,20 +115,6 @@ VARIANTS: dict[str, tuple] = {
                     "mi_continuous_weight": 0.1}, {"mi_optimizer": "shared"},
     ),
 }
-
-
-def parse_settings(pairs: list[str]) -> dict:
-    """``["noise_std=0.577", "self_augmentation_weight=1"]`` -> {name: JSON value}."""
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--set takes NAME=VALUE, got {pair!r}")
-        try:
-            out[name] = json.loads(value)
-        except json.JSONDecodeError:
-            out[name] = value
-    return out
 
 
 def make_config(variant: str, args) -> InfoVAEGANConfig:

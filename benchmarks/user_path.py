@@ -8,8 +8,9 @@ Two paths, nothing of the benchmark harness in between:
 * ``cli``: ``infovaegan train --dataset mnist --epochs N --seed S`` (the preset's batch, fp32).
 
 Both are scored on the 10,000 test images by Hungarian-matched accuracy of the categorical
-code's argmax, after every epoch (pipeline) or from the run's own ``metrics.json`` (cli, which
-evaluates on the test split). Prints a table and writes JSON. Not part of the test suite.
+code's argmax: after every epoch (pipeline), or once on the final model reloaded with pythae's
+``AutoModel`` (cli; the run's own ``eval_accuracy`` from its ``metrics.json`` is recorded beside
+it). Prints a table and writes JSON. Not part of the test suite.
 
     python benchmarks/user_path.py --paths pipeline,cli --epochs 3 --seed 0 --threads 1
 """
@@ -77,8 +78,8 @@ def run_pipeline(args, train, test) -> dict:
 
 def run_cli(args, test) -> dict:
     out = Path(args.run_dir) / f"cli_s{args.seed}"
-    cmd = [str(Path(sys.executable).with_name("infovaegan")), "train", "--dataset", "mnist", "--data-dir", args.data_dir, "-o", str(out),
-           "--epochs", str(args.epochs), "--seed", str(args.seed), "--threads", str(args.threads),
+    cmd = [str(Path(sys.executable).with_name("infovaegan")), "train", "--dataset", "mnist",
+           "--data-dir", args.data_dir, "-o", str(out), "--epochs", str(args.epochs), "--seed", str(args.seed), "--threads", str(args.threads),
            "--no-purity"] + (["--limit", str(args.limit)] if args.limit else [])
     start = time.perf_counter()
     subprocess.run(cmd, check=True)

@@ -60,6 +60,8 @@ _DISENTANGLEMENT_HEADLINE = {
 #: Images the feature classifier is trained on at most (a few epochs on CPU).
 CLASSIFIER_MAX_IMAGES = 20000
 CLASSIFIER_METRICS_FILE = "classifier_metrics.json"
+#: prior samples whose sprites are counted (dSprites): the first of the ``n_samples``
+SPRITE_SAMPLES = 2000
 
 Step = Callable[[str], None]
 
@@ -144,6 +146,14 @@ def evaluate_adapter(
         )
         details["clustering"] = {**report, "method": adapter.clustering_method}
         metrics.update({k: report[k] for k in ("accuracy", "nmi", "ari")})
+    generated: list[np.ndarray] = []
+
+    def prior_samples() -> np.ndarray:
+        """The ``n_samples`` prior samples, generated once for every metric that reads them."""
+        if not generated:
+            generated.append(sample_images(adapter, settings.n_samples, settings.seed))
+        return generated[0]
+
     recon = timed("reconstruction", lambda: evaluate_reconstruction(adapter.reconstruct, images))
     details["reconstruction"] = recon
     metrics["recon_mse"], metrics["recon_bce"] = recon["mse"], recon["bce"]
@@ -154,15 +164,17 @@ def evaluate_adapter(
             except UntrustworthyClassifierError as exc:
                 return {"refused": str(exc),
                         "classifier_held_out_accuracy": classifier.held_out_accuracy}
-            fake = sample_images(adapter, settings.n_samples, settings.seed)
-            return classifier_frechet_report(classifier, images, fake)
+            return classifier_frechet_report(classifier, images, prior_samples())
 
         details["cfd"] = timed("cfd", cfd)
         if "cfd" in details["cfd"]:
             metrics["cfd"] = details["cfd"]["cfd"]
     if ground_truth is not None:
         details["sprites"] = timed(
-            "sprites", lambda: sprite_report(adapter, images, classifier, settings)
+            "sprites",
+            lambda: sprite_report(
+                adapter, prior_samples()[:SPRITE_SAMPLES], images, classifier, settings.seed
+            ),
         )
         metrics["sprite_fraction"] = details["sprites"]["sprite_fraction"]
         scores = timed(
@@ -188,26 +200,23 @@ def evaluate_adapter(
     }
 
 
-#: prior samples whose sprites are counted (dSprites)
-SPRITE_SAMPLES = 2000
-
-
 def sprite_report(
-    adapter: ModelAdapter, real: np.ndarray, classifier: DatasetClassifier | None,
-    settings: EvaluationSettings,
+    adapter: ModelAdapter, fake: np.ndarray, real: np.ndarray,
+    classifier: DatasetClassifier | None, seed: int = 0,
 ) -> dict[str, Any]:
     """Does the model draw sprites (dSprites), spread like the real ones, of every shape?
 
-    :func:`~infovaegan_plugin.metrics.sprites.sprite_statistics` of prior samples against the
-    real images' (``real_*``); with a trustworthy shape classifier the share of each shape in
-    the samples, and for a model with a categorical code the shapes each of its values draws."""
+    :func:`~infovaegan_plugin.metrics.sprites.sprite_statistics` of the prior samples ``fake``
+    against the real images' (``real_*``); with a trustworthy shape classifier the share of
+    each shape in the samples, and for a model with a categorical code the shapes each of its
+    values draws (a classifier too weak, or without a held-out accuracy, is recorded as
+    ``shapes_refused``)."""
     from ..metrics.sprites import area_range, shapes_per_category, sprite_statistics
 
-    fake = sample_images(adapter, min(settings.n_samples, SPRITE_SAMPLES), settings.seed)
     areas = area_range(real)
     out: dict[str, Any] = sprite_statistics(fake, areas)
     out.update({f"real_{k}": v for k, v in sprite_statistics(real, areas).items()})
-    if classifier is None or classifier.held_out_accuracy is None:
+    if classifier is None:
         return out
     try:
         require_trustworthy(classifier, "shape shares of the samples")
@@ -219,7 +228,7 @@ def sprite_report(
     model = getattr(adapter, "model", None)
     config = getattr(model, "model_config", None)
     if getattr(config, "categorical_dims", None):
-        out["shapes_per_category"] = shapes_per_category(model, classifier, seed=settings.seed)
+        out["shapes_per_category"] = shapes_per_category(model, classifier, seed=seed)
     return out
 
 

@@ -22,21 +22,18 @@ from infovaegan_plugin.metrics.dataset_classifier import (
     train_feature_classifier,
 )
 
-__all__ = ["generator_purity", "purity_probe"]
+__all__ = ["generator_purity", "labels_per_category", "purity_probe"]
 
 
-def generator_purity(
+def labels_per_category(
     model: Any, classifier: torch.nn.Module, per_category: int = 100, seed: int = 0, code: int = 0
-) -> float:
-    """Matched accuracy of the classifier's labels of ``per_category`` prior samples drawn for
-    each value of categorical code ``code`` (other codes and the noise from the prior).
-
-    The classifier must carry a ``held_out_accuracy`` of at least ``MIN_HELD_OUT_ACCURACY``
-    (else :class:`UntrustworthyClassifierError`); report that accuracy beside the purity."""
-    require_trustworthy(classifier, "generator purity")
+) -> tuple[np.ndarray, np.ndarray]:
+    """The classifier's labels of ``per_category`` prior samples drawn for each value of
+    categorical code ``code`` (other codes and the noise from the prior), and the value each
+    sample was drawn with; the model's train/eval mode is restored."""
     cfg = model.model_config
     if not cfg.categorical_dims:
-        raise ValueError("generator purity needs a model with a categorical code.")
+        raise ValueError("labelling samples per category needs a model with a categorical code.")
     if per_category < 1:
         raise ValueError(f"per_category must be >= 1, got {per_category}.")
     k = cfg.categorical_dims[code]
@@ -53,7 +50,19 @@ def generator_purity(
             predicted = classifier(images.cpu().float()).argmax(1).numpy()
     finally:
         model.train(was_training)
-    categories = np.repeat(np.arange(k), per_category)
+    return predicted, np.repeat(np.arange(k), per_category)
+
+
+def generator_purity(
+    model: Any, classifier: torch.nn.Module, per_category: int = 100, seed: int = 0, code: int = 0
+) -> float:
+    """Matched accuracy of the classifier's labels of ``per_category`` prior samples drawn for
+    each value of categorical code ``code`` (other codes and the noise from the prior).
+
+    The classifier must carry a ``held_out_accuracy`` of at least ``MIN_HELD_OUT_ACCURACY``
+    (else :class:`UntrustworthyClassifierError`); report that accuracy beside the purity."""
+    require_trustworthy(classifier, "generator purity")
+    predicted, categories = labels_per_category(model, classifier, per_category, seed, code)
     return float(unsupervised_accuracy(predicted, categories))
 
 

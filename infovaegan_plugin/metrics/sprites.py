@@ -38,6 +38,15 @@ def _binary(images: Any) -> np.ndarray:
     return x[:, 0] > 0.5
 
 
+def _centroids(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Intensity centroid (col, row) and mass of each image (N, H, W)."""
+    mass = x.sum(axis=(1, 2)) + 1e-9
+    rows, cols = np.arange(x.shape[1]), np.arange(x.shape[2])
+    cy = (x.sum(axis=2) * rows).sum(1) / mass
+    cx = (x.sum(axis=1) * cols).sum(1) / mass
+    return cx, cy, mass
+
+
 def area_range(real_images: Any) -> tuple[float, float]:
     """(lowest, highest) lit area counted as a sprite: half the smallest and 1.5x the largest
     area of the real images."""
@@ -60,10 +69,7 @@ def sprite_statistics(images: Any, areas: tuple[float, float]) -> dict[str, floa
         labels, count = ndimage.label(mask)
         largest = np.bincount(labels.ravel())[1:].max() if count else 0
         draws[i] = largest >= MAIN_COMPONENT_SHARE * n
-    mass = x.sum(axis=(1, 2)) + 1e-9
-    rows, cols = np.arange(x.shape[1]), np.arange(x.shape[2])
-    cy = (x.sum(axis=2) * rows).sum(1) / mass
-    cx = (x.sum(axis=1) * cols).sum(1) / mass
+    cx, cy, _ = _centroids(x)
     return {
         "sprite_fraction": float(draws.mean()),
         "centroid_col_std_px": float(cx.std()),
@@ -81,26 +87,11 @@ def shapes_per_category(
     ``shapes_drawn``: classes holding at least :data:`DRAWN_SHARE` of all the samples (the
     generator draws that many shapes, whichever code value it draws them with)."""
     from infovaegan_plugin.metrics.clustering import unsupervised_accuracy
+    from infovaegan_plugin.metrics.purity import labels_per_category
 
-    cfg = model.model_config
-    if not cfg.categorical_dims:
-        raise ValueError("shapes per category need a model with a categorical code.")
-    k = cfg.categorical_dims[code]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            gen = torch.Generator().manual_seed(seed)
-            codes = model.sample_prior(k * per_category, generator=gen)
-            index = codes.categorical_index.clone()
-            index[:, code] = torch.arange(k).repeat_interleave(per_category)
-            images = model.generate(k * per_category, categorical=index, noise=codes.noise,
-                                    continuous=codes.continuous)
-            labels = classifier(images.cpu().float()).argmax(1).numpy()
-    finally:
-        model.train(was_training)
+    labels, categories = labels_per_category(model, classifier, per_category, seed, code)
+    k = int(categories.max()) + 1
     classes = int(classifier.num_classes) if hasattr(classifier, "num_classes") else int(labels.max()) + 1
-    categories = np.repeat(np.arange(k), per_category)
     shares = np.stack([np.bincount(labels[categories == c], minlength=classes) / per_category
                        for c in range(k)])
     majority = shares.argmax(1)
@@ -127,10 +118,8 @@ MIN_ELONGATION = 0.15
 def _moments(x: np.ndarray) -> tuple[np.ndarray, ...]:
     """Centroid (col, row), sqrt of the mass, the second-moment orientation (degrees, mod
     180) and elongation ((l1 - l2) / (l1 + l2) of the moment matrix) of each image (N, H, W)."""
-    mass = x.sum(axis=(1, 2)) + 1e-9
+    cx, cy, mass = _centroids(x)
     rows, cols = np.arange(x.shape[1])[:, None], np.arange(x.shape[2])[None, :]
-    cx = (x * cols).sum(axis=(1, 2)) / mass
-    cy = (x * rows).sum(axis=(1, 2)) / mass
     dx, dy = cols[None] - cx[:, None, None], rows[None] - cy[:, None, None]
     mu20, mu02, mu11 = ((x * dx**2).sum((1, 2)), (x * dy**2).sum((1, 2)), (x * dx * dy).sum((1, 2)))
     angle = np.degrees(0.5 * np.arctan2(2 * mu11, mu20 - mu02)) % 180.0
