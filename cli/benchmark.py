@@ -65,6 +65,10 @@ def benchmark(
     threads: int = typer.Option(0, callback=at_least(0),
                                 help="torch CPU threads (0: torch's default, every core)."),
     force: bool = typer.Option(False, help="Retrain runs that already have a result."),
+    rescore: bool = typer.Option(
+        False, help="Score finished runs again from their saved models when only the metric "
+        "settings differ (--metric-scale, --metrics, --n-samples); nothing is retrained."
+    ),
     limit: int | None = typer.Option(
         None, callback=at_least(1),
         help="Images used: dSprites renders N (default 20000); others keep the first N."
@@ -105,6 +109,7 @@ def benchmark(
             disentanglement_metrics=tuple(parse_list(metrics, "metrics")),
             device=device,
             force=force,
+            rescore=rescore,
         )
         summary = run_benchmark(
             settings, console, make_callbacks=lambda: [RichProgressCallback(console=console)]
@@ -115,7 +120,10 @@ def benchmark(
         word = {True: "[green]met[/]", False: "[red]missed[/]", None: "not checked"}[target["met"]]
         console.print(f"target: {target['target']}: {word} ({target['detail']})")
     out = settings.dataset_dir
-    console.print(f"ran {len(summary['ran'])}, skipped {len(summary['skipped'])} finished run(s)")
+    console.print(
+        f"ran {len(summary['ran'])}, rescored {len(summary['rescored'])}, "
+        f"skipped {len(summary['skipped'])} finished run(s)"
+    )
     console.print(f"table:    {out / 'comparison.md'}")
     console.print(f"summary:  {out / 'summary.json'}")
     console.print(f"charts:   {out / 'charts'}")

@@ -12,13 +12,16 @@ Layout of ``output_dir`` (one folder per data set, so MNIST and dSprites runs ca
 
 Resumable: a run whose ``result.json`` exists is not retrained. Results of different budgets
 must not be averaged together, so a ``result.json`` written with other settings stops the
-command (unless ``force``) instead of being silently reused.
+command (unless ``force``) instead of being silently reused. With ``rescore``, a run trained
+on the same budget but scored with other evaluation settings (metric scale, metrics, samples)
+is scored again from its saved model instead: train cheaply once, score at full scale later.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import time
 from collections.abc import Callable
@@ -32,7 +35,7 @@ from rich.console import Console
 from ..atomic import write_text
 from ..data import ImageData, available_datasets, to_pythae_dataset, train_held_out
 from ..metrics.disentanglement import METRIC_NAMES
-from ..models.infovaegan import InfoVAEGANConfig
+from ..models.infovaegan import InfoVAEGAN, InfoVAEGANConfig
 from ..presets import model_config_for, preset_for
 from ..trainers import InfoVAEGANTrainerConfig
 from ..training import build_model, fit
@@ -64,6 +67,10 @@ DATA_SEED = 0
 RESULT_FILE = "result.json"
 #: Fingerprint values of results written before the field existed (what those runs did).
 FINGERPRINT_BEFORE_FIELD: dict[str, Any] = {"disentanglement_metrics": sorted(METRIC_NAMES)}
+#: Fingerprint fields that change only how a trained model is scored (``rescore`` may differ).
+EVALUATION_FIELDS = frozenset(
+    {"metric_scale", "n_samples", "classifier_epochs", "disentanglement_metrics"}
+)
 
 
 class BenchmarkError(ValueError):
@@ -91,6 +98,7 @@ class BenchmarkSettings:
     disentanglement_metrics: tuple[str, ...] = METRIC_NAMES
     device: str = "cpu"
     force: bool = False
+    rescore: bool = False
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -117,6 +125,8 @@ class BenchmarkSettings:
                 f"unknown disentanglement metric(s) {', '.join(unknown) or '(none given)'}; "
                 f"valid: {', '.join(METRIC_NAMES)}."
             )
+        if self.force and self.rescore:
+            raise BenchmarkError("--force retrains and --rescore keeps the training: pick one.")
         EvaluationSettings(metric_scale=self.metric_scale, n_samples=self.n_samples)
 
     @property
@@ -147,6 +157,7 @@ class BenchmarkSettings:
         """The settings as JSON (resolved epochs and batch size) for ``summary.json``."""
         out = asdict(self)
         out.pop("force")
+        out.pop("rescore")
         out.update(
             output_dir=str(self.output_dir),
             data_dir=None if self.data_dir is None else str(self.data_dir),
@@ -229,25 +240,70 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def _settings_diff(result: dict[str, Any], settings: BenchmarkSettings) -> dict[str, tuple]:
+    old = {**FINGERPRINT_BEFORE_FIELD, **result.get("fingerprint", {})}
+    return {k: (old.get(k), v) for k, v in settings.fingerprint().items() if old.get(k) != v}
+
+
 def existing_result(settings: BenchmarkSettings, model: str, seed: int) -> dict[str, Any] | None:
     """The finished result of a run, ``None`` when it must (re)run; raises when the folder holds
-    a result of other settings (averaging it with new runs would mix budgets)."""
+    a result of other settings (averaging it with new runs would mix budgets).
+
+    With ``settings.rescore`` a result that differs only in :data:`EVALUATION_FIELDS` is
+    returned as it is; :func:`needs_rescore` tells it apart from a finished one."""
     path = settings.run_dir(model, seed) / RESULT_FILE
     if settings.force or not path.is_file():
         return None
     result = _read_json(path)
     if result is None:
         return None  # a torn write: rerun
-    old = {**FINGERPRINT_BEFORE_FIELD, **result.get("fingerprint", {})}
-    new = settings.fingerprint()
-    diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
+    diff = _settings_diff(result, settings)
+    if settings.rescore:
+        diff = {k: v for k, v in diff.items() if k not in EVALUATION_FIELDS}
     if diff:
         changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
+        hint = "" if settings.rescore else (
+            "; --rescore scores saved models again when only the evaluation settings differ"
+        )
         raise BenchmarkError(
             f"{path} was written with other settings ({changes}); use another --output-dir, "
-            "the same settings, or --force to retrain."
+            f"the same settings, or --force to retrain{hint}."
         )
     return result
+
+
+def needs_rescore(result: dict[str, Any], settings: BenchmarkSettings) -> bool:
+    """A result of the same training budget scored with other evaluation settings."""
+    return bool(_settings_diff(result, settings))
+
+
+def saved_model_dir(run_dir: Path) -> Path:
+    """The ``final_model`` folder pythae wrote in the run's ``training/`` folder."""
+    found = sorted((run_dir / "training").glob("*/final_model/model.pt"))
+    if len(found) != 1:
+        what = "no saved model" if not found else f"{len(found)} saved models"
+        raise BenchmarkError(
+            f"cannot rescore {run_dir}: {what} under training/*/final_model/ (expected one); "
+            "retrain it with --force."
+        )
+    return found[0].parent
+
+
+def load_trained(name: str, settings: BenchmarkSettings, input_dim, run_dir: Path) -> torch.nn.Module:
+    """A benchmark run's final model, rebuilt from the settings and read with
+    ``weights_only=True`` (pythae's pickled baseline networks are never unpickled)."""
+    folder = saved_model_dir(run_dir)
+    if name in INFOVAEGAN_VARIANTS:
+        return InfoVAEGAN.load_from_folder(str(folder)).eval()
+    model = build_baseline(name, base_config(settings, input_dim))
+    try:
+        payload = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+        model.load_state_dict(payload["model_state_dict"])
+    except (RuntimeError, KeyError, TypeError, pickle.UnpicklingError) as exc:
+        raise BenchmarkError(
+            f"cannot rescore {folder}: its weights do not fit a {name} of these settings ({exc})."
+        ) from exc
+    return model.eval()
 
 
 def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
@@ -282,7 +338,6 @@ def run_one(
     make_callbacks: Callbacks | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate, draw and record one (model, seed) run."""
-    train_data, eval_data = data
     run_dir = settings.run_dir(name, seed)
     training_dir = run_dir / "training"
     if training_dir.exists():
@@ -294,6 +349,25 @@ def run_one(
     )
     train_time = time.perf_counter() - started
     console.print(f"  trained in {train_time:.1f} s; evaluating")
+    return score_run(name, seed, settings, model, data, classifier, ground_truth, console,
+                     {"n_train": len(data[0]), "train_time_s": train_time})
+
+
+def score_run(
+    name: str,
+    seed: int,
+    settings: BenchmarkSettings,
+    model: torch.nn.Module,
+    data: tuple[ImageData, ImageData],
+    classifier,
+    ground_truth,
+    console: Console,
+    training: dict[str, Any],
+) -> dict[str, Any]:
+    """Evaluate, draw and record a trained model; ``training`` holds what its training
+    measured (``n_train``, ``train_time_s``), kept as it was when a run is scored again."""
+    eval_data = data[1]
+    run_dir = settings.run_dir(name, seed)
     adapter = adapter_for(model)
     eval_settings = EvaluationSettings(
         seed=seed, metric_scale=settings.metric_scale, n_samples=settings.n_samples,
@@ -316,8 +390,7 @@ def run_one(
         "dataset": settings.dataset,
         "seed": seed,
         "fingerprint": settings.fingerprint(),
-        "n_train": len(train_data),
-        "train_time_s": train_time,
+        **training,
         "eval_time_s": eval_time,
         "architecture": describe_model(model),
         **evaluation,
@@ -329,6 +402,29 @@ def run_one(
     return result
 
 
+def rescore_one(
+    name: str,
+    seed: int,
+    settings: BenchmarkSettings,
+    previous: dict[str, Any],
+    data: tuple[ImageData, ImageData],
+    classifier,
+    ground_truth,
+    console: Console,
+) -> dict[str, Any]:
+    """Score a finished run's saved model again under the current evaluation settings."""
+    run_dir = settings.run_dir(name, seed)
+    model = load_trained(name, settings, tuple(data[0].images.shape[1:]), run_dir)
+    old = previous.get("fingerprint", {})
+    training = {
+        "n_train": previous.get("n_train"),
+        "train_time_s": previous.get("train_time_s"),
+        "rescored_from": {k: old.get(k) for k in sorted(EVALUATION_FIELDS)},
+    }
+    return score_run(name, seed, settings, model, data, classifier, ground_truth, console,
+                     training)
+
+
 def run_benchmark(
     settings: BenchmarkSettings,
     console: Console | None = None,
@@ -337,16 +433,24 @@ def run_benchmark(
     """Run (or resume) every (model, seed) pair, then write the summary, table and charts.
 
     ``make_callbacks`` builds fresh training callbacks per run (e.g. a progress bar).
-    Returns the summary dict written to ``summary.json``, plus ``"ran"``/``"skipped"`` lists.
+    Returns the summary dict written to ``summary.json``, plus ``"ran"``/``"rescored"``/``"skipped"``
+    lists.
     """
     console = console or Console()
     jobs = [(m, s) for s in settings.seeds for m in settings.models]
     done: dict[tuple[str, int], dict[str, Any]] = {}
+    stale: dict[tuple[str, int], dict[str, Any]] = {}
     for name, seed in jobs:  # check every finished run first: fail before hours of training
         result = existing_result(settings, name, seed)
-        if result is not None:
+        if result is None:
+            continue
+        if needs_rescore(result, settings):
+            saved_model_dir(settings.run_dir(name, seed))  # missing weights: fail now
+            stale[(name, seed)] = result
+        else:
             done[(name, seed)] = result
     ran: list[str] = []
+    rescored: list[str] = []
     skipped = [f"{m}/seed{s}" for (m, s) in done]
     if len(done) < len(jobs):
         data = train_held_out(
@@ -369,13 +473,21 @@ def run_benchmark(
             finished = settings.run_dir(name, seed) / RESULT_FILE
             console.print(f"{label}: skipped (finished: {finished})")
             continue
+        if (name, seed) in stale:
+            console.print(f"[bold]{label}[/]: scoring the saved model again")
+            done[(name, seed)] = rescore_one(
+                name, seed, settings, stale[(name, seed)], data, classifier, ground_truth,
+                console,
+            )
+            rescored.append(f"{name}/seed{seed}")
+            continue
         console.print(f"[bold]{label}[/]: training")
         done[(name, seed)] = run_one(
             name, seed, settings, data, datasets, classifier, ground_truth, console, make_callbacks
         )
         ran.append(f"{name}/seed{seed}")
     summary = write_report(settings, [done[j] for j in jobs])
-    return {**summary, "ran": ran, "skipped": skipped}
+    return {**summary, "ran": ran, "rescored": rescored, "skipped": skipped}
 
 
 __all__ = [
@@ -387,6 +499,12 @@ __all__ = [
     "base_config",
     "train_model",
     "run_one",
+    "score_run",
+    "rescore_one",
+    "load_trained",
+    "saved_model_dir",
+    "needs_rescore",
+    "EVALUATION_FIELDS",
     "run_benchmark",
     "existing_result",
     "matched_latent_dim",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,7 @@ def test_second_run_skips_finished_models(digits_run):
     again = bench(out, "--dataset", "digits", "--limit", "200")
     assert again.exit_code == 0, again.output
     assert flat(again).count("skipped (finished") == len(MODEL_NAMES)
-    assert "ran 0, skipped 7" in flat(again)
+    assert "ran 0, rescored 0, skipped 7" in flat(again)
     assert {p: p.stat().st_mtime_ns for p in results} == before
 
 
@@ -82,6 +83,31 @@ def test_other_settings_in_the_same_folder_stop_the_run(digits_run):
     result = bench(out, "--dataset", "digits", "--limit", "200", "--batch-size", "32")
     assert result.exit_code == 2
     assert "other settings" in flat(result) and "batch_size" in flat(result)
+
+
+def test_rescore_scores_saved_models_again_without_training(digits_run, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(digits_run[0], out)
+    root = out / "digits"
+    weights = sorted(root.glob("*/seed0/training/*/final_model/model.pt"))
+    assert len(weights) == len(MODEL_NAMES)
+    before_weights = {p: p.stat().st_mtime_ns for p in weights}
+    before = {p.parent.parent.name: json.loads(p.read_text())
+              for p in root.glob("*/seed0/result.json")}
+    again = bench(out, "--dataset", "digits", "--limit", "200", "--n-samples", "50", "--rescore")
+    assert again.exit_code == 0, again.output
+    assert "ran 0, rescored 7, skipped 0" in flat(again)
+    assert {p: p.stat().st_mtime_ns for p in weights} == before_weights  # nothing retrained
+    for name, old in before.items():
+        new = json.loads((root / name / "seed0" / "result.json").read_text())
+        assert new["fingerprint"]["n_samples"] == 50
+        assert new["rescored_from"]["n_samples"] == 40
+        assert new["train_time_s"] == old["train_time_s"]
+        # the saved weights, not fresh ones: the same images score the same
+        for key in ("accuracy", "recon_mse"):
+            assert new["metrics"][key] == pytest.approx(old["metrics"][key], abs=1e-6), name
+    summary = json.loads((root / "summary.json").read_text())
+    assert summary["settings"]["n_samples"] == 50
 
 
 def test_unknown_model_lists_the_valid_ones(tmp_path):

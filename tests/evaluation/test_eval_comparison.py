@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 
 from infovaegan_plugin.evaluation.comparison import (
+    EVALUATION_FIELDS,
     MODEL_NAMES,
     RESULT_FILE,
     BenchmarkError,
     BenchmarkSettings,
     base_config,
     existing_result,
+    needs_rescore,
+    saved_model_dir,
 )
 from infovaegan_plugin.presets import PRESETS
 
@@ -115,3 +118,36 @@ def test_a_torn_result_file_means_run_again(tmp_path):
     path = _write_result(s)
     path.write_text('{"model": "infov')
     assert existing_result(s, "infovaegan", 0) is None
+
+
+def test_rescore_accepts_other_evaluation_settings_only(tmp_path):
+    trained = settings(tmp_path, epochs=2, metric_scale=0.3)
+    _write_result(trained, accuracy=0.5)
+    full = settings(tmp_path, epochs=2, metric_scale=1.0, rescore=True)
+    result = existing_result(full, "infovaegan", 0)
+    assert result["accuracy"] == 0.5 and needs_rescore(result, full)
+    assert not needs_rescore(result, trained)
+    with pytest.raises(BenchmarkError, match=r"epochs: 2 -> 3"):
+        existing_result(settings(tmp_path, epochs=3, metric_scale=1.0, rescore=True),
+                        "infovaegan", 0)
+    with pytest.raises(BenchmarkError, match="--rescore scores saved models again"):
+        existing_result(settings(tmp_path, epochs=2, metric_scale=1.0), "infovaegan", 0)
+    assert EVALUATION_FIELDS <= set(trained.fingerprint())
+
+
+def test_rescore_and_force_together_are_refused(tmp_path):
+    with pytest.raises(BenchmarkError, match="pick one"):
+        settings(tmp_path, force=True, rescore=True)
+
+
+def test_a_run_without_its_saved_model_cannot_be_rescored(tmp_path):
+    s = settings(tmp_path)
+    _write_result(s)
+    with pytest.raises(BenchmarkError, match="no saved model under training/"):
+        saved_model_dir(s.run_dir("infovaegan", 0))
+    for stamp in ("a", "b"):
+        folder = s.run_dir("infovaegan", 0) / "training" / stamp / "final_model"
+        folder.mkdir(parents=True)
+        (folder / "model.pt").write_bytes(b"")
+    with pytest.raises(BenchmarkError, match="2 saved models"):
+        saved_model_dir(s.run_dir("infovaegan", 0))
