@@ -4,7 +4,8 @@ Trains on procedurally rendered dSprites for a few epochs per seed and reports a
 the instruments that tell a collapse apart from slow learning: discriminator accuracies, the
 share of steps the discriminator wins outright, the per-pixel spread of samples relative to real
 images, the spread of sample centroids (pixels) and of sprite areas against the real images',
-and the trainer's health warnings; then the FactorVAE metric and MIG of the encoder's codes
+the shape shares of each categorical value's samples and the encoder's shape clustering of
+real images (Hungarian accuracy of its categorical code), and the trainer's health warnings; then the FactorVAE metric and MIG of the encoder's codes
 (disentanglement_lib sample sizes times ``--metric-scale``), sample and traversal PNG grids,
 and JSON. Not part of the test suite.
 
@@ -32,6 +33,7 @@ from infovaegan_plugin.callbacks import ProbeCallback
 from infovaegan_plugin.data.dsprites import load_dsprites
 from infovaegan_plugin.evaluation.adapters import adapter_for
 from infovaegan_plugin.evaluation.dsprites_ground_truth import DSpritesGroundTruth
+from infovaegan_plugin.metrics.clustering import clustering_report
 from infovaegan_plugin.metrics.dataset_classifier import require_trustworthy, train_feature_classifier
 from infovaegan_plugin.metrics.disentanglement import evaluate_disentanglement
 from infovaegan_plugin.metrics.sprites import area_range, shapes_per_category, sprite_statistics
@@ -74,11 +76,18 @@ def run_seed(seed: int, args, data, real_geometry, areas, classifier) -> dict:
         with torch.no_grad():
             gen = torch.Generator().manual_seed(1234)
             samples = trained.generate(1000, generator=gen).numpy()
-        trained.train()
         scores = {**geometry(samples), **sprite_statistics(samples, areas)}
         shapes = shapes_per_category(trained, classifier, seed=1234)
         scores.update(shapes_used=shapes["shapes_used"], shapes_drawn=shapes["shapes_drawn"],
                       shape_purity=shapes["purity"])
+        # the encoder's side: does its categorical code name the shape of a real image?
+        with torch.no_grad():
+            named = trained.predict_categories(torch.as_tensor(held_out.images))[:, 0].numpy()
+        trained.train()
+        clusters = clustering_report(held_out.labels, named)
+        scores.update(encoder_shape_accuracy=clusters["accuracy"],
+                      encoder_shape_nmi=clusters["nmi"],
+                      encoder_codes_used=int(np.unique(named).size))
         per_epoch.append({**scores, "shape_shares": shapes["shares"]})
         print(f"[seed {seed} epoch {len(per_epoch)}] "
               + " ".join(f"{k}={v:.3f}" for k, v in scores.items()), flush=True)
@@ -149,16 +158,17 @@ def main() -> None:
         out.write_text(json.dumps(payload, indent=2, default=str))
     table = Table(title=f"dSprites ({args.images} images, {args.epochs} epochs, {args.variant})")
     for col in ("seed", "sprites", "centroid col std px", "lit area", "shapes drawn", "shapes used",
-                "shape purity", "D real acc", "D fake acc", "FactorVAE", "MIG", "health"):
+                "shape purity", "encoder shape acc", "D real acc", "D fake acc", "FactorVAE", "MIG", "health"):
         table.add_column(col, justify="right")
     table.add_row("real", f"{real_geometry['sprite_fraction']:.2f}",
                   f"{real_geometry['centroid_col_std_px']:.2f}", f"{real_geometry['lit_area_mean']:.0f}",
-                  "3", "3", "", "", "", "", "", "")
+                  "3", "3", "", "", "", "", "", "", "")
     for r in payload["results"]:
         last, final = r["history"][-1], r["final"]
         table.add_row(str(r["seed"]), f"{final['sprite_fraction']:.2f}",
                       f"{final['centroid_col_std_px']:.2f}", f"{final['lit_area_mean']:.0f}",
                       str(final["shapes_drawn"]), str(final["shapes_used"]), f"{final['shape_purity']:.2f}",
+                      f"{final['encoder_shape_accuracy']:.2f}",
                       f"{last['d_real_accuracy']:.3f}", f"{last['d_fake_accuracy']:.3f}",
                       f"{r['factor_vae']:.3f}", f"{r['mig']:.3f}",
                       "ok" if not r["health_warnings"] else "WARN")

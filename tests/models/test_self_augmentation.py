@@ -23,12 +23,51 @@ def test_random_affine_keeps_shape_and_mass_and_is_seeded():
     assert ((mass > 0.75) & (mass < 1.3)).all()
 
 
+def test_random_affine_ranges_are_arguments():
+    images = torch.zeros(64, 1, 28, 28)
+    images[:, :, 8:20, 13:15] = 1.0  # a vertical bar
+    still = augment.random_affine(images, torch.Generator().manual_seed(0), max_rotation_deg=0.0,
+                                  max_shift=0.0, max_scale_change=0.0)
+    torch.testing.assert_close(still, images, atol=1e-5, rtol=0)  # no range: no change
+    turned = augment.random_affine(images, torch.Generator().manual_seed(0), max_rotation_deg=180.0,
+                                   max_shift=0.0, max_scale_change=0.0)
+    # a bar turned by up to 180 degrees: some end up nearly horizontal (more columns lit)
+    columns = (turned[:, 0].amax(1) > 0.5).sum(1)
+    assert columns.max() >= 8 and (columns <= 3).any()
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("self_augmentation_rotation_deg", 200.0, r"in \[0, 180\], got 200.0"),
+    ("self_augmentation_shift", 1.0, r"self_augmentation_shift must be in \[0, 1\), got 1.0"),
+    ("self_augmentation_scale", -0.1, r"self_augmentation_scale must be in \[0, 1\)"),
+])
+def test_self_augmentation_ranges_are_validated(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        InfoVAEGANConfig(input_dim=(1, 8, 8), **{field: value})
+
+
+def test_the_model_passes_its_ranges_to_the_augmentation(make_model, monkeypatch):
+    model = make_model(share_discriminator_trunk=True, self_augmentation_weight=1.0,
+                       self_augmentation_rotation_deg=90.0, self_augmentation_shift=0.25,
+                       self_augmentation_scale=0.2)
+    seen = {}
+
+    def record(x, **ranges):
+        seen.update(ranges)
+        return x
+
+    monkeypatch.setattr(infovaegan_model, "random_affine", record)
+    real = torch.rand(8, 1, 8, 8)
+    model._self_augmentation_terms(real, model.discriminator.trunk(real))
+    assert seen == {"max_rotation_deg": 90.0, "max_shift": 0.25, "max_scale_change": 0.2}
+
+
 def test_self_augmentation_terms_values(make_model, monkeypatch):
     model = make_model(share_discriminator_trunk=True, self_augmentation_weight=2.0,
                        cluster_balance_weight=0.5)
     real = torch.rand(16, 1, 8, 8)
     # an identity "augmentation" leaves nothing to be consistent about
-    monkeypatch.setattr(infovaegan_model, "random_affine", lambda x: x)
+    monkeypatch.setattr(infovaegan_model, "random_affine", lambda x, **_: x)
     model.eval()  # the same BatchNorm statistics for both passes
     features = model.discriminator.trunk(real)
     terms = model._self_augmentation_terms(real, features)

@@ -16,13 +16,19 @@ MAX_SHIFT = 0.1
 MAX_SCALE_CHANGE = 0.1
 
 
-def random_affine(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_affine(
+    images: torch.Tensor,
+    generator: torch.Generator | None = None,
+    max_rotation_deg: float = MAX_ROTATION_DEG,
+    max_shift: float = MAX_SHIFT,
+    max_scale_change: float = MAX_SCALE_CHANGE,
+) -> torch.Tensor:
     """Each image rotated, shifted and rescaled by its own uniform draw (zeros fill in)."""
     n = images.shape[0]
     draw = torch.rand((n, 4), generator=generator, device=images.device, dtype=torch.float32)
-    angle = (2 * draw[:, 0] - 1) * math.radians(MAX_ROTATION_DEG)
-    scale = 1 + (2 * draw[:, 1] - 1) * MAX_SCALE_CHANGE
-    shift = (2 * draw[:, 2:] - 1) * MAX_SHIFT
+    angle = (2 * draw[:, 0] - 1) * math.radians(max_rotation_deg)
+    scale = 1 + (2 * draw[:, 1] - 1) * max_scale_change
+    shift = (2 * draw[:, 2:] - 1) * max_shift
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack(
         [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1

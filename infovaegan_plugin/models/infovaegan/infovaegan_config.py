@@ -174,6 +174,11 @@ class InfoVAEGANConfig(BaseAEConfig):
             the categorical posterior of a slightly rotated/shifted/rescaled image must match
             the image's own (KL, weighted by this), learned with the discriminator's optimizer
             like the MI term. 0 switches it off.
+        self_augmentation_rotation_deg, self_augmentation_shift, self_augmentation_scale: the
+            largest rotation (degrees), shift (fraction of the half-width) and relative scale
+            change of those affine changes, each drawn uniformly per image. The defaults keep a
+            digit a digit; where position, size and orientation are nuisance factors (dSprites)
+            larger ranges ask the category for what none of them changes.
         cluster_balance_weight: with self-augmented training, weight of ``log K - H(mean
             q(c | x))`` over the real batch: the categories share the real images evenly
             (IMSAT's marginal-entropy term).
@@ -221,6 +226,9 @@ class InfoVAEGANConfig(BaseAEConfig):
     elbo_updates_generator_bn: bool = False
     share_discriminator_trunk: bool | None = None
     self_augmentation_weight: float = 0.0
+    self_augmentation_rotation_deg: float = 15.0
+    self_augmentation_shift: float = 0.1
+    self_augmentation_scale: float = 0.1
     cluster_balance_weight: float = 0.4
     instance_noise_std: float = 0.0
     discriminator_spectral_norm: bool = False
@@ -274,6 +282,14 @@ class InfoVAEGANConfig(BaseAEConfig):
                 "encoder_adversarial=True needs joint_discriminator=True: the encoder's "
                 "adversarial gradient comes through the (image, code) discriminator."
             )
+        if not 0 <= self.self_augmentation_rotation_deg <= 180:
+            raise ValueError(
+                "self_augmentation_rotation_deg must be in [0, 180], got "
+                f"{self.self_augmentation_rotation_deg}."
+            )
+        for name in ("self_augmentation_shift", "self_augmentation_scale"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
         for name in ("mi_categorical_weight", "mi_continuous_weight", "kl_categorical_weight",
                      "kl_continuous_weight", "kl_noise_weight", "noise_regression_weight",
                      "elbo_reconstruction_weight", "self_augmentation_weight",

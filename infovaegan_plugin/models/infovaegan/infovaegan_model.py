@@ -427,7 +427,10 @@ class InfoVAEGAN(BaseAE):
         cfg = self.model_config
         sizes = cfg.layout.categorical_sizes
         logits = self._posterior_of(real_features)["categorical_logits"]
-        moved = self.posterior(random_affine(real))["categorical_logits"]
+        moved = self.posterior(random_affine(
+            real, max_rotation_deg=cfg.self_augmentation_rotation_deg,
+            max_shift=cfg.self_augmentation_shift, max_scale_change=cfg.self_augmentation_scale,
+        ))["categorical_logits"]
         consistency, balance = logits.new_zeros(()), logits.new_zeros(())
         for block, moved_block in zip(
             latents.split_per_code(logits, sizes), latents.split_per_code(moved, sizes)
