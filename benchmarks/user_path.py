@@ -36,6 +36,7 @@ from infovaegan_plugin.callbacks import ProbeCallback
 from infovaegan_plugin.data.base import to_pythae_dataset
 from infovaegan_plugin.data.mnist import load_mnist
 from infovaegan_plugin.metrics.clustering import code_information, unsupervised_accuracy
+from settings_args import parse_settings  # benchmarks/, the script's own folder
 
 
 def score(model: InfoVAEGAN, images: np.ndarray, labels: np.ndarray, batch: int = 1000) -> dict:
@@ -56,7 +57,7 @@ def run_pipeline(args, train, test) -> dict:
     from pythae.pipelines import TrainingPipeline
 
     torch.manual_seed(args.seed)
-    model = InfoVAEGAN(InfoVAEGANConfig(input_dim=(1, 28, 28)))
+    model = InfoVAEGAN(InfoVAEGANConfig(input_dim=(1, 28, 28), **parse_settings(args.set)))
     config = InfoVAEGANTrainerConfig(output_dir=os.path.join(args.run_dir, f"pipeline_s{args.seed}"),
                                      num_epochs=args.epochs, seed=args.seed)
     per_epoch: list[dict] = []
@@ -71,7 +72,8 @@ def run_pipeline(args, train, test) -> dict:
     pipeline = TrainingPipeline(model=model, training_config=config)
     pipeline(train_data=to_pythae_dataset(train), eval_data=to_pythae_dataset(test),
              callbacks=[ProbeCallback(probe)])
-    return {"path": "pipeline", "batch_size": config.per_device_train_batch_size, "amp": config.amp,
+    return {"path": "pipeline", "model_overrides": parse_settings(args.set),
+            "batch_size": config.per_device_train_batch_size, "amp": config.amp,
             "wall_time_s": time.perf_counter() - start,
             "accuracy_per_epoch": [e["accuracy"] for e in per_epoch], **per_epoch[-1]}
 
@@ -103,7 +105,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N images per split (smoke runs)")
     parser.add_argument("--run-dir", default="runs/benchmarks/user_path")
     parser.add_argument("--output", default="benchmarks/results/user_path.json")
+    parser.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="model-config field of the pipeline path (repeatable): what one "
+                        "changed default would give a user; not for the cli path")
     args = parser.parse_args()
+    if args.set and "cli" in args.paths.split(","):
+        parser.error("--set changes the pipeline path's config only; use --paths pipeline")
     torch.set_num_threads(args.threads)
     train = load_mnist(args.data_dir, "train", limit=args.limit)
     test = load_mnist(args.data_dir, "test", limit=args.limit)
