@@ -78,7 +78,17 @@ def test_staged_dir_is_all_or_nothing_and_carries_the_run_settings(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([RUN_SETTINGS_FILE, target.name])
 
 
-def test_signals_wait_until_files_are_written():
+@pytest.fixture
+def sigint_handler():
+    """Set SIGINT's handler for one test: a process started in the background (``cmd &``)
+    inherits SIGINT ignored, so the test must not rely on Python's default."""
+    previous = signal.getsignal(signal.SIGINT)
+    yield lambda handler: signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_signals_wait_until_files_are_written(sigint_handler):
+    sigint_handler(signal.default_int_handler)  # Ctrl-C raises KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
         with deferred_interrupts():
             os.kill(os.getpid(), signal.SIGINT)
@@ -87,6 +97,13 @@ def test_signals_wait_until_files_are_written():
     assert written
     with deferred_interrupts(redeliver=False):
         os.kill(os.getpid(), signal.SIGINT)  # dropped
+
+
+def test_an_ignored_sigint_stays_ignored(sigint_handler):
+    sigint_handler(signal.SIG_IGN)  # e.g. started with nohup or in the background
+    with deferred_interrupts():
+        os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # restored, nothing raised
 
 
 def test_sigterm_stops_like_ctrl_c():
