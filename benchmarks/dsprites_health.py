@@ -5,7 +5,8 @@ the instruments that tell a collapse apart from slow learning: discriminator acc
 share of steps the discriminator wins outright, the per-pixel spread of samples relative to real
 images, the spread of sample centroids (pixels) and of sprite areas against the real images',
 the shape shares of each categorical value's samples and the encoder's shape clustering of
-real images (Hungarian accuracy of its categorical code), and the trainer's health warnings; then the FactorVAE metric and MIG of the encoder's codes
+real images (Hungarian accuracy of its categorical code), and the trainer's health warnings;
+then the FactorVAE metric and MIG of the encoder's codes
 (disentanglement_lib sample sizes times ``--metric-scale``), sample and traversal PNG grids,
 and JSON. Not part of the test suite.
 
@@ -158,7 +159,8 @@ def main() -> None:
         out.write_text(json.dumps(payload, indent=2, default=str))
     table = Table(title=f"dSprites ({args.images} images, {args.epochs} epochs, {args.variant})")
     for col in ("seed", "sprites", "centroid col std px", "lit area", "shapes drawn", "shapes used",
-                "shape purity", "encoder shape acc", "D real acc", "D fake acc", "FactorVAE", "MIG", "health"):
+                "shape purity", "encoder shape acc", "D real acc", "D fake acc", "FactorVAE", "MIG",
+                "health"):
         table.add_column(col, justify="right")
     table.add_row("real", f"{real_geometry['sprite_fraction']:.2f}",
                   f"{real_geometry['centroid_col_std_px']:.2f}", f"{real_geometry['lit_area_mean']:.0f}",

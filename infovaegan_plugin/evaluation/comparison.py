@@ -289,7 +289,9 @@ def saved_model_dir(run_dir: Path) -> Path:
     return found[0].parent
 
 
-def load_trained(name: str, settings: BenchmarkSettings, input_dim, run_dir: Path) -> torch.nn.Module:
+def load_trained(
+    name: str, settings: BenchmarkSettings, input_dim, run_dir: Path
+) -> torch.nn.Module:
     """A benchmark run's final model, rebuilt from the settings and read with
     ``weights_only=True`` (pythae's pickled baseline networks are never unpickled)."""
     folder = saved_model_dir(run_dir)
@@ -433,8 +435,8 @@ def run_benchmark(
     """Run (or resume) every (model, seed) pair, then write the summary, table and charts.
 
     ``make_callbacks`` builds fresh training callbacks per run (e.g. a progress bar).
-    Returns the summary dict written to ``summary.json``, plus ``"ran"``/``"rescored"``/``"skipped"``
-    lists.
+    Returns the summary dict written to ``summary.json``, plus the ``"ran"``, ``"rescored"``
+    and ``"skipped"`` lists.
     """
     console = console or Console()
     jobs = [(m, s) for s in settings.seeds for m in settings.models]
