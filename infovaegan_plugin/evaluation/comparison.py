@@ -328,47 +328,61 @@ def _json_default(value: Any) -> Any:
 Callbacks = Callable[[], list]
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """What every run of one benchmark is scored with: the settings, the (training, held-out)
+    data, the Frechet classifier and the dSprites ground truth (``None`` elsewhere)."""
+
+    settings: BenchmarkSettings
+    data: tuple[ImageData, ImageData]
+    classifier: Any
+    ground_truth: Any
+    console: Console
+
+
 def run_one(
     name: str,
     seed: int,
-    settings: BenchmarkSettings,
-    data: tuple[ImageData, ImageData],
+    scoring: Scoring,
     datasets: tuple[Any, Any],
-    classifier,
-    ground_truth,
-    console: Console,
     make_callbacks: Callbacks | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate, draw and record one (model, seed) run."""
-    run_dir = settings.run_dir(name, seed)
-    training_dir = run_dir / "training"
+    training_dir = scoring.settings.run_dir(name, seed) / "training"
     if training_dir.exists():
         shutil.rmtree(training_dir)  # a run that stopped half-way: start it again
     training_dir.mkdir(parents=True)
     started = time.perf_counter()
     model = train_model(
-        name, settings, *datasets, seed, training_dir, make_callbacks() if make_callbacks else None
+        name, scoring.settings, *datasets, seed, training_dir,
+        make_callbacks() if make_callbacks else None,
     )
     train_time = time.perf_counter() - started
-    console.print(f"  trained in {train_time:.1f} s; evaluating")
-    return score_run(name, seed, settings, model, data, classifier, ground_truth, console,
-                     {"n_train": len(data[0]), "train_time_s": train_time})
+    scoring.console.print(f"  trained in {train_time:.1f} s; evaluating")
+    return score_run(name, seed, scoring, model,
+                     {"n_train": len(scoring.data[0]), "train_time_s": train_time})
+
+
+def rescore_one(name: str, seed: int, scoring: Scoring, previous: dict[str, Any]) -> dict[str, Any]:
+    """Score a finished run's saved model again under the current evaluation settings."""
+    settings = scoring.settings
+    input_dim = tuple(scoring.data[0].images.shape[1:])
+    model = load_trained(name, settings, input_dim, settings.run_dir(name, seed))
+    old = previous.get("fingerprint", {})
+    training = {
+        "n_train": previous.get("n_train"),
+        "train_time_s": previous.get("train_time_s"),
+        "rescored_from": {k: old.get(k) for k in sorted(EVALUATION_FIELDS)},
+    }
+    return score_run(name, seed, scoring, model, training)
 
 
 def score_run(
-    name: str,
-    seed: int,
-    settings: BenchmarkSettings,
-    model: torch.nn.Module,
-    data: tuple[ImageData, ImageData],
-    classifier,
-    ground_truth,
-    console: Console,
-    training: dict[str, Any],
+    name: str, seed: int, scoring: Scoring, model: torch.nn.Module, training: dict[str, Any]
 ) -> dict[str, Any]:
     """Evaluate, draw and record a trained model; ``training`` holds what its training
     measured (``n_train``, ``train_time_s``), kept as it was when a run is scored again."""
-    eval_data = data[1]
+    settings, eval_data = scoring.settings, scoring.data[1]
     run_dir = settings.run_dir(name, seed)
     adapter = adapter_for(model)
     eval_settings = EvaluationSettings(
@@ -380,12 +394,12 @@ def score_run(
         adapter,
         eval_data,
         eval_settings,
-        ground_truth=ground_truth,
-        classifier=classifier,
-        on_step=lambda step: console.print(f"  - {step}"),
+        ground_truth=scoring.ground_truth,
+        classifier=scoring.classifier,
+        on_step=lambda step: scoring.console.print(f"  - {step}"),
     )
     grids = write_grids(adapter, eval_data, run_dir, seed=seed,
-                        sprites=ground_truth is not None)
+                        sprites=scoring.ground_truth is not None)
     eval_time = time.perf_counter() - started
     result = {
         "model": name,
@@ -402,29 +416,6 @@ def score_run(
     }
     _write_json_atomic(run_dir / RESULT_FILE, result)
     return result
-
-
-def rescore_one(
-    name: str,
-    seed: int,
-    settings: BenchmarkSettings,
-    previous: dict[str, Any],
-    data: tuple[ImageData, ImageData],
-    classifier,
-    ground_truth,
-    console: Console,
-) -> dict[str, Any]:
-    """Score a finished run's saved model again under the current evaluation settings."""
-    run_dir = settings.run_dir(name, seed)
-    model = load_trained(name, settings, tuple(data[0].images.shape[1:]), run_dir)
-    old = previous.get("fingerprint", {})
-    training = {
-        "n_train": previous.get("n_train"),
-        "train_time_s": previous.get("train_time_s"),
-        "rescored_from": {k: old.get(k) for k in sorted(EVALUATION_FIELDS)},
-    }
-    return score_run(name, seed, settings, model, data, classifier, ground_truth, console,
-                     training)
 
 
 def run_benchmark(
@@ -467,6 +458,7 @@ def run_benchmark(
             settings.dataset_dir / "classifier", data[0], data[1], settings.classifier_epochs
         )
         ground_truth = DSpritesGroundTruth() if settings.dataset == "dsprites" else None
+        scoring = Scoring(settings, data, classifier, ground_truth, console)
         steps = planned_steps(data[1], ground_truth, classifier)
         console.print(f"metrics: {', '.join(steps)}")
     for i, (name, seed) in enumerate(jobs, 1):
@@ -477,16 +469,11 @@ def run_benchmark(
             continue
         if (name, seed) in stale:
             console.print(f"[bold]{label}[/]: scoring the saved model again")
-            done[(name, seed)] = rescore_one(
-                name, seed, settings, stale[(name, seed)], data, classifier, ground_truth,
-                console,
-            )
+            done[(name, seed)] = rescore_one(name, seed, scoring, stale[(name, seed)])
             rescored.append(f"{name}/seed{seed}")
             continue
         console.print(f"[bold]{label}[/]: training")
-        done[(name, seed)] = run_one(
-            name, seed, settings, data, datasets, classifier, ground_truth, console, make_callbacks
-        )
+        done[(name, seed)] = run_one(name, seed, scoring, datasets, make_callbacks)
         ran.append(f"{name}/seed{seed}")
     summary = write_report(settings, [done[j] for j in jobs])
     return {**summary, "ran": ran, "rescored": rescored, "skipped": skipped}
@@ -500,6 +487,7 @@ __all__ = [
     "BenchmarkSettings",
     "base_config",
     "train_model",
+    "Scoring",
     "run_one",
     "score_run",
     "rescore_one",
