@@ -30,7 +30,8 @@ from infovaegan_plugin.training import build_model, fit
 
 #: recipe name -> model-config overrides of the digits preset.
 RECIPES = {
-    "default": {},  # the digits preset: noise_std 1.0
+    "default": {},  # the digits preset: noise_std 1.0, self-augmentation 1.0
+    "no-self-augmentation": {"self_augmentation_weight": 0.0},
     "noise-std-0.1": {"noise_std": 0.1},  # the library-wide default's narrow noise
     "recipe-0.1": RECIPE_0_1,
 }

@@ -223,8 +223,9 @@ def test_encoder_can_share_the_discriminator_trunk(make_model, digits_datasets, 
     """InfoGAN's Q network as its official code trains it: the encoder is a head on the
     discriminator's trunk; the MI term is part of D's loss, so D's optimizer trains the trunk
     and the heads; the generator's MI term trains the generator only; the ELBO only the
-    encoder's own heads; saving keeps the sharing."""
-    model = make_model(share_discriminator_trunk=True)
+    encoder's own heads; saving keeps the sharing. (Self-augmentation, also in D's loss, is
+    switched off: its own tests cover it.)"""
+    model = make_model(share_discriminator_trunk=True, self_augmentation_weight=0.0)
     assert model.encoder.trunk is model.discriminator.trunk
     config = InfoVAEGANTrainerConfig(output_dir=str(tmp_path), per_device_train_batch_size=16,
                                      mi_optimizer="separate")

@@ -1,4 +1,5 @@
-"""IMSAT's self-augmented training of the categorical code on real images (opt-in)."""
+"""IMSAT's self-augmented training of the categorical code on real images (on by default
+where the encoder is a head on the discriminator's trunk)."""
 
 import math
 
@@ -7,6 +8,7 @@ import torch
 
 from infovaegan_plugin import InfoVAEGANConfig, InfoVAEGANTrainerConfig
 from infovaegan_plugin.models.infovaegan import augment, infovaegan_model
+from infovaegan_plugin.models.infovaegan.infovaegan_config import SELF_AUGMENTATION_DEFAULT
 from infovaegan_plugin.trainers import InfoVAEGANTrainer
 
 
@@ -84,6 +86,32 @@ def test_self_augmentation_needs_the_shared_trunk():
         InfoVAEGANConfig(
             input_dim=(1, 8, 8), self_augmentation_weight=1.0, share_discriminator_trunk=False
         )
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({}, SELF_AUGMENTATION_DEFAULT),  # InfoVAEGAN: a head on the discriminator's trunk
+    ({"variant": "infogan"}, SELF_AUGMENTATION_DEFAULT),
+    ({"variant": "ali"}, 0.0),  # a separate encoder: nothing for the term to train
+    ({"variant": "custom", "share_discriminator_trunk": False}, 0.0),
+    ({"categorical_dims": []}, 0.0),  # no category to keep consistent
+    ({"self_augmentation_weight": 0.0}, 0.0),  # an explicit value wins
+    ({"self_augmentation_weight": 2.5}, 2.5),
+])
+def test_self_augmentation_default_follows_the_encoder(kwargs, expected):
+    assert SELF_AUGMENTATION_DEFAULT == 1.0
+    assert InfoVAEGANConfig(input_dim=(1, 8, 8), **kwargs).self_augmentation_weight == expected
+
+
+def test_saved_weight_survives_a_round_trip(tmp_path):
+    """A config saved with the term off (every model saved before it became the default)
+    loads with it off; the resolved default is written out, so it does not change on load."""
+    for weight in (0.0, None):
+        config = InfoVAEGANConfig(input_dim=(1, 8, 8), self_augmentation_weight=weight)
+        path = tmp_path / "model_config.json"
+        config.save_json(str(tmp_path), "model_config")
+        loaded = InfoVAEGANConfig.from_json_file(str(path))
+        assert loaded.self_augmentation_weight == config.self_augmentation_weight
+        assert loaded.self_augmentation_weight == (0.0 if weight == 0.0 else 1.0)
 
 
 def test_self_augmentation_trains_q_with_the_discriminator(make_model, digits_datasets, tmp_path):

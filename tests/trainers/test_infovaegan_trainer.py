@@ -173,6 +173,10 @@ def test_optimizers_have_their_own_learning_rates(make_model, digits_datasets, t
         ("infovaegan-shared-trunk", 1, {"generator": 2, "discriminator": 3}),
         ("infovaegan-shared-trunk", 2, {"generator": 2, "discriminator": 5}),
         ("infogan-shared-trunk", 1, {"generator": 1, "discriminator": 3}),
+        # the default self-augmentation adds one encoder pass per D step: the moved real batch
+        ("infovaegan-self-augmentation", 1, {"generator": 2, "discriminator": 3, "encoder": 1}),
+        ("infovaegan-self-augmentation", 2, {"generator": 2, "discriminator": 5, "encoder": 2}),
+        ("infogan-self-augmentation", 1, {"generator": 1, "discriminator": 3, "encoder": 1}),
     ],
 )
 def test_forward_passes_per_step_are_minimal(
@@ -181,7 +185,11 @@ def test_forward_passes_per_step_are_minimal(
     if variant == "infovaegan-joint":  # the paper's joint D also encodes the real batch
         model = make_model("infovaegan", joint_discriminator=True, **SEPARATE)
     elif variant.endswith("-shared-trunk"):
-        model = make_model(variant.removesuffix("-shared-trunk"), **SHARED)
+        model = make_model(variant.removesuffix("-shared-trunk"), **SHARED,
+                           self_augmentation_weight=0.0)
+    elif variant.endswith("-self-augmentation"):  # the defaults
+        model = make_model(variant.removesuffix("-self-augmentation"))
+        assert model.model_config.self_augmentation_weight == 1.0
     else:
         model = make_model(variant, **SEPARATE)
     trainer = make_trainer(model, digits_datasets, tmp_path, discriminator_steps=d_steps)

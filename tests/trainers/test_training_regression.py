@@ -5,7 +5,7 @@ The steps use plain SGD and the fingerprint projects the weight *change* (after 
 onto a fixed random direction. Adam's first step is ``lr * sign(g)``, so a gradient that is zero
 up to rounding flips a weight by a whole learning rate on another CPU's BLAS: fingerprints
 stored under Adam moved by 1e-3 between two Xeon machines. Under SGD the change is linear in the
-gradient, so rounding moves it by ~1e-7 relative while a changed loss moves it by O(1)."""
+gradient, so rounding moves it by ~1e-5 of its norm while a changed loss moves it by O(1)."""
 
 from __future__ import annotations
 
@@ -36,14 +36,24 @@ CASES = {
         "infogan", {**DEFAULTS_BEFORE_ISSUE_13, "infer_noise": True}, {"mi_optimizer": "separate"}
     ),
     "ali-shared": ("ali", {"infer_noise": True, "noise_std": 0.1}, {"mi_optimizer": "shared"}),
-    # today's shipped defaults (issue 13): Q on D's trunk, ||c - mean||^2, noise N(0, 1/3)
+    # issue 13's defaults: Q on D's trunk, ||c - mean||^2, noise N(0, 1/3)
+    "defaults-before-self-augmentation": ("infovaegan", {"self_augmentation_weight": 0.0}, {}),
+    # today's shipped defaults: the same with self-augmented training of the categories
     "defaults": ("infovaegan", {}, {}),
 }
+
+#: Allowed difference, as a fraction of the change's norm (projection) or of its sum of squares.
+TOLERANCE = 1e-3
 
 #: (projection onto a fixed random vector, sum of squares) of each network's parameter change
 #: after three SGD steps.
 EXPECTED = {
     'defaults': {
+        'encoder': (-0.0035730426226316184, 3.0462458246736188e-05),
+        'generator': (-0.01002422982985276, 0.00010124329239534935),
+        'discriminator': (0.0013477763437302064, 5.052458269263119e-06),
+    },
+    'defaults-before-self-augmentation': {
         'encoder': (-0.0037149268481767887, 3.174766524805924e-05),
         'generator': (-0.006305885136302628, 9.634812563554619e-05),
         'discriminator': (0.0012658012636060376, 6.29386323129025e-06),
@@ -116,5 +126,9 @@ def test_three_training_steps_give_the_stored_weights(make_model, digits_dataset
     assert set(got) == set(EXPECTED[case])
     for net, (projection, squares) in EXPECTED[case].items():
         assert squares > 0, (case, net)  # every network is stepped
-        assert got[net][0] == pytest.approx(projection, rel=1e-5, abs=1e-12), (case, net)
-        assert got[net][1] == pytest.approx(squares, rel=1e-5), (case, net)
+        # the tolerance is relative to the size of the change (its norm), not to the
+        # projection, which can be near zero: rounding on another CPU (an AMD EPYC against the
+        # Xeon these were stored on) moved projections by up to 4e-5 of the norm; a changed
+        # loss moves them by a large fraction of it (0.37 for self-augmentation's generator)
+        assert abs(got[net][0] - projection) <= TOLERANCE * squares**0.5, (case, net)
+        assert got[net][1] == pytest.approx(squares, rel=TOLERANCE), (case, net)

@@ -49,6 +49,10 @@ RECIPE_0_1 = {
 #: InfoGAN ablation and in the independent reference alike (docs/RESULTS.md).
 UNIFORM_NOISE_STD = 3**-0.5
 
+#: ``self_augmentation_weight`` of a model whose encoder reads the discriminator's trunk and
+#: has a categorical code, when none is given (docs/RESULTS.md, "self-augmentation").
+SELF_AUGMENTATION_DEFAULT = 1.0
+
 #: Ablations of the same code base used to reproduce the paper's comparisons.
 VARIANTS = ("infovaegan", "infogan", "ali")
 
@@ -169,11 +173,14 @@ class InfoVAEGANConfig(BaseAEConfig):
             that judge realism; the ELBO stage trains the encoder's heads only. ``False``: a
             separate encoder network (the paper's figure) trained by the MI term with the
             generator.
-        self_augmentation_weight: (opt-in, beyond the paper; needs
-            ``share_discriminator_trunk``) IMSAT's self-augmented training on *real* images:
-            the categorical posterior of a slightly rotated/shifted/rescaled image must match
-            the image's own (KL, weighted by this), learned with the discriminator's optimizer
-            like the MI term. 0 switches it off.
+        self_augmentation_weight: (beyond the paper; needs ``share_discriminator_trunk``)
+            IMSAT's self-augmented training on *real* images: the categorical posterior of a
+            slightly rotated/shifted/rescaled image must match the image's own (KL, weighted
+            by this), learned with the discriminator's optimizer like the MI term. 0 switches
+            it off. Unset (``None``): :data:`SELF_AUGMENTATION_DEFAULT` where the encoder is
+            a head on the discriminator's trunk with a categorical code (InfoVAEGAN and the
+            InfoGAN ablation), else 0 (ALI). It is the default because it lifted MNIST
+            accuracy after 3 epochs from 0.68/0.87 to 0.97/0.97 (seeds 0/1, docs/RESULTS.md).
         self_augmentation_rotation_deg, self_augmentation_shift, self_augmentation_scale: the
             largest rotation (degrees), shift (fraction of the half-width) and relative scale
             change of those affine changes, each drawn uniformly per image. The defaults keep a
@@ -225,7 +232,7 @@ class InfoVAEGANConfig(BaseAEConfig):
     encoder_adversarial: bool | None = None
     elbo_updates_generator_bn: bool = False
     share_discriminator_trunk: bool | None = None
-    self_augmentation_weight: float = 0.0
+    self_augmentation_weight: float | None = None
     self_augmentation_rotation_deg: float = 15.0
     self_augmentation_shift: float = 0.1
     self_augmentation_scale: float = 0.1
@@ -242,6 +249,11 @@ class InfoVAEGANConfig(BaseAEConfig):
     def __post_init__(self):
         super().__post_init__()
         self._resolve_variant()
+        if self.self_augmentation_weight is None:
+            self.self_augmentation_weight = (
+                SELF_AUGMENTATION_DEFAULT
+                if self.share_discriminator_trunk and self.categorical_dims else 0.0
+            )
         if self.input_dim is None:
             raise ValueError(
                 "InfoVAEGANConfig needs input_dim=(C, H, W), e.g. (1, 28, 28) for MNIST."
