@@ -60,7 +60,8 @@ def train(
         None, help="Continue from a checkpoint_epoch_N folder (or a run folder's newest); "
         "options not given again are taken from the checkpoint."),
     amp: bool | None = typer.Option(
-        None, "--amp/--no-amp", help="Mixed precision (fp16 on CUDA, bf16 on CPU)."),
+        None, "--amp/--no-amp", help="Mixed precision (fp16 on CUDA, bf16 on CPU; a CPU "
+        "without AVX512-BF16 or AMX emulates bf16, ~20x slower: a warning says so)."),
     threads: int | None = typer.Option(
         None, callback=at_least(0),
         help="torch CPU threads (default: OMP_NUM_THREADS when set, else half the usable "

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable
 from copy import deepcopy
 from typing import Any
@@ -45,6 +46,7 @@ from ...atomic import WriteError, save_torch, write_text
 from ...health import HealthMonitor, min_category_share, sample_spread
 from ...models.infovaegan import InfoVAEGAN
 from ...models.infovaegan.infovaegan_model import LOSS_NAMES, per_image_mse
+from ...precision import cpu_bf16_warning
 from .infovaegan_trainer_config import InfoVAEGANTrainerConfig
 from .resume import resume_command
 from .run_control import (
@@ -160,6 +162,15 @@ class InfoVAEGANTrainer(BaseTrainer):
                 rank=self.rank,
             )
         return device
+
+    def _warn_if_amp_is_emulated(self) -> None:
+        """bf16 autocast on a CPU without bf16 instructions is slower, not faster."""
+        if not self.training_config.amp or torch.device(self.device).type != "cpu":
+            return
+        message = cpu_bf16_warning()
+        if message is not None and self.is_main_process:
+            logger.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def _amp(self):
         """pythae's ``amp`` switch: fp16 + grad scaling on CUDA, bf16 autocast on CPU."""
@@ -601,6 +612,7 @@ class InfoVAEGANTrainer(BaseTrainer):
     def train(self, log_output_dir: str | None = None):
         """Train for ``num_epochs`` (continuing a checkpoint when configured)."""
         self.prepare_training()
+        self._warn_if_amp_is_emulated()
         start_epoch = 1
         if self.training_config.resume_from_checkpoint:
             start_epoch = self.load_checkpoint(self.training_config.resume_from_checkpoint) + 1
