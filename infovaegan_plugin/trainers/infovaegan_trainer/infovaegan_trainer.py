@@ -164,12 +164,13 @@ class InfoVAEGANTrainer(BaseTrainer):
         return device
 
     def _warn_if_amp_is_emulated(self) -> None:
-        """bf16 autocast on a CPU without bf16 instructions is slower, not faster."""
+        """bf16 autocast on a CPU without bf16 instructions is slower, not faster. A Python
+        warning only: the command line renders those (``warning: ...``), and a logger line as
+        well printed the message twice there."""
         if not self.training_config.amp or torch.device(self.device).type != "cpu":
             return
         message = cpu_bf16_warning()
         if message is not None and self.is_main_process:
-            logger.warning(message)
             warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def _amp(self):
