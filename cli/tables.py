@@ -37,6 +37,21 @@ def print_run_result(console: Any, result: Any) -> None:
         console.print(f"grid:         {escape(str(path))}")
 
 
+def print_restarts(console: Any, result: Any) -> None:
+    """One row per restart: seed, label-free score, accuracy when labels exist, the choice."""
+    table = Table(title=f"restarts (chosen after {result.after_epochs} epoch(s) by code "
+                        f"information on {result.score_images} training images)")
+    for column in ("restart", "seed", "code information", "eval_accuracy", ""):
+        table.add_column(column, justify="right" if column else "left")
+    for c in result.candidates:
+        table.add_row(str(c.index + 1), str(c.seed),
+                      "failed" if c.score is None else f"{c.score:.4f}",
+                      "-" if c.eval_accuracy is None else f"{c.eval_accuracy:.4f}",
+                      "kept" if c.index == result.chosen else "")
+    console.print(table)
+    console.print(f"restarts:     {escape(str(result.record))}")
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1e}"
 

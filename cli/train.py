@@ -22,7 +22,7 @@ from infovaegan_plugin.cli.common import (
     resolve_device,
     user_errors,
 )
-from infovaegan_plugin.cli.tables import print_run_result
+from infovaegan_plugin.cli.tables import print_restarts, print_run_result
 from infovaegan_plugin.threads import set_threads
 
 INTERRUPTED_EXIT = 130
@@ -66,6 +66,13 @@ def train(
         None, callback=at_least(0),
         help="torch CPU threads (default: OMP_NUM_THREADS when set, else half the usable "
         "cores, 1..8; 0: torch's own default, every core)."),
+    restarts: int = typer.Option(
+        1, callback=at_least(1),
+        help="Train K candidates (seeds S, S+1000, ...) for --restart-epochs, keep the one "
+        "whose code carries most information about real images (no labels), train it on."),
+    restart_epochs: int = typer.Option(
+        1, callback=at_least(1), help="Epochs each restart trains before the choice "
+        "(default 1)."),
     purity: bool = typer.Option(
         True, "--purity/--no-purity",
         help="With labelled data, report generator purity each epoch (a small classifier is "
@@ -77,7 +84,8 @@ def train(
     Ctrl-C (or SIGTERM) saves the state after the last finished epoch and prints the
     command that resumes it.
     """
-    given = {k: v for k, v in locals().items() if k not in ("resume", "purity")}
+    given = {k: v for k, v in locals().items()
+             if k not in ("resume", "purity", "restarts", "restart_epochs")}
     from infovaegan_plugin.models.infovaegan.infovaegan_config import VARIANTS
     from infovaegan_plugin.trainers.infovaegan_trainer.resume import (
         ResumeError,
@@ -88,6 +96,9 @@ def train(
     from infovaegan_plugin.training import DEFAULTS
 
     checkpoint = None
+    if restarts > 1 and resume is not None:
+        fail("--restarts cannot be combined with --resume: resume the kept restart's run "
+             "folder instead (restarts.json names it).")
     if resume is not None:
         with user_errors(ResumeError):
             checkpoint = read_checkpoint(resume)
@@ -105,7 +116,10 @@ def train(
     set_threads(settings["threads"])
     with interrupt_signals():
         try:
-            _train(settings, variant, checkpoint, resolved_device, purity)
+            if restarts > 1:
+                _train_restarts(settings, restarts, restart_epochs, resolved_device, purity)
+            else:
+                _train(settings, variant, checkpoint, resolved_device, purity)
         except KeyboardInterrupt as exc:  # before or after the epochs (e.g. loading data)
             console.print(f"[yellow]interrupted[/] ({getattr(exc, 'signal_name', 'SIGINT')}) "
                           "before training started or after it ended; nothing more was saved.")
@@ -146,6 +160,46 @@ def _train(settings: dict, given_variant: str | None, checkpoint, device: str,
     except (FileNotFoundError, ValueError, OSError, ModelError, DatasetError) as exc:
         fail(str(exc))
     print_run_result(console, result)
+
+
+def _train_restarts(settings: dict, restarts: int, restart_epochs: int, device: str,
+                    purity: bool) -> None:
+    from pythae.customexception import DatasetError, ModelError
+
+    from infovaegan_plugin.callbacks import RichProgressCallback
+    from infovaegan_plugin.data import DataError
+    from infovaegan_plugin.inputs import InvalidInputError
+    from infovaegan_plugin.restarts import RESTARTS_FILE, train_with_restarts
+    from infovaegan_plugin.trainers.infovaegan_trainer.resume import ResumeError, resume_command
+    from infovaegan_plugin.trainers.infovaegan_trainer.run_control import TrainingInterrupted
+
+    bars: list[RichProgressCallback] = []
+
+    def progress() -> list:
+        bars.append(RichProgressCallback(console=console))
+        return [bars[-1]]
+
+    record = Path(settings["output_dir"]) / RESTARTS_FILE
+    try:
+        try:
+            result = train_with_restarts(settings, restarts, restart_epochs, device, progress,
+                                         purity, log=lambda m: console.print(escape(m)))
+        finally:
+            for bar in bars:
+                bar.on_train_end(None)
+    except TrainingInterrupted as exc:
+        console.print(f"[yellow]interrupted[/]: {escape(str(exc))}")
+        if exc.checkpoint is not None:
+            console.print("this restart resumes with:")
+            console.print(f"  {escape(resume_command(exc.checkpoint))}", soft_wrap=True)
+        if record.is_file():
+            console.print(f"finished restarts: {escape(str(record))}")
+        raise typer.Exit(INTERRUPTED_EXIT)
+    except (DataError, InvalidInputError, ResumeError, FileNotFoundError, ValueError, OSError,
+            ModelError, DatasetError) as exc:
+        fail(str(exc))
+    print_restarts(console, result)
+    print_run_result(console, result.final)
 
 
 def register(app: typer.Typer) -> None:

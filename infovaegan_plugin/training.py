@@ -32,7 +32,7 @@ __all__ = ["DEFAULTS", "METRICS_FILE", "PreparedRun", "RunResult", "build_model"
 DEFAULTS: dict[str, Any] = {
     "dataset": "digits", "data_dir": None, "limit": None, "eval_fraction": 0.1,
     "variant": "infovaegan", "seed": 0, "device": "auto", "amp": False, "threads": None,
-    "checkpoint_every": 1, "keep_checkpoints": 3,
+    "checkpoint_every": 1, "keep_checkpoints": 3, "data_seed": None,
 }
 METRICS_FILE = "metrics.json"
 
@@ -62,9 +62,24 @@ def fit(model: Any, training_config: InfoVAEGANTrainerConfig, train_data: Any,
     pipeline = TrainingPipeline(model=model, training_config=training_config)
     if on_pipeline is not None:
         on_pipeline(pipeline)
-    pipeline(train_data=dataset(train_data),
-             eval_data=None if eval_data is None else dataset(eval_data), callbacks=callbacks)
+    try:
+        pipeline(train_data=dataset(train_data),
+                 eval_data=None if eval_data is None else dataset(eval_data), callbacks=callbacks)
+    finally:
+        _one_console_handler()
     return pipeline.trainer
+
+
+def _one_console_handler() -> None:
+    """pythae's ``MetricConsolePrinterCallback`` adds a console handler to its module's logger
+    each time a trainer is built, so a process that trains several runs (restarts, benchmarks)
+    printed every loss line once more per run. Keep the first."""
+    import logging
+
+    logger = logging.getLogger("pythae.trainers.training_callbacks")
+    consoles = [h for h in logger.handlers if type(h) is logging.StreamHandler]
+    for extra in consoles[1:]:
+        logger.removeHandler(extra)
 
 
 @dataclass
@@ -122,8 +137,11 @@ def prepare_run(settings: Mapping[str, Any], checkpoint: Checkpoint | None = Non
     preset = preset_for(dataset if is_named(dataset) else "custom")
     settings["epochs"] = settings.get("epochs") or preset["epochs"]
     settings["batch_size"] = settings.get("batch_size") or preset["batch_size"]
-    train_data, eval_data = train_held_out(dataset, settings["data_dir"], settings["limit"],
-                                           settings["eval_fraction"], settings["seed"])
+    # restarts (:mod:`.restarts`) train several seeds on the base seed's split
+    data_seed = settings.get("data_seed")
+    train_data, eval_data = train_held_out(
+        dataset, settings["data_dir"], settings["limit"], settings["eval_fraction"],
+        settings["seed"] if data_seed is None else data_seed)
     model_config = model_config_for(dataset if is_named(dataset) else "custom",
                                     train_data.images.shape[1:], settings["variant"])
     model_config.trained_on = train_data.name

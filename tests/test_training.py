@@ -82,3 +82,13 @@ def test_a_weak_purity_classifier_is_refused_logged_and_recorded(tmp_path, monke
     assert "generator purity refused" in summary["generator_purity_refused"]
     assert "generator_purity" not in result.final_metrics
     assert messages[-1] == summary["generator_purity_refused"]
+
+
+def test_training_twice_in_one_process_prints_each_loss_line_once(tmp_path):
+    import logging
+
+    logger = logging.getLogger("pythae.trainers.training_callbacks")
+    for folder in ("first", "second"):
+        train_run(prepare_run(_settings(tmp_path / folder)), "cpu", purity=False)
+    consoles = [h for h in logger.handlers if type(h) is logging.StreamHandler]
+    assert len(consoles) == 1  # pythae adds one per trainer; fit keeps the first
