@@ -22,10 +22,10 @@ from infovaegan_plugin.cli.common import (
     resolve_device,
     user_errors,
 )
-from infovaegan_plugin.cli.tables import print_restarts, print_run_result
+from infovaegan_plugin.cli.train_restarts import INTERRUPTED_EXIT, train_restarts
+from infovaegan_plugin.cli.tables import print_run_result
 from infovaegan_plugin.threads import set_threads
 
-INTERRUPTED_EXIT = 130
 
 
 def train(
@@ -117,7 +117,7 @@ def train(
     with interrupt_signals():
         try:
             if restarts > 1:
-                _train_restarts(settings, restarts, restart_epochs, resolved_device, purity)
+                train_restarts(settings, restarts, restart_epochs, resolved_device, purity)
             else:
                 _train(settings, variant, checkpoint, resolved_device, purity)
         except KeyboardInterrupt as exc:  # before or after the epochs (e.g. loading data)
@@ -160,46 +160,6 @@ def _train(settings: dict, given_variant: str | None, checkpoint, device: str,
     except (FileNotFoundError, ValueError, OSError, ModelError, DatasetError) as exc:
         fail(str(exc))
     print_run_result(console, result)
-
-
-def _train_restarts(settings: dict, restarts: int, restart_epochs: int, device: str,
-                    purity: bool) -> None:
-    from pythae.customexception import DatasetError, ModelError
-
-    from infovaegan_plugin.callbacks import RichProgressCallback
-    from infovaegan_plugin.data import DataError
-    from infovaegan_plugin.inputs import InvalidInputError
-    from infovaegan_plugin.restarts import RESTARTS_FILE, train_with_restarts
-    from infovaegan_plugin.trainers.infovaegan_trainer.resume import ResumeError, resume_command
-    from infovaegan_plugin.trainers.infovaegan_trainer.run_control import TrainingInterrupted
-
-    bars: list[RichProgressCallback] = []
-
-    def progress() -> list:
-        bars.append(RichProgressCallback(console=console))
-        return [bars[-1]]
-
-    record = Path(settings["output_dir"]) / RESTARTS_FILE
-    try:
-        try:
-            result = train_with_restarts(settings, restarts, restart_epochs, device, progress,
-                                         purity, log=lambda m: console.print(escape(m)))
-        finally:
-            for bar in bars:
-                bar.on_train_end(None)
-    except TrainingInterrupted as exc:
-        console.print(f"[yellow]interrupted[/]: {escape(str(exc))}")
-        if exc.checkpoint is not None:
-            console.print("this restart resumes with:")
-            console.print(f"  {escape(resume_command(exc.checkpoint))}", soft_wrap=True)
-        if record.is_file():
-            console.print(f"finished restarts: {escape(str(record))}")
-        raise typer.Exit(INTERRUPTED_EXIT)
-    except (DataError, InvalidInputError, ResumeError, FileNotFoundError, ValueError, OSError,
-            ModelError, DatasetError) as exc:
-        fail(str(exc))
-    print_restarts(console, result)
-    print_run_result(console, result.final)
 
 
 def register(app: typer.Typer) -> None:

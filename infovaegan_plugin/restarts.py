@@ -104,7 +104,7 @@ class RestartsResult:
     """What :func:`train_with_restarts` did; ``final`` is the kept run's ``RunResult``."""
 
     candidates: list[Candidate]
-    chosen: int
+    chosen: int | None  # index into candidates; None until every candidate has run
     after_epochs: int
     score_images: int
     final: Any = None
@@ -122,7 +122,7 @@ class RestartsResult:
             },
             "candidates": [asdict(c) for c in self.candidates],
             "chosen": self.chosen,
-            "chosen_seed": self.candidates[self.chosen].seed,
+            "chosen_seed": None if self.chosen is None else self.candidates[self.chosen].seed,
             "continued_from": self.continued_from,
             "final_run_dir": None if self.final is None else str(self.final.folder),
             "final_model": None if self.final is None else str(self.final.final_model),
@@ -162,7 +162,7 @@ def train_with_restarts(
     score_images = probe.train_data.images[:SCORE_IMAGES]
     result = RestartsResult(
         candidates=[Candidate(i, s) for i, s in enumerate(restart_seeds(base_seed, restarts))],
-        chosen=-1, after_epochs=selection_epochs, score_images=len(score_images),
+        chosen=None, after_epochs=selection_epochs, score_images=len(score_images),
         record=output_dir / RESTARTS_FILE)
 
     def write_record() -> None:

@@ -38,3 +38,27 @@ def test_restarts_refuse_resume_and_a_count_below_one(tmp_path: Path):
     zero = runner.invoke(app, ["train", "--restarts", "0", "--output-dir", str(tmp_path)])
     assert zero.exit_code == 2 and "restarts" in zero.output
     assert not list(tmp_path.iterdir())
+
+
+def test_an_interrupted_restart_names_its_resume_command_and_keeps_the_record(
+        tmp_path: Path, monkeypatch):
+    from infovaegan_plugin import training
+    from infovaegan_plugin.trainers.infovaegan_trainer.run_control import TrainingInterrupted
+
+    real_train_run = training.train_run
+
+    def stop_the_second(run, *args, **kwargs):
+        if run.settings["seed"] == 1000:
+            raise TrainingInterrupted("stopped after epoch 1", "/runs/ck/checkpoint_epoch_1", 1)
+        return real_train_run(run, *args, **kwargs)
+
+    monkeypatch.setattr(training, "train_run", stop_the_second)
+    result = runner.invoke(app, [
+        "train", "--dataset", "digits", "--epochs", "1", "--limit", "200", "--device", "cpu",
+        "--no-purity", "--restarts", "2", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 130, result.output
+    assert "infovaegan train --resume /runs/ck/checkpoint_epoch_1" in result.output
+    record = json.loads((tmp_path / "restarts.json").read_text())
+    assert record["candidates"][0]["score"] is not None  # the finished restart is kept
+    assert record["candidates"][1]["run_dir"] is None
+    assert record["chosen"] is None and record["chosen_seed"] is None
