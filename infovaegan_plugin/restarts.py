@@ -145,21 +145,23 @@ def train_with_restarts(
     ``settings`` are :func:`~infovaegan_plugin.training.prepare_run`'s (``seed`` is the base
     seed, ``output_dir`` holds one folder per candidate and ``restarts.json``). A candidate
     whose loss turns non-finite is recorded as failed and cannot win. ``make_callbacks`` gives
-    fresh training callbacks (e.g. a progress bar) for each run.
+    fresh training callbacks (e.g. a progress bar) for each run. With ``purity``, one
+    generator-purity classifier (trained with the base seed) serves every run.
     """
     from .trainers.infovaegan_trainer.infovaegan_trainer import NonFiniteLossError
     from .trainers.infovaegan_trainer.resume import merge_settings, read_checkpoint
-    from .training import DEFAULTS, prepare_run, train_run
+    from .training import DEFAULTS, prepare_run, purity_probe_for, train_run
 
     if after_epochs < 1:
         raise ValueError(f"after_epochs must be at least 1, got {after_epochs}")
     base = dict(settings)
     output_dir = Path(base["output_dir"])
     base_seed = int(base["seed"])
-    probe = prepare_run({**base, "data_seed": base_seed})
-    total_epochs = int(probe.settings["epochs"])
+    base_run = prepare_run({**base, "data_seed": base_seed})
+    total_epochs = int(base_run.settings["epochs"])
     selection_epochs = min(after_epochs, total_epochs)
-    score_images = probe.train_data.images[:SCORE_IMAGES]
+    score_images = base_run.train_data.images[:SCORE_IMAGES]
+    shared_probe = purity_probe_for(base_run, base_seed, log) if purity else None
     result = RestartsResult(
         candidates=[Candidate(i, s) for i, s in enumerate(restart_seeds(base_seed, restarts))],
         chosen=None, after_epochs=selection_epochs, score_images=len(score_images),
@@ -178,7 +180,8 @@ def train_with_restarts(
             "checkpoint_every": selection_epochs,
             "output_dir": _candidate_dir(output_dir, candidate.index, candidate.seed)})
         try:
-            runs[candidate.index] = done = train_run(run, device, make_callbacks(), purity, log)
+            runs[candidate.index] = done = train_run(run, device, make_callbacks(), purity, log,
+                                                     probe=shared_probe)
         except NonFiniteLossError as exc:
             candidate.failed = str(exc)
             log(f"restart {candidate.index + 1} failed: {exc}")
@@ -206,7 +209,7 @@ def train_with_restarts(
         merged = merge_settings(given, checkpoint, DEFAULTS)
         result.continued_from = str(checkpoint.path)
         result.final = train_run(prepare_run(merged, checkpoint), device, make_callbacks(),
-                                 purity, log)
+                                 purity, log, probe=shared_probe)
     else:
         result.final = runs[result.chosen]
     write_record()

@@ -194,36 +194,40 @@ def _summary(trainer: Any, run: PreparedRun, grids: dict[str, Path]) -> dict[str
     }
 
 
-def _add_purity_probe(callbacks: list, run: PreparedRun, seed: int,
-                      log: Callable[[str], None]) -> str | None:
-    """Append the generator-purity probe; when its classifier is too weak, log and return the
-    refusal instead (training goes on without purity)."""
-    from .callbacks import ProbeCallback
+def purity_probe_for(run: PreparedRun, seed: int, log: Callable[[str], None]
+                     ) -> tuple[Callable[[Any], dict] | None, str | None]:
+    """``(probe, None)``: the generator-purity probe of ``run``'s labelled training images;
+    ``(None, refusal)`` when its classifier is too weak (logged); ``(None, None)`` without
+    labels or a categorical code."""
     from .metrics.dataset_classifier import UntrustworthyClassifierError
     from .metrics.purity import purity_probe
 
+    if run.train_data.labels is None or not run.model_config.categorical_dims:
+        return None, None
     log("training the purity classifier on the labels ...")
     try:
-        probe = purity_probe(run.train_data.images, run.train_data.labels, seed)
+        return purity_probe(run.train_data.images, run.train_data.labels, seed), None
     except UntrustworthyClassifierError as exc:
         log(str(exc))
-        return str(exc)
-    callbacks.append(ProbeCallback(probe))
-    return None
+        return None, str(exc)
 
 
 def train_run(run: PreparedRun, device: str, callbacks: list | None = None,
-              purity: bool = True, log: Callable[[str], None] = lambda message: None
+              purity: bool = True, log: Callable[[str], None] = lambda message: None,
+              probe: tuple[Callable[[Any], dict] | None, str | None] | None = None
               ) -> RunResult:
     """Train ``run`` on ``device`` ("cpu" or "cuda") and write ``metrics.json`` and the grids.
 
     ``callbacks``: extra training callbacks (e.g. a progress bar). ``purity``: with labelled
     data, add generator purity and its classifier's held-out accuracy to each epoch (a small
     classifier is trained first; a too-weak one is refused, recorded as
-    ``generator_purity_refused`` in ``metrics.json``). A run that
+    ``generator_purity_refused`` in ``metrics.json``). ``probe``: a
+    :func:`purity_probe_for` result to use instead of training a classifier (restarts share
+    one; the probe's classifier does not change the training). A run that
     fails before keeping a checkpoint or final model leaves no folder; the exception then has
     ``empty_run_removed = True``.
     """
+    from .callbacks import ProbeCallback
     from .viz import write_model_grids
 
     settings, seed = run.settings, run.settings["seed"]
@@ -244,8 +248,10 @@ def train_run(run: PreparedRun, device: str, callbacks: list | None = None,
     holder: dict[str, Any] = {}
     callbacks = [*(callbacks or []), _run_settings_callback(holder, _recordable(settings))]
     refused = None
-    if purity and run.train_data.labels is not None and run.model_config.categorical_dims:
-        refused = _add_purity_probe(callbacks, run, seed, log)
+    if purity:
+        purity_probe, refused = probe if probe is not None else purity_probe_for(run, seed, log)
+        if purity_probe is not None:
+            callbacks.append(ProbeCallback(purity_probe))
     try:
         trainer = fit(model, training_config, run.train_data, run.eval_data, callbacks,
                       on_pipeline=lambda p: holder.update(pipeline=p))

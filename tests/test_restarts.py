@@ -102,10 +102,11 @@ def _settings(tmp_path, **overrides):
             "seed": 3, **overrides}
 
 
-def test_restarts_keep_the_best_scoring_candidate_and_train_it_to_the_full_budget(tmp_path):
+def test_restarts_keep_the_best_scoring_candidate_and_train_it_to_the_full_budget(
+        tmp_path, trust_any_classifier):
     messages = []
     result = train_with_restarts(_settings(tmp_path / "restarts"), restarts=2, after_epochs=1,
-                                 device="cpu", purity=False, log=messages.append)
+                                 device="cpu", purity=True, log=messages.append)
     record = json.loads((tmp_path / "restarts" / RESTARTS_FILE).read_text())
     seeds = [c["seed"] for c in record["candidates"]]
     scores = [c["score"] for c in record["candidates"]]
@@ -122,9 +123,13 @@ def test_restarts_keep_the_best_scoring_candidate_and_train_it_to_the_full_budge
     assert json.loads(result.final.metrics_path.read_text())["epochs"] == 2
     assert record["final_model"] == str(result.final.final_model)
     assert any("kept restart" in m for m in messages)
+    # one purity classifier for every run
+    assert sum("training the purity classifier" in m for m in messages) == 1
+    assert "generator_purity" in result.final.final_metrics
     # the kept run is the uninterrupted two-epoch run of its seed on the base seed's split
+    # (with a purity classifier of its own: the classifier does not change the training)
     plain = train_run(prepare_run(_settings(
-        tmp_path / "plain", seed=chosen["seed"], data_seed=3)), "cpu", purity=False)
+        tmp_path / "plain", seed=chosen["seed"], data_seed=3)), "cpu", purity=True)
     kept = InfoVAEGAN.load_from_folder(str(result.final.final_model)).state_dict()
     alone = InfoVAEGAN.load_from_folder(str(plain.final_model)).state_dict()
     assert all(torch.equal(kept[name], alone[name]) for name in alone)
