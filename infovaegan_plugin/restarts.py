@@ -148,6 +148,7 @@ def train_with_restarts(
     fresh training callbacks (e.g. a progress bar) for each run. With ``purity``, one
     generator-purity classifier (trained with the base seed) serves every run.
     """
+    from .models.infovaegan import InfoVAEGAN
     from .trainers.infovaegan_trainer.infovaegan_trainer import NonFiniteLossError
     from .trainers.infovaegan_trainer.resume import merge_settings, read_checkpoint
     from .training import DEFAULTS, prepare_run, purity_probe_for, train_run
@@ -158,6 +159,8 @@ def train_with_restarts(
     output_dir = Path(base["output_dir"])
     base_seed = int(base["seed"])
     base_run = prepare_run({**base, "data_seed": base_seed})
+    if not base_run.model_config.categorical_dims:
+        raise ValueError("restarts are chosen by the categorical code; this model has none.")
     total_epochs = int(base_run.settings["epochs"])
     selection_epochs = min(after_epochs, total_epochs)
     score_images = base_run.train_data.images[:SCORE_IMAGES]
@@ -187,8 +190,6 @@ def train_with_restarts(
             log(f"restart {candidate.index + 1} failed: {exc}")
             write_record()
             continue
-        from .models.infovaegan import InfoVAEGAN
-
         candidate.run_dir = str(done.folder)
         candidate.score = selection_score(
             InfoVAEGAN.load_from_folder(str(done.final_model)), score_images)

@@ -163,3 +163,16 @@ def test_a_failed_restart_is_recorded_and_cannot_win(tmp_path, monkeypatch):
     assert record["candidates"][0]["failed"] == "discriminator loss is nan at epoch 1"
     assert record["candidates"][0]["score"] is None and record["chosen"] == 1
     assert result.final.final_model.is_dir()
+
+
+def test_restarts_refuse_a_model_without_a_categorical_code_before_training(tmp_path,
+                                                                            monkeypatch):
+    from infovaegan_plugin import InfoVAEGANConfig, training
+
+    monkeypatch.setattr(training, "model_config_for", lambda name, shape, variant: (
+        InfoVAEGANConfig(input_dim=tuple(shape), categorical_dims=[], hidden_dim=32,
+                         base_channels=8, noise_dim=4)))
+    with pytest.raises(ValueError, match="categorical code"):
+        train_with_restarts(_settings(tmp_path), restarts=2, after_epochs=1, device="cpu",
+                            purity=False)
+    assert not (tmp_path / RESTARTS_FILE).exists()
