@@ -71,8 +71,7 @@ def train(
         help="Train K candidates (seeds S, S+1000, ...) for --restart-epochs, keep the one "
         "whose code carries most information about real images (no labels), train it on."),
     restart_epochs: int = typer.Option(
-        1, callback=at_least(1), help="Epochs each restart trains before the choice "
-        "(default 1)."),
+        1, callback=at_least(1), help="Epochs each restart trains before the choice."),
     purity: bool = typer.Option(
         True, "--purity/--no-purity",
         help="With labelled data, report generator purity each epoch (a small classifier is "
