@@ -32,6 +32,7 @@ from rich.table import Table
 
 from infovaegan_plugin import InfoVAEGAN
 from infovaegan_plugin.data.mnist import load_mnist
+from infovaegan_plugin.evaluation.adapters import InfoVAEGANAdapter
 from infovaegan_plugin.metrics.clustering import unsupervised_accuracy
 from infovaegan_plugin.restarts import (
     RESTART_SEED_STRIDE,
@@ -52,14 +53,8 @@ def checkpoints(run: Path) -> dict[int, Path]:
 
 
 def test_accuracy(model: InfoVAEGAN, images: np.ndarray, labels: np.ndarray) -> float:
-    first = model.layout.categorical_slices[0]
-    preds = []
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(images), 1000):
-            probs = model.encode(torch.from_numpy(images[start:start + 1000])).categorical_probs
-            preds.append(probs[:, first].argmax(1).numpy())
-    return unsupervised_accuracy(labels, np.concatenate(preds))
+    """Hungarian accuracy of the first categorical code, as ``infovaegan evaluate`` clusters."""
+    return unsupervised_accuracy(labels, InfoVAEGANAdapter(model).cluster(images, 10))
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 
 console = Console()
+#: Exit code of a command stopped by Ctrl-C or SIGTERM (after saving what it had).
+INTERRUPTED_EXIT = 130
 err_console = Console(stderr=True)
 
 

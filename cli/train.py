@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 
 from infovaegan_plugin.cli.common import (
+    INTERRUPTED_EXIT,
     at_least,
     check_writable,
     console,
@@ -22,10 +23,9 @@ from infovaegan_plugin.cli.common import (
     resolve_device,
     user_errors,
 )
-from infovaegan_plugin.cli.train_restarts import INTERRUPTED_EXIT, train_restarts
 from infovaegan_plugin.cli.tables import print_run_result
+from infovaegan_plugin.cli.train_restarts import train_restarts
 from infovaegan_plugin.threads import set_threads
-
 
 
 def train(

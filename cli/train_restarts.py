@@ -8,11 +8,8 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from infovaegan_plugin.cli.common import console, fail
+from infovaegan_plugin.cli.common import INTERRUPTED_EXIT, console, fail
 from infovaegan_plugin.cli.tables import print_restarts, print_run_result
-
-#: Exit code of a run stopped by Ctrl-C or SIGTERM (after saving what it had).
-INTERRUPTED_EXIT = 130
 
 
 def train_restarts(settings: dict, restarts: int, restart_epochs: int, device: str,

@@ -53,8 +53,8 @@ def selection_score(model: Any, images: np.ndarray, limit: int = SCORE_IMAGES,
     images. High when every category is used and each image is assigned confidently."""
     import torch
 
-    sizes = model.model_config.layout.categorical_sizes
-    if not sizes:
+    layout = model.model_config.layout
+    if not layout.categorical_sizes:
         raise ValueError("restarts are chosen by the categorical code; this model has none.")
     if len(images) == 0:
         raise ValueError("selection_score needs at least one image.")
@@ -70,12 +70,8 @@ def selection_score(model: Any, images: np.ndarray, limit: int = SCORE_IMAGES,
     finally:
         model.train(was_training)
     probs = np.concatenate(chunks).astype(np.float64)
-    score, start = 0.0, 0
-    for size in sizes:
-        block = probs[:, start:start + size]
-        score += code_information(block / block.sum(1, keepdims=True))
-        start += size
-    return float(score)
+    return float(sum(code_information(block / block.sum(1, keepdims=True))
+                     for block in layout.split_categorical(probs)))
 
 
 def pick_best(scores: Sequence[float | None]) -> int:

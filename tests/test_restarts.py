@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from infovaegan_plugin import InfoVAEGAN
+from infovaegan_plugin.layout import LatentLayout
 from infovaegan_plugin.metrics.clustering import code_information
 from infovaegan_plugin.restarts import (
     RESTARTS_FILE,
@@ -28,7 +29,7 @@ class _FixedPosterior(torch.nn.Module):
     def __init__(self, probs: np.ndarray, sizes: list[int]):
         super().__init__()
         self.probs = torch.as_tensor(probs, dtype=torch.float32)
-        self.model_config = SimpleNamespace(layout=SimpleNamespace(categorical_sizes=sizes))
+        self.model_config = SimpleNamespace(layout=LatentLayout.from_sizes(2, sizes, 1))
         self.seen = 0
 
     def encode(self, images):
