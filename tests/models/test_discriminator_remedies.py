@@ -62,3 +62,26 @@ def test_spectral_norm_model_saves_weights_only_and_reloads(make_model, tmp_path
     again = InfoVAEGAN.load_from_folder(str(tmp_path)).eval()
     x = torch.rand(5, 1, 8, 8)
     torch.testing.assert_close(again.embed(x), model.embed(x))
+
+
+def test_instance_noise_anneals_linearly_to_zero(make_model):
+    model = make_model(instance_noise_std=0.4, instance_noise_anneal_epochs=2)
+    assert [model.instance_noise_std_at(e) for e in (1, 2, 3, 4)] == pytest.approx(
+        [0.4, 0.2, 0.0, 0.0]
+    )
+    constant = make_model(instance_noise_std=0.4)
+    assert [constant.instance_noise_std_at(e) for e in (1, 5, 50)] == [0.4, 0.4, 0.4]
+
+
+def test_annealed_noise_follows_the_training_epoch(make_model):
+    model = make_model(instance_noise_std=0.5, instance_noise_anneal_epochs=1)
+    images = torch.zeros(64, 1, 8, 8)
+    model.train()
+    assert model.judged(images).std().item() == pytest.approx(0.5, rel=0.05)
+    model.training_epoch = 2
+    assert model.judged(images) is images  # annealed away
+
+
+def test_negative_anneal_epochs_are_refused():
+    with pytest.raises(ValueError, match="instance_noise_anneal_epochs must be >= 0"):
+        InfoVAEGANConfig(input_dim=(1, 8, 8), instance_noise_anneal_epochs=-1)

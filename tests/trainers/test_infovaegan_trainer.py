@@ -414,3 +414,24 @@ def test_plateau_scheduler_steps_on_the_reconstruction_mse(
             images = train.data
             expected = ((model.reconstruct(images) - images) ** 2).flatten(1).mean(1).mean()
         assert mse == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_trainer_tells_the_model_its_epoch_for_the_noise_schedule(
+    make_model, digits_datasets, tmp_path, monkeypatch
+):
+    """Epoch 1 judges with the full instance noise, epoch 2 (anneal over 1 epoch) with none."""
+    model = make_model(instance_noise_std=0.3, instance_noise_anneal_epochs=1)
+    seen: list[tuple[int, float]] = []
+    schedule = model.instance_noise_std_at
+
+    def spy(epoch: int) -> float:
+        std = schedule(epoch)
+        if model.training:
+            seen.append((epoch, std))
+        return std
+
+    monkeypatch.setattr(model, "instance_noise_std_at", spy)
+    make_trainer(model, digits_datasets, tmp_path, num_epochs=2).train()
+    assert {e for e, _ in seen} == {1, 2}
+    assert {std for e, std in seen if e == 1} == {0.3}
+    assert {std for e, std in seen if e == 2} == {0.0}

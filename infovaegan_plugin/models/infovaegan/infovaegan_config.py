@@ -193,6 +193,10 @@ class InfoVAEGANConfig(BaseAEConfig):
             image the discriminator judges, real and generated (instance noise): binary sprites
             on black have a support no smooth generator output touches, so without it the
             discriminator wins at once (dSprites). 0 switches it off.
+        instance_noise_anneal_epochs: 0 keeps ``instance_noise_std`` for the whole run; N > 0
+            lowers it linearly from its full value in epoch 1 to 0 from epoch N + 1 on, so the
+            discriminator, once the generator draws sprites of the right size and place, sees
+            the edges that tell the shapes apart.
         discriminator_spectral_norm: spectral normalisation of the discriminator's conv and
             linear layers (and so of a shared encoder trunk), which bounds how fast the
             discriminator can separate real from generated images.
@@ -238,6 +242,7 @@ class InfoVAEGANConfig(BaseAEConfig):
     self_augmentation_scale: float = 0.1
     cluster_balance_weight: float = 0.4
     instance_noise_std: float = 0.0
+    instance_noise_anneal_epochs: int = 0
     discriminator_spectral_norm: bool = False
     use_inference_stage: bool | None = None
     use_mutual_information: bool | None = None
@@ -305,7 +310,8 @@ class InfoVAEGANConfig(BaseAEConfig):
         for name in ("mi_categorical_weight", "mi_continuous_weight", "kl_categorical_weight",
                      "kl_continuous_weight", "kl_noise_weight", "noise_regression_weight",
                      "elbo_reconstruction_weight", "self_augmentation_weight",
-                     "cluster_balance_weight", "instance_noise_std"):
+                     "cluster_balance_weight", "instance_noise_std",
+                     "instance_noise_anneal_epochs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
         if not self.use_mutual_information and not self.encoder_adversarial and (

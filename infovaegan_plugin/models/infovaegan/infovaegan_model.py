@@ -129,6 +129,9 @@ class InfoVAEGAN(BaseAE):
         if model_config.discriminator_spectral_norm:
             self.discriminator.apply_spectral_norm()
         self.device = None
+        #: the training epoch (1-based) the trainer is in; schedules such as the instance
+        #: noise's read it. Not saved: a resumed trainer sets it again.
+        self.training_epoch = 1
 
     def networks(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "generator": self.generator, "discriminator": self.discriminator}
@@ -448,10 +451,20 @@ class InfoVAEGAN(BaseAE):
         return {"self_augmentation": total, "sat_consistency": consistency,
                 "sat_balance": balance}
 
+    def instance_noise_std_at(self, epoch: int) -> float:
+        """The instance noise of training epoch ``epoch`` (1-based): ``instance_noise_std``,
+        lowered linearly to 0 over ``instance_noise_anneal_epochs`` when that is set."""
+        cfg = self.model_config
+        if cfg.instance_noise_anneal_epochs <= 0:
+            return cfg.instance_noise_std
+        left = 1.0 - (max(epoch, 1) - 1) / cfg.instance_noise_anneal_epochs
+        return cfg.instance_noise_std * max(left, 0.0)
+
     def judged(self, images: torch.Tensor) -> torch.Tensor:
-        """Images as the discriminator sees them in training: with instance noise
-        (``instance_noise_std``) while the model trains, unchanged otherwise."""
-        std = self.model_config.instance_noise_std
+        """Images as the discriminator sees them in training: with instance noise (the
+        schedule's value for :attr:`training_epoch`) while the model trains, unchanged
+        otherwise."""
+        std = self.instance_noise_std_at(self.training_epoch)
         if std > 0 and self.training:
             return images + std * torch.randn_like(images)
         return images
