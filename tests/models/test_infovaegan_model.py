@@ -39,6 +39,13 @@ def test_config_rejects_bad_values(kwargs, message):
         InfoVAEGANConfig(**kwargs)
 
 
+def test_misspelt_field_is_refused_by_name():
+    """pythae's configs drop unknown keyword arguments; a typo must not silently train another
+    model than asked for."""
+    with pytest.raises(ValueError, match="instance_noise_stdd"):
+        InfoVAEGANConfig(input_dim=(1, 8, 8), instance_noise_stdd=0.2)
+
+
 def test_unknown_variant_is_named():
     with pytest.raises(ValueError, match="unknown variant 'vae'"):
         InfoVAEGANConfig.for_variant("vae", input_dim=(1, 8, 8))
@@ -365,6 +372,11 @@ def test_load_errors_name_the_problem(make_model, tmp_path: Path):
     (tmp_path / "model_config.json").write_text(json.dumps(bad))
     with pytest.raises(ModelLoadError, match=r"model_config\.json: invalid InfoVAEGAN model "
                        r"config: field 'hidden_dim': .*integer \(got 'wide'\)"):
+        InfoVAEGAN.load_from_folder(str(tmp_path))
+    unknown = {**json.loads(good), "hidden_dims": 3}
+    (tmp_path / "model_config.json").write_text(json.dumps(unknown))
+    with pytest.raises(ModelLoadError, match=r"model_config\.json: invalid InfoVAEGAN model "
+                       r"config: field 'hidden_dims'"):
         InfoVAEGAN.load_from_folder(str(tmp_path))
     (tmp_path / "model_config.json").write_text(good)
     make_model(hidden_dim=16).save(str(tmp_path / "other"))

@@ -320,6 +320,8 @@ def test_trainer_config_validates():
         InfoVAEGANTrainerConfig(encoder_learning_rate=0.0)
     with pytest.raises(ValueError, match="discriminator_steps"):
         InfoVAEGANTrainerConfig(discriminator_steps=0)
+    with pytest.raises(ValueError, match="num_epoch"):  # misspelt: refused, not dropped
+        InfoVAEGANTrainerConfig(num_epoch=3)
 
 
 def test_sanity_check_names_shape_problem(make_model, tmp_path):

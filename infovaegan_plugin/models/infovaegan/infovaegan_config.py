@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Literal
 
+from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 from pythae.models.base.base_config import BaseAEConfig
 
@@ -118,7 +119,9 @@ def variant_contradictions(variant: str, given: dict) -> list:
     ]
 
 
-@dataclass
+# extra="forbid": a misspelt field is an error naming it, not a setting silently dropped
+# (pythae's configs ignore unknown keyword arguments)
+@dataclass(config=ConfigDict(extra="forbid"))
 class InfoVAEGANConfig(BaseAEConfig):
     """InfoVAEGAN model configuration.
 

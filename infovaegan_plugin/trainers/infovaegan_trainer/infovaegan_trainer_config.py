@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 from pythae.trainers import BaseTrainerConfig
 
 
-@dataclass
+# extra="forbid": a misspelt field is an error naming it, not a setting silently dropped
+# (pythae's configs ignore unknown keyword arguments)
+@dataclass(config=ConfigDict(extra="forbid"))
 class InfoVAEGANTrainerConfig(BaseTrainerConfig):
     """InfoVAEGAN trainer configuration.
 
