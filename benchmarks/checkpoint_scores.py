@@ -1,0 +1,121 @@
+"""Every epoch of finished MNIST runs, scored alike: accuracy, reconstruction, code information.
+
+Compares variants (e.g. InfoVAEGAN against its InfoGAN ablation) at the same seeds and budget
+from their kept checkpoints: for each ``checkpoint_epoch_N`` the Hungarian accuracy of the
+categorical code on the 10,000 test images (as ``infovaegan evaluate`` clusters), the mean
+per-image MSE of reconstructing those images (``model.reconstruct``: posterior mode) and the
+code information on the first 10,000 training images (the score ``--restarts`` chooses by,
+no labels). A run continued with ``--resume`` into another folder is stitched by giving the
+same ``VARIANT:SEED`` twice. Prints a table, writes JSON.
+
+    infovaegan train --dataset mnist --data-dir ../shared/data/mnist --epochs 5 --threads 1 \
+        --keep-checkpoints 0 --seed S [--variant infogan] --output-dir runs/VARIANT_sS
+
+    python benchmarks/checkpoint_scores.py --run infovaegan:0=runs/infovaegan_s0 \
+        --run infogan:0=runs/infogan_s0 ... --output benchmarks/results/variants_5ep.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from infovaegan_plugin import InfoVAEGAN
+from infovaegan_plugin.data.mnist import load_mnist
+from infovaegan_plugin.metrics.reconstruction import evaluate_reconstruction
+from infovaegan_plugin.restarts import SCORE_IMAGES, selection_score
+from restarts_selection import checkpoints, test_accuracy  # benchmarks/, the script's own folder
+
+
+def parse_run(item: str) -> tuple[str, int, Path]:
+    """``VARIANT:SEED=FOLDER`` -> (variant, seed, folder)."""
+    key, sep, folder = item.partition("=")
+    variant, colon, seed = key.partition(":")
+    if not (sep and colon and seed.lstrip("-").isdigit()):
+        raise SystemExit(f"--run takes VARIANT:SEED=FOLDER, got {item!r}")
+    return variant, int(seed), Path(folder)
+
+
+def score(checkpoint: Path, train: np.ndarray, test) -> dict[str, float | str]:
+    model = InfoVAEGAN.load_from_folder(str(checkpoint)).eval()
+    recon = evaluate_reconstruction(model.reconstruct, test.images)
+    return {"test_accuracy": test_accuracy(model, test.images, test.labels),
+            "test_recon_mse": float(recon["mse"]),
+            "code_information": selection_score(model, train),
+            "checkpoint": str(checkpoint)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default="../shared/data/mnist")
+    parser.add_argument("--run", action="append", required=True, metavar="VARIANT:SEED=FOLDER",
+                        help="a finished run (repeat; the same VARIANT:SEED twice stitches a "
+                             "resumed run)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--output", default="benchmarks/results/checkpoint_scores.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    folders: dict[tuple[str, int], dict[int, Path]] = defaultdict(dict)
+    for variant, seed, folder in map(parse_run, args.run):
+        folders[(variant, seed)].update(checkpoints(folder))
+    train = load_mnist(args.data_dir, "train", limit=SCORE_IMAGES).images
+    test = load_mnist(args.data_dir, "test")
+
+    runs: dict[tuple[str, int], dict[int, dict]] = {}
+    for (variant, seed), by_epoch in sorted(folders.items()):
+        runs[(variant, seed)] = {}
+        for epoch, checkpoint in sorted(by_epoch.items()):
+            runs[(variant, seed)][epoch] = score(checkpoint, train, test)
+            r = runs[(variant, seed)][epoch]
+            print(f"{variant} seed {seed} epoch {epoch}: accuracy {r['test_accuracy']:.4f}, "
+                  f"recon MSE {r['test_recon_mse']:.4f}, {r['code_information']:.4f} nats",
+                  flush=True)
+    last = max(max(e) for e in runs.values())
+
+    console = Console(width=160)
+    table = Table(title="test accuracy per epoch (recon MSE, code information after the last)")
+    for column in ("variant", "seed", *(f"epoch {e}" for e in range(1, last + 1)),
+                   "recon MSE", "nats"):
+        table.add_column(column, justify="right")
+    for (variant, seed), epochs in runs.items():
+        final = epochs[max(epochs)]
+        table.add_row(variant, str(seed),
+                      *(f"{epochs[e]['test_accuracy']:.4f}" if e in epochs else "-"
+                        for e in range(1, last + 1)),
+                      f"{final['test_recon_mse']:.4f}", f"{final['code_information']:.4f}")
+    means: dict[str, dict[str, list[float | None]]] = {}
+    for variant in sorted({v for v, _ in runs}):
+        own = [epochs for (v, _), epochs in runs.items() if v == variant]
+        means[variant] = {
+            key: [float(np.mean([e[ep][key] for e in own])) if all(ep in e for e in own) else None
+                  for ep in range(1, last + 1)]
+            for key in ("test_accuracy", "test_recon_mse", "code_information")}
+        acc, mse, nats = (means[variant][k] for k in
+                          ("test_accuracy", "test_recon_mse", "code_information"))
+        table.add_row(variant, "mean", *(f"{a:.4f}" if a is not None else "-" for a in acc),
+                      f"{mse[-1]:.4f}" if mse[-1] is not None else "-",
+                      f"{nats[-1]:.4f}" if nats[-1] is not None else "-")
+    console.print(table)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "command": "python " + " ".join(sys.argv),
+        "machine": platform.processor() or platform.machine(),
+        "score_images": len(train), "test_images": len(test.images),
+        "runs": {f"{v}:{s}": {str(e): r for e, r in ep.items()} for (v, s), ep in runs.items()},
+        "means": means,
+    }, indent=2) + "\n")
+    console.print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
