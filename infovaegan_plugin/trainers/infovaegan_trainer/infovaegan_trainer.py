@@ -503,7 +503,7 @@ class InfoVAEGANTrainer(BaseTrainer):
             rank=self.rank,
         )
         self.model.train()
-        getattr(self.model, "module", self.model).training_epoch = epoch
+        self.model.training_epoch = epoch
         if self.distributed and hasattr(self.train_loader.sampler, "set_epoch"):
             self.train_loader.sampler.set_epoch(epoch)
         sums: dict[str, torch.Tensor] = {}
