@@ -32,6 +32,8 @@ from infovaegan_plugin.training import build_model, fit
 RECIPES = {
     "default": {},  # the digits preset: noise_std 1.0, self-augmentation 1.0
     "no-self-augmentation": {"self_augmentation_weight": 0.0},
+    # the default before the ELBO's categorical gradient was scaled by 0.1
+    "full-elbo-categorical-gradient": {"elbo_categorical_gradient": 1.0},
     "noise-std-0.1": {"noise_std": 0.1},  # the library-wide default's narrow noise
     "recipe-0.1": RECIPE_0_1,
 }

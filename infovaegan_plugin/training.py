@@ -147,8 +147,9 @@ def prepare_run(settings: Mapping[str, Any], checkpoint: Checkpoint | None = Non
     model_config.trained_on = train_data.name
     if checkpoint is not None:
         check_variant(checkpoint, given_variant)
-        saved = check_resumable(checkpoint, model_config, settings["epochs"])
-        model_config.trained_on = saved.trained_on  # the trainer compares whole configs
+        # the checkpoint's config: equal in every field it records, and in the fields it
+        # predates it keeps the behaviour it trained with (the trainer compares whole configs)
+        model_config = check_resumable(checkpoint, model_config, settings["epochs"])
     return PreparedRun(settings, train_data, eval_data, model_config, checkpoint)
 
 

@@ -74,6 +74,23 @@ def test_a_checkpoint_saved_before_trained_on_resumes(tmp_path):
     assert recorded_dataset(resumed.final_model) == "digits"  # from the run's metrics.json
 
 
+def test_a_checkpoint_saved_before_a_new_field_resumes_with_the_behaviour_it_trained_with(
+    tmp_path,
+):
+    from infovaegan_plugin.trainers.infovaegan_trainer.resume import read_checkpoint
+
+    first = train_run(prepare_run(_settings(tmp_path)), "cpu", purity=False)
+    checkpoint_dir = first.folder / "checkpoint_epoch_1"
+    raw = read_model_config(checkpoint_dir)
+    assert raw["elbo_categorical_gradient"] == 0.1  # today's default
+    del raw["elbo_categorical_gradient"]  # what the version before this field wrote
+    (checkpoint_dir / "model_config.json").write_text(json.dumps(raw))
+    run = prepare_run(_settings(tmp_path, epochs=2), read_checkpoint(checkpoint_dir))
+    assert run.model_config.elbo_categorical_gradient == 1.0  # the paper's full gradient
+    resumed = train_run(run, "cpu", purity=False)
+    assert read_model_config(resumed.final_model)["elbo_categorical_gradient"] == 1.0
+
+
 def test_a_weak_purity_classifier_is_refused_logged_and_recorded(tmp_path, monkeypatch):
     monkeypatch.setattr(dataset_classifier, "MIN_HELD_OUT_ACCURACY", 1.01)  # none reaches it
     messages = []

@@ -254,3 +254,64 @@ def test_encoder_can_share_the_discriminator_trunk(make_model, digits_datasets, 
     with torch.no_grad():
         torch.testing.assert_close(loaded.encode(x).categorical_logits,
                                    model.eval().encode(x).categorical_logits)
+
+
+def test_scaled_gradient_keeps_values_and_scales_gradients():
+    from infovaegan_plugin.models.infovaegan.infovaegan_model import scaled_gradient
+
+    for scale in (0.0, 0.1, 1.0):
+        x = torch.tensor([1.5, -2.0, 0.25], requires_grad=True)
+        y = scaled_gradient(x, scale)
+        assert torch.equal(y.detach(), x.detach())  # the forward pass is unchanged, exactly
+        if scale == 0:
+            assert not y.requires_grad
+            continue
+        (y * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+        torch.testing.assert_close(x.grad, scale * torch.tensor([1.0, 2.0, 3.0]))
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.1, 1.0])
+def test_elbo_categorical_gradient_scales_only_the_elbos_gradient_into_the_category(
+    make_model, scale
+):
+    """The ELBO's gradient into the categorical logits is ``scale`` times the paper's, into
+    the continuous ones untouched, and the ELBO's value is the same."""
+
+    def elbo_and_logit_grads(model):
+        torch.manual_seed(5)
+        prior = model.sample_prior(16)
+        fake = model.generator(prior.generator_input()).detach()
+        post = model.posterior(fake)
+        post = {name: value.detach().requires_grad_() for name, value in post.items()}
+        torch.manual_seed(6)
+        out = model._elbo_terms(fake, prior, post)
+        out["elbo"].backward()
+        return out["elbo"].item(), post["categorical_logits"].grad, post["continuous_mean"].grad
+
+    paper = make_model(seed=3, elbo_categorical_gradient=1.0)
+    paper_elbo, paper_cat, paper_cont = elbo_and_logit_grads(paper)
+    elbo, cat, cont = elbo_and_logit_grads(make_model(seed=3, elbo_categorical_gradient=scale))
+    assert elbo == pytest.approx(paper_elbo, rel=1e-6)
+    assert paper_cat.abs().sum() > 0
+    if scale == 0:
+        assert cat is None
+    else:
+        torch.testing.assert_close(cat, scale * paper_cat)
+    torch.testing.assert_close(cont, paper_cont)
+
+
+def test_elbo_categorical_gradient_must_not_be_negative():
+    with pytest.raises(ValueError, match="elbo_categorical_gradient must be >= 0"):
+        InfoVAEGANConfig(input_dim=(1, 28, 28), elbo_categorical_gradient=-0.5)
+
+
+def test_the_default_scales_the_elbos_categorical_gradient_and_old_models_load_unscaled(
+    make_model, tmp_path
+):
+    assert InfoVAEGANConfig(input_dim=(1, 28, 28)).elbo_categorical_gradient == 0.1
+    assert InfoVAEGANConfig(input_dim=(1, 28, 28), **PAPER_METHOD).elbo_categorical_gradient == 1
+    make_model().save(str(tmp_path))
+    raw = json.loads((tmp_path / "model_config.json").read_text())
+    del raw["elbo_categorical_gradient"]  # a model saved before the field existed
+    (tmp_path / "model_config.json").write_text(json.dumps(raw))
+    assert InfoVAEGAN.load_from_folder(str(tmp_path)).model_config.elbo_categorical_gradient == 1

@@ -46,6 +46,20 @@ def test_a_checkpoint_saved_without_trained_on_still_resumes(make_model, config_
     check_resumable(checkpoint, config, epochs=3)  # no error
 
 
+def test_a_field_the_checkpoint_predates_takes_its_old_behaviour_not_the_options(
+    make_model, config_factory, tmp_path
+):
+    checkpoint = _checkpoint(make_model, tmp_path / "ckpt", elbo_categorical_gradient=0.5)
+    raw = json.loads((tmp_path / "ckpt" / "model_config.json").read_text())
+    with pytest.raises(ResumeError, match="elbo_categorical_gradient: checkpoint 0.5, these "
+                                          "options 0.1"):
+        check_resumable(checkpoint, config_factory(), epochs=3)  # recorded: compared
+    del raw["elbo_categorical_gradient"]
+    (tmp_path / "ckpt" / "model_config.json").write_text(json.dumps(raw))
+    saved = check_resumable(checkpoint, config_factory(), epochs=3)
+    assert saved.elbo_categorical_gradient == 1.0  # what it trained with, not today's 0.1
+
+
 def test_another_model_or_no_epochs_left_is_refused(make_model, config_factory, tmp_path):
     checkpoint = _checkpoint(make_model, tmp_path / "ckpt", epoch=3)
     with pytest.raises(ResumeError, match="hidden_dim: checkpoint 32, these options 64"):

@@ -20,6 +20,7 @@ from infovaegan_plugin.models.infovaegan.infovaegan_config import PAPER_METHOD
 #: of default shows in its own case below instead of moving these.
 DEFAULTS_BEFORE_ISSUE_13 = {
     "share_discriminator_trunk": False, "mi_continuous_loss": "gaussian_nll", "noise_std": 0.1,
+    "elbo_categorical_gradient": 1.0,
 }
 
 CASES = {
@@ -37,8 +38,14 @@ CASES = {
     ),
     "ali-shared": ("ali", {"infer_noise": True, "noise_std": 0.1}, {"mi_optimizer": "shared"}),
     # issue 13's defaults: Q on D's trunk, ||c - mean||^2, noise N(0, 1/3)
-    "defaults-before-self-augmentation": ("infovaegan", {"self_augmentation_weight": 0.0}, {}),
-    # today's shipped defaults: the same with self-augmented training of the categories
+    "defaults-before-self-augmentation": (
+        "infovaegan", {"self_augmentation_weight": 0.0, "elbo_categorical_gradient": 1.0}, {}
+    ),
+    # the same with self-augmented training of the categories
+    "defaults-before-elbo-categorical-gradient": (
+        "infovaegan", {"elbo_categorical_gradient": 1.0}, {}
+    ),
+    # today's shipped defaults: the same with the ELBO's categorical gradient scaled by 0.1
     "defaults": ("infovaegan", {}, {}),
 }
 
@@ -48,7 +55,14 @@ TOLERANCE = 1e-3
 #: (projection onto a fixed random vector, sum of squares) of each network's parameter change
 #: after three SGD steps.
 EXPECTED = {
+    # the scaled categorical ELBO gradient moves the encoder by ~3e-4 of its change in three
+    # steps, under TOLERANCE: the scaling itself is tested in tests/models (its gradients)
     'defaults': {
+        'encoder': (-0.0035712828432927736, 3.0459958243877443e-05),
+        'generator': (-0.010024250300335536, 0.00010124356428371004),
+        'discriminator': (0.0013478087989611943, 5.0524609786202806e-06),
+    },
+    'defaults-before-elbo-categorical-gradient': {
         'encoder': (-0.0035730426226316184, 3.0462458246736188e-05),
         'generator': (-0.01002422982985276, 0.00010124329239534935),
         'discriminator': (0.0013477763437302064, 5.052458269263119e-06),

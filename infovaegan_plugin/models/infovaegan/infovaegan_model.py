@@ -550,6 +550,12 @@ class InfoVAEGAN(BaseAE):
     ) -> dict[str, torch.Tensor]:
         cfg = self.model_config
         zero = fake.new_zeros(())
+        post = {
+            **post,
+            "categorical_logits": scaled_gradient(
+                post["categorical_logits"], cfg.elbo_categorical_gradient
+            ),
+        }
         sample = self.sample_posterior(post, noise=None if cfg.elbo_infers_noise else prior.noise)
         bn_context = (
             contextlib.nullcontext()
@@ -645,12 +651,8 @@ class InfoVAEGAN(BaseAE):
             raise ModelLoadError(f"{config_path} is not valid JSON: {exc}") from exc
         if raw.pop("name", None) != "InfoVAEGANConfig":
             raise ModelLoadError(f"{config_path} does not describe an InfoVAEGAN model.")
-        raw.pop("latent_dim", None)
-        for key, value in legacy_defaults(raw).items():
-            raw.setdefault(key, value)
-        raw = reconcile_variant(raw)
         try:
-            config = InfoVAEGANConfig.from_dict(raw)
+            config = config_from_saved(raw)
         except (ValueError, TypeError) as exc:
             raise ModelLoadError(invalid_config_message(config_path, exc)) from None
         try:
@@ -669,12 +671,25 @@ class InfoVAEGAN(BaseAE):
         return model
 
 
+def config_from_saved(raw: dict[str, object]) -> InfoVAEGANConfig:
+    """The config a saved ``model_config.json`` (without its ``name``) describes, fields it
+    predates filled with the behaviour it was trained with. Raises ``ValueError`` /
+    ``TypeError`` for an invalid config (callers word the message for their context)."""
+    raw = {key: value for key, value in raw.items() if key != "latent_dim"}
+    for key, value in legacy_defaults(raw).items():
+        raw.setdefault(key, value)
+    return InfoVAEGANConfig.from_dict(reconcile_variant(raw))
+
+
 def legacy_defaults(raw: dict[str, object]) -> dict[str, object]:
     """Values of fields an older saved config lacks: the behaviour that model was trained with
     (a config missing ``noise_in_elbo`` predates the paper-faithful method; one missing
-    ``share_discriminator_trunk`` predates the option and had a separate encoder, whatever
+    ``share_discriminator_trunk`` predates the option and had a separate encoder; one missing
+    ``elbo_categorical_gradient`` trained with the paper's full ELBO gradient, whatever
     today's default is)."""
     trunk = {} if "share_discriminator_trunk" in raw else {"share_discriminator_trunk": False}
+    if "elbo_categorical_gradient" not in raw:
+        trunk["elbo_categorical_gradient"] = 1.0
     if "noise_in_elbo" in raw:
         return trunk
     return {
@@ -710,6 +725,16 @@ def upgrade_state_dict(
     state["encoder.head.weight"], state["encoder.noise_head.weight"] = weight[:codes], weight[codes:]
     state["encoder.head.bias"], state["encoder.noise_head.bias"] = bias[:codes], bias[codes:]
     return state
+
+
+def scaled_gradient(values: torch.Tensor, scale: float) -> torch.Tensor:
+    """``values`` in the forward pass, their gradient times ``scale`` in the backward pass."""
+    if scale == 1:
+        return values
+    if scale == 0:
+        return values.detach()
+    kept = values.detach()
+    return kept + scale * (values - kept)
 
 
 def per_image_mse(x_rec: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

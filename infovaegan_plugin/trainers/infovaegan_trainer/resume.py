@@ -155,13 +155,15 @@ def check_variant(checkpoint: Checkpoint, variant: str | None) -> None:
 
 def check_resumable(checkpoint: Checkpoint, model_config: Any, epochs: int) -> Any:
     """Same model as the checkpoint's, and something left to train; returns the checkpoint's
-    config.
+    config, which the resumed run trains.
 
     ``trained_on`` is not compared: it records the data, and checkpoints written before it
-    existed do not have it (the resumed run keeps the checkpoint's value).
+    existed do not have it (the resumed run keeps the checkpoint's value). Nor is a field the
+    checkpoint predates: it trained with that field's old behaviour (``legacy_defaults``),
+    which no option can ask for, and the resumed run keeps it.
     """
     from ...load_errors import invalid_config_message
-    from ...models.infovaegan.infovaegan_config import InfoVAEGANConfig
+    from ...models.infovaegan.infovaegan_model import config_from_saved
     from ...saved_models import CONFIG_FILE, read_model_config
 
     config_path = checkpoint.path / CONFIG_FILE
@@ -170,12 +172,12 @@ def check_resumable(checkpoint: Checkpoint, model_config: Any, epochs: int) -> A
     except (OSError, ValueError) as exc:
         raise ResumeError(f"--resume: {config_path} cannot be read ({exc}).") from None
     raw.pop("name", None)
-    raw.pop("latent_dim", None)
     try:
-        saved = InfoVAEGANConfig.from_dict(raw)
+        saved = config_from_saved(raw)
     except (ValueError, TypeError) as exc:
         raise ResumeError(invalid_config_message(config_path, exc)) from None
-    names = [k for k in model_config.__dataclass_fields__ if k != "trained_on"
+    names = [k for k in model_config.__dataclass_fields__
+             if k not in ("trained_on", "latent_dim") and k in raw
              and getattr(saved, k, None) != getattr(model_config, k, None)]
     if names:
         shown = "; ".join(f"{k}: checkpoint {getattr(saved, k, None)!r}, these options "
