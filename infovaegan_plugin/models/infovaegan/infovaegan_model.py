@@ -687,13 +687,15 @@ def legacy_defaults(raw: dict[str, object]) -> dict[str, object]:
     ``share_discriminator_trunk`` predates the option and had a separate encoder; one missing
     ``elbo_categorical_gradient`` trained with the paper's full ELBO gradient, whatever
     today's default is)."""
-    trunk = {} if "share_discriminator_trunk" in raw else {"share_discriminator_trunk": False}
+    newer: dict[str, object] = {}
+    if "share_discriminator_trunk" not in raw:
+        newer["share_discriminator_trunk"] = False
     if "elbo_categorical_gradient" not in raw:
-        trunk["elbo_categorical_gradient"] = 1.0
+        newer["elbo_categorical_gradient"] = 1.0
     if "noise_in_elbo" in raw:
-        return trunk
+        return newer
     return {
-        **trunk,
+        **newer,
         "noise_in_elbo": bool(raw.get("infer_noise", True)),
         "mi_continuous_loss": "gaussian_nll",
         "encoder_adversarial": bool(raw.get("joint_discriminator", False)),
