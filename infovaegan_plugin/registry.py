@@ -18,6 +18,7 @@ import pythae but none of ours.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,10 @@ class Registration:
     config_cls: type
     trainer_cls: type
     trainer_config_cls: type
+    #: reads a saved config (its JSON without ``name``) as the model's own loader does, e.g.
+    #: filling fields an older file predates with the behaviour it was trained with;
+    #: ``None``: ``config_cls.from_dict`` without ``latent_dim``
+    read_saved_config: Callable[[dict], object] | None = None
 
 
 _BY_MODEL_NAME: dict[str, Registration] = {}
@@ -141,8 +146,10 @@ def _auto_config_load(cls, json_path: str):
     if entry is not None:
         raw = entry.config_cls._dict_from_json(json_path)
         raw.pop("name", None)
-        raw.pop("latent_dim", None)  # derived from the latent layout
         try:
+            if entry.read_saved_config is not None:
+                return entry.read_saved_config(raw)
+            raw.pop("latent_dim", None)  # derived from the latent layout
             return entry.config_cls.from_dict(raw)
         except (ValueError, TypeError) as exc:  # name the file and the field
             from .load_errors import invalid_config_message
@@ -181,6 +188,7 @@ def _ensure_builtin() -> None:
 def register_builtin_models() -> None:
     """Register InfoVAEGAN and install the wrappers."""
     from .models.infovaegan import InfoVAEGAN, InfoVAEGANConfig
+    from .models.infovaegan.infovaegan_model import config_from_saved
     from .trainers.infovaegan_trainer import InfoVAEGANTrainer, InfoVAEGANTrainerConfig
 
     register(
@@ -190,6 +198,7 @@ def register_builtin_models() -> None:
             config_cls=InfoVAEGANConfig,
             trainer_cls=InfoVAEGANTrainer,
             trainer_config_cls=InfoVAEGANTrainerConfig,
+            read_saved_config=config_from_saved,
         )
     )
     install()

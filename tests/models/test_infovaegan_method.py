@@ -315,3 +315,9 @@ def test_the_default_scales_the_elbos_categorical_gradient_and_old_models_load_u
     del raw["elbo_categorical_gradient"]  # a model saved before the field existed
     (tmp_path / "model_config.json").write_text(json.dumps(raw))
     assert InfoVAEGAN.load_from_folder(str(tmp_path)).model_config.elbo_categorical_gradient == 1
+    # pythae's AutoConfig reads the file as the model's own loader does (registry)
+    from pythae.models.auto_model import AutoConfig
+
+    config = AutoConfig.from_json_file(str(tmp_path / "model_config.json"))
+    assert config == InfoVAEGAN.load_from_folder(str(tmp_path)).model_config
+    assert config.elbo_categorical_gradient == 1
