@@ -437,3 +437,37 @@ def test_trainer_tells_the_model_its_epoch_for_the_noise_schedule(
     assert {e for e, _ in seen} == {1, 2}
     assert {std for e, std in seen if e == 1} == {0.3}
     assert {std for e, std in seen if e == 2} == {0.0}
+
+
+def _category_rows_after_elbo_steps(make_model, datasets, tmp_path, scale, steps=4):
+    """The change of the category's output rows (the code layer of the encoder's head) after
+    ``steps`` steps of the trainer's own ELBO optimizer on fixed generated batches."""
+    model = make_model(seed=2, elbo_categorical_gradient=scale)
+    trainer = make_trainer(model, datasets, tmp_path / str(scale))
+    code_layer = model.encoder.head[-1]  # Q's head on D's trunk: FC + BN + lReLU + code layer
+    before = code_layer.weight.detach().clone()
+    for step in range(steps):
+        torch.manual_seed(50 + step)
+        with torch.no_grad():
+            prior = model.sample_prior(16)
+            fake = model.generator(prior.generator_input())
+        out = model.losses(LossBatch(real=fake, prior=prior, fake=fake), STAGES[1:])
+        grads = torch.autograd.grad(out["elbo"], trainer._owned["encoder"], allow_unused=True)
+        trainer._apply("encoder", grads)
+    k = model.model_config.categorical_dims[0]
+    return (code_layer.weight.detach() - before)[:k]
+
+
+def test_adam_takes_the_scale_out_of_the_elbos_step_on_the_category_rows(
+    make_model, digits_datasets, tmp_path
+):
+    """What ``elbo_categorical_gradient`` can and cannot do: the ELBO has an Adam of its own,
+    which normalises each parameter's step, so any scale > 0 gives the category's output rows
+    the same ELBO step as the paper's gradient; the scale acts only where the category's
+    gradient meets the continuous codes' (the head's shared hidden layer). 0 removes the step."""
+    full = _category_rows_after_elbo_steps(make_model, digits_datasets, tmp_path, 1.0)
+    tenth = _category_rows_after_elbo_steps(make_model, digits_datasets, tmp_path, 0.1)
+    stopped = _category_rows_after_elbo_steps(make_model, digits_datasets, tmp_path, 0.0)
+    assert full.abs().sum() > 0
+    assert ((tenth - full).norm() / full.norm()).item() < 0.1  # not 10x smaller: the same step
+    assert torch.equal(stopped, torch.zeros_like(stopped))

@@ -171,7 +171,10 @@ class InfoVAEGANConfig(BaseAEConfig):
             The reconstruction gradient pulls the category toward what explains most pixels
             (a digit's slant and width); at full scale it split MNIST's 4 and 9 by style on
             2 of 3 seeds, so the default is :data:`ELBO_CATEGORICAL_GRADIENT` (0.1);
-            docs/RESULTS.md.
+            docs/RESULTS.md. The ELBO has an Adam of its own, which normalises each
+            parameter's step: any value > 0 gives the category's output rows the paper's
+            step, and the scale acts where the category's gradient meets the continuous
+            codes' (the shared hidden layer of a head on D's trunk).
         reconstruction_loss: ``"bce"`` or ``"mse"`` for the ELBO's reconstruction term.
         joint_discriminator: the discriminator judges (image, code) pairs: real images with
             the encoder's (detached) Gumbel/Gaussian sample, generated images with the prior
