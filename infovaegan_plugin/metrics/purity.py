@@ -46,7 +46,7 @@ def labels_per_category(
             index = codes.categorical_index.clone()
             index[:, code] = torch.arange(k).repeat_interleave(per_category)
             images = model.generate(k * per_category, categorical=index, noise=codes.noise,
-                                    continuous=codes.continuous)
+                                    continuous=codes.continuous, generator=gen)
             predicted = classifier(images.cpu().float()).argmax(1).numpy()
     finally:
         model.train(was_training)

@@ -26,7 +26,8 @@ class Drawn(nn.Module):
         codes.continuous = torch.rand(n, 1, generator=generator)
         return codes
 
-    def generate(self, n, categorical, noise, continuous):
+    def generate(self, n, categorical, noise, continuous, generator=None):
+        self.sample_prior(n, generator)  # as InfoVAEGAN.generate: a prior draw, then replaced
         images = torch.zeros(n, 1, 4, 4)
         cls = self.permutation[categorical[:, 0]]
         if self.mix:  # half the samples of every category draw a random class
@@ -66,3 +67,12 @@ def test_purity_is_refused_with_a_weak_or_unmeasured_classifier():
     weak.held_out_accuracy = None
     with pytest.raises(UntrustworthyClassifierError, match="no held-out accuracy"):
         generator_purity(Drawn(), weak)
+
+
+def test_purity_leaves_the_global_random_stream_as_it_found_it():
+    """Purity is an epoch probe of training runs: a draw from torch's global generator
+    would change every later step of the run it measures."""
+    torch.manual_seed(11)
+    before = torch.get_rng_state()
+    generator_purity(Drawn(), ReadPixel(), per_category=8, seed=3)
+    assert torch.equal(torch.get_rng_state(), before)

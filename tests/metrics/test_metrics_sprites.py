@@ -72,7 +72,7 @@ class _ByCategory(torch.nn.Module):
         return SimpleNamespace(categorical_index=torch.zeros(n, 1, dtype=torch.long),
                                noise=None, continuous=None)
 
-    def generate(self, n, categorical, noise, continuous):
+    def generate(self, n, categorical, noise, continuous, generator=None):
         level = (categorical[:, 0].float() + 0.5) / self.k
         return level.view(-1, 1, 1, 1).expand(n, 1, 8, 8)
 
@@ -86,7 +86,7 @@ def test_shapes_per_category_counts_distinct_majorities():
 
 def test_one_shape_from_every_category_is_drawn_once():
     class _Flat(_ByCategory):
-        def generate(self, n, categorical, noise, continuous):
+        def generate(self, n, categorical, noise, continuous, generator=None):
             return torch.full((n, 1, 8, 8), 0.1)
 
     out = shapes_per_category(_Flat(), _ShapeOf(), per_category=10)

@@ -471,3 +471,22 @@ def test_adam_takes_the_scale_out_of_the_elbos_step_on_the_category_rows(
     assert full.abs().sum() > 0
     assert ((tenth - full).norm() / full.norm()).item() < 0.1  # not 10x smaller: the same step
     assert torch.equal(stopped, torch.zeros_like(stopped))
+
+
+def test_a_probe_that_draws_random_numbers_does_not_change_the_run(
+    make_model, digits_datasets, tmp_path
+):
+    """Runs with and without an instrument (purity samples the prior after each epoch) train
+    the same weights: the probe's draws do not shift the training's random stream."""
+
+    def trained(probes, folder):
+        trainer = make_trainer(make_model(seed=4), digits_datasets, tmp_path / folder,
+                               num_epochs=2, eval_accuracy=False)
+        trainer.epoch_probes = probes
+        torch.manual_seed(9)
+        trainer.train()
+        return trainer.model.state_dict()
+
+    drawing = trained([lambda model: {"drawn": float(torch.rand(500).sum())}], "probed")
+    plain = trained([], "plain")
+    assert all(torch.equal(drawing[name], plain[name]) for name in plain)

@@ -567,6 +567,13 @@ class InfoVAEGANTrainer(BaseTrainer):
             metrics["eval_accuracy"] = float(unsupervised_accuracy(y_true.astype(np.int64), y_pred))
         return metrics
 
+    def _cuda_rng_devices(self) -> list[int]:
+        """The CUDA device whose random state a probe must leave as it found it."""
+        device = torch.device(self.device)
+        if device.type != "cuda":
+            return []
+        return [device.index if device.index is not None else torch.cuda.current_device()]
+
     def _probes(self) -> list[Callable[[InfoVAEGAN], dict[str, float]]]:
         """``epoch_probes`` plus the ``epoch_metrics`` of callbacks that have one (the way
         to add a probe through pythae's ``TrainingPipeline(...)(callbacks=[...])``)."""
@@ -652,7 +659,11 @@ class InfoVAEGANTrainer(BaseTrainer):
             elif self._needs_train_recon_mse():
                 metrics["train_recon_mse"] = self.train_recon_mse()
             for probe in self._probes():
-                metrics.update(probe(self.model))
+                # an instrument must not steer the run: a probe that draws random numbers
+                # (purity samples the prior) would shift every later epoch's draws, so
+                # runs with and without it would part after their first epoch
+                with torch.random.fork_rng(devices=self._cuda_rng_devices()):
+                    metrics.update(probe(self.model))
             self._schedulers_step(self.scheduler_metric(metrics))
             warnings = self.health.check(metrics)
             for warning in warnings:
