@@ -342,7 +342,7 @@ class InfoVAEGANTrainer(BaseTrainer):
         not change the training that follows."""
         self.model.eval()
         total, seen = 0.0, 0
-        with torch.random.fork_rng(devices=[]), torch.no_grad(), self.amp_context:
+        with self._random_state_kept(), torch.no_grad(), self.amp_context:
             for inputs in self.get_eval_dataloader(self.train_dataset):
                 real = self._set_inputs_to_device(inputs)["data"]
                 mse = per_image_mse(self.model.reconstruct(real), self.model.check_images(real))
@@ -567,12 +567,14 @@ class InfoVAEGANTrainer(BaseTrainer):
             metrics["eval_accuracy"] = float(unsupervised_accuracy(y_true.astype(np.int64), y_pred))
         return metrics
 
-    def _cuda_rng_devices(self) -> list[int]:
-        """The CUDA device whose random state a probe must leave as it found it."""
+    def _random_state_kept(self) -> contextlib.AbstractContextManager:
+        """Torch's random state (CPU, and the run's CUDA device) restored on exit: what
+        measures the run must not shift the draws of the training that follows."""
         device = torch.device(self.device)
-        if device.type != "cuda":
-            return []
-        return [device.index if device.index is not None else torch.cuda.current_device()]
+        cuda = [] if device.type != "cuda" else [
+            device.index if device.index is not None else torch.cuda.current_device()
+        ]
+        return torch.random.fork_rng(devices=cuda)
 
     def _probes(self) -> list[Callable[[InfoVAEGAN], dict[str, float]]]:
         """``epoch_probes`` plus the ``epoch_metrics`` of callbacks that have one (the way
@@ -662,7 +664,7 @@ class InfoVAEGANTrainer(BaseTrainer):
                 # an instrument must not steer the run: a probe that draws random numbers
                 # (purity samples the prior) would shift every later epoch's draws, so
                 # runs with and without it would part after their first epoch
-                with torch.random.fork_rng(devices=self._cuda_rng_devices()):
+                with self._random_state_kept():
                     metrics.update(probe(self.model))
             self._schedulers_step(self.scheduler_metric(metrics))
             warnings = self.health.check(metrics)
