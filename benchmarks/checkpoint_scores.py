@@ -5,7 +5,7 @@ from their kept checkpoints: for each ``checkpoint_epoch_N`` the Hungarian accur
 categorical code on the 10,000 test images (as ``infovaegan evaluate`` clusters), the mean
 per-image MSE of reconstructing those images (``model.reconstruct``: posterior mode) and the
 code information on the first 10,000 training images (the score ``--restarts`` chooses by,
-no labels). A run continued with ``--resume`` into another folder is stitched by giving the
+no labels), beside what the run logged in that epoch (:data:`TRAINING_SIGNALS`). A run continued with ``--resume`` into another folder is stitched by giving the
 same ``VARIANT:SEED`` twice. ``--previous`` reuses the scores an earlier output holds for the
 same checkpoint folders (scoring takes ~40 s a checkpoint). Prints a table, writes JSON.
 
@@ -55,6 +55,25 @@ def score(checkpoint: Path, train: np.ndarray, test) -> dict[str, float | str]:
             "checkpoint": str(checkpoint)}
 
 
+#: What the run itself logged in the epoch that ended at a checkpoint: the signals that say why
+#: one run clusters better than another (who wins the game, how well each code is recovered).
+TRAINING_SIGNALS = ("d_real_accuracy", "d_fake_accuracy", "adversarial_loss",
+                    "mi_categorical", "mi_continuous", "sat_consistency", "kl_noise",
+                    "train_time_s")
+
+
+def training_signals(checkpoint: Path, epoch: int) -> dict[str, float]:
+    """That epoch's :data:`TRAINING_SIGNALS` from the run's ``final_model/training_history.json``
+    (empty when the run did not finish or did not log them)."""
+    history = checkpoint.parent / "final_model" / "training_history.json"
+    if not history.is_file():
+        return {}
+    for row in json.loads(history.read_text()):
+        if row.get("epoch") == epoch:
+            return {k: float(row[k]) for k in TRAINING_SIGNALS if k in row}
+    return {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default="../shared/data/mnist")
@@ -81,8 +100,9 @@ def main() -> None:
     for (variant, seed), by_epoch in sorted(folders.items()):
         runs[(variant, seed)] = {}
         for epoch, checkpoint in sorted(by_epoch.items()):
-            runs[(variant, seed)][epoch] = (known.get(str(checkpoint))
-                                            or score(checkpoint, train, test))
+            runs[(variant, seed)][epoch] = {
+                **(known.get(str(checkpoint)) or score(checkpoint, train, test)),
+                "training_signals": training_signals(checkpoint, epoch)}
             r = runs[(variant, seed)][epoch]
             print(f"{variant} seed {seed} epoch {epoch}: accuracy {r['test_accuracy']:.4f}, "
                   f"recon MSE {r['test_recon_mse']:.4f}, {r['code_information']:.4f} nats",
