@@ -7,7 +7,9 @@ per-image MSE of reconstructing those images (``model.reconstruct``: posterior m
 code information on the first 10,000 training images (the score ``--restarts`` chooses by,
 no labels), beside what the run logged in that epoch (:data:`TRAINING_SIGNALS`). A run continued with ``--resume`` into another folder is stitched by giving the
 same ``VARIANT:SEED`` twice. ``--previous`` reuses the scores an earlier output holds for the
-same checkpoint folders (scoring takes ~40 s a checkpoint). Prints a table, writes JSON.
+same checkpoint folders (scoring takes ~40 s a checkpoint); ``--carry VARIANT`` copies that
+variant's runs from ``--previous`` as they were scored, for runs whose folders are gone. Prints a
+table, writes JSON.
 
     infovaegan train --dataset mnist --data-dir ../shared/data/mnist --epochs 5 --threads 1 \
         --keep-checkpoints 0 --seed S [--variant infogan] --output-dir runs/VARIANT_sS
@@ -83,12 +85,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--previous", default=None,
                         help="an earlier output whose scores of the same checkpoints are reused")
+    parser.add_argument("--carry", action="append", default=[], metavar="VARIANT",
+                        help="copy this variant's runs from --previous unchanged (repeat)")
     parser.add_argument("--output", default="benchmarks/results/checkpoint_scores.json")
     args = parser.parse_args()
+    if args.carry and not args.previous:
+        raise SystemExit("--carry copies runs from --previous; give --previous too")
     known: dict[str, dict] = {}
+    carried: dict[tuple[str, int], dict[int, dict]] = {}
     if args.previous:
-        for epochs in json.loads(Path(args.previous).read_text())["runs"].values():
+        for key, epochs in json.loads(Path(args.previous).read_text())["runs"].items():
             known.update({r["checkpoint"]: r for r in epochs.values()})
+            variant, _, seed = key.rpartition(":")
+            if variant in args.carry:
+                carried[(variant, int(seed))] = {int(e): r for e, r in epochs.items()}
+        missing = set(args.carry) - {v for v, _ in carried}
+        if missing:
+            raise SystemExit(f"--carry: {args.previous} holds no runs of {sorted(missing)}")
     torch.set_num_threads(args.threads)
     folders: dict[tuple[str, int], dict[int, Path]] = defaultdict(dict)
     for variant, seed, folder in map(parse_run, args.run):
@@ -96,7 +109,7 @@ def main() -> None:
     train = load_mnist(args.data_dir, "train", limit=SCORE_IMAGES).images
     test = load_mnist(args.data_dir, "test")
 
-    runs: dict[tuple[str, int], dict[int, dict]] = {}
+    runs: dict[tuple[str, int], dict[int, dict]] = dict(sorted(carried.items()))
     for (variant, seed), by_epoch in sorted(folders.items()):
         runs[(variant, seed)] = {}
         for epoch, checkpoint in sorted(by_epoch.items()):
