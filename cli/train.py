@@ -72,11 +72,11 @@ def train(
         "whose code carries most information about real images (no labels), train it on."),
     restart_epochs: int = typer.Option(
         1, callback=at_least(1), help="Epochs each restart trains before the choice."),
-    purity: bool = typer.Option(
-        True, "--purity/--no-purity",
+    purity: bool | None = typer.Option(
+        None, "--purity/--no-purity",
         help="With labelled data, report generator purity each epoch (a small classifier is "
         "trained on the labels first): low purity blames the generator, high purity with low "
-        "accuracy the encoder."),
+        "accuracy the encoder. Default on; --resume keeps the run's choice."),
 ) -> None:
     """Train InfoVAEGAN; writes final_model/, checkpoints, metrics.json and PNG grids.
 
@@ -84,7 +84,7 @@ def train(
     command that resumes it.
     """
     given = {k: v for k, v in locals().items()
-             if k not in ("resume", "purity", "restarts", "restart_epochs")}
+             if k not in ("resume", "restarts", "restart_epochs")}
     from infovaegan_plugin.models.infovaegan.infovaegan_config import VARIANTS
     from infovaegan_plugin.trainers.infovaegan_trainer.resume import (
         ResumeError,
@@ -116,9 +116,10 @@ def train(
     with interrupt_signals():
         try:
             if restarts > 1:
-                train_restarts(settings, restarts, restart_epochs, resolved_device, purity)
+                train_restarts(settings, restarts, restart_epochs, resolved_device,
+                               settings["purity"])
             else:
-                _train(settings, variant, checkpoint, resolved_device, purity)
+                _train(settings, variant, checkpoint, resolved_device, settings["purity"])
         except KeyboardInterrupt as exc:  # before or after the epochs (e.g. loading data)
             console.print(f"[yellow]interrupted[/] ({getattr(exc, 'signal_name', 'SIGINT')}) "
                           "before training started or after it ended; nothing more was saved.")

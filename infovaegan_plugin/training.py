@@ -32,7 +32,7 @@ __all__ = ["DEFAULTS", "METRICS_FILE", "PreparedRun", "RunResult", "build_model"
 DEFAULTS: dict[str, Any] = {
     "dataset": "digits", "data_dir": None, "limit": None, "eval_fraction": 0.1,
     "variant": "infovaegan", "seed": 0, "device": "auto", "amp": False, "threads": None,
-    "checkpoint_every": 1, "keep_checkpoints": 3, "data_seed": None,
+    "checkpoint_every": 1, "keep_checkpoints": 3, "data_seed": None, "purity": True,
 }
 METRICS_FILE = "metrics.json"
 

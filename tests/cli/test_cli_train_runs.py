@@ -220,3 +220,20 @@ def test_threads_default_is_safe_under_load(monkeypatch):
     assert threads.default_threads() == 3
     help_text = flat(runner.invoke(app, ["train", "--help"]).output)
     assert "--threads" in help_text and "half the usable cores" in help_text
+
+
+def test_resume_keeps_the_runs_purity_choice_unless_given_again(tmp_path):
+    out = tmp_path / "runs"
+    first = runner.invoke(app, ["train", *TINY, "--epochs", "1", "--no-purity", "-o", str(out)])
+    assert first.exit_code == 0, first.output
+    run = next(out.glob("InfoVAEGAN_training_*"))
+    assert json.loads((run / "run_settings.json").read_text())["purity"] is False
+    kept = runner.invoke(app, ["train", "--resume", str(run), "--epochs", "2"])
+    assert kept.exit_code == 0, kept.output
+    assert "purity classifier" not in flat(kept.output)
+    resumed = max(out.glob("InfoVAEGAN_training_*"), key=lambda p: p.stat().st_mtime_ns)
+    assert resumed != run
+    assert json.loads((resumed / "run_settings.json").read_text())["purity"] is False
+    again = runner.invoke(app, ["train", "--resume", str(resumed), "--epochs", "3", "--purity"])
+    assert again.exit_code == 0, again.output
+    assert "training the purity classifier" in flat(again.output)
