@@ -8,8 +8,10 @@ code information on the first 10,000 training images (the score ``--restarts`` c
 no labels), beside what the run logged in that epoch (:data:`TRAINING_SIGNALS`). A run continued with ``--resume`` into another folder is stitched by giving the
 same ``VARIANT:SEED`` twice. ``--previous`` reuses the scores an earlier output holds for the
 same checkpoint folders (scoring takes ~40 s a checkpoint); ``--carry VARIANT`` copies that
-variant's runs from ``--previous`` as they were scored, for runs whose folders are gone. Prints a
-table, writes JSON.
+variant's runs from ``--previous`` as they were scored, for runs whose folders are gone.
+``--pair A:B`` adds, per epoch, the paired differences A - B over the seeds both variants have
+(mean, standard error, seeds A is ahead on): "same seeds and budget" read seed by seed, not
+as two means. Prints tables, writes JSON.
 
     infovaegan train --dataset mnist --data-dir ../shared/data/mnist --epochs 5 --threads 1 \
         --keep-checkpoints 0 --seed S [--variant infogan] --output-dir runs/VARIANT_sS
@@ -76,6 +78,36 @@ def training_signals(checkpoint: Path, epoch: int) -> dict[str, float]:
     return {}
 
 
+def paired_differences(runs: dict[tuple[str, int], dict[int, dict]], first: str, second: str,
+                       key: str = "test_accuracy") -> list[dict]:
+    """Per epoch, ``first - second`` on every seed both variants reached that epoch with.
+
+    The seeds' own spread is what a difference of means must beat; the standard error of the
+    paired mean (sample sd / sqrt(n), None below two seeds) says how far it does.
+    """
+    seeds = sorted({s for v, s in runs if v == first} & {s for v, s in runs if v == second})
+    epochs = sorted({e for s in seeds for e in runs[(first, s)]} &
+                    {e for s in seeds for e in runs[(second, s)]})
+    rows = []
+    for epoch in epochs:
+        both = [s for s in seeds if epoch in runs[(first, s)] and epoch in runs[(second, s)]]
+        diffs = [runs[(first, s)][epoch][key] - runs[(second, s)][epoch][key] for s in both]
+        rows.append({
+            "epoch": epoch, "seeds": both, "differences": diffs,
+            "mean": float(np.mean(diffs)),
+            "standard_error": (float(np.std(diffs, ddof=1) / np.sqrt(len(diffs)))
+                               if len(diffs) > 1 else None),
+            "ahead": sum(d > 0 for d in diffs), "behind": sum(d < 0 for d in diffs)})
+    return rows
+
+
+def parse_pair(item: str) -> tuple[str, str]:
+    first, sep, second = item.partition(":")
+    if not sep or not first or not second:
+        raise SystemExit(f"--pair takes VARIANT_A:VARIANT_B, got {item!r}")
+    return first, second
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default="../shared/data/mnist")
@@ -87,8 +119,11 @@ def main() -> None:
                         help="an earlier output whose scores of the same checkpoints are reused")
     parser.add_argument("--carry", action="append", default=[], metavar="VARIANT",
                         help="copy this variant's runs from --previous unchanged (repeat)")
+    parser.add_argument("--pair", action="append", default=[], metavar="A:B",
+                        help="paired differences A - B per epoch over the shared seeds (repeat)")
     parser.add_argument("--output", default="benchmarks/results/checkpoint_scores.json")
     args = parser.parse_args()
+    pairs = [parse_pair(item) for item in args.pair]
     if args.carry and not args.previous:
         raise SystemExit("--carry copies runs from --previous; give --previous too")
     known: dict[str, dict] = {}
@@ -106,6 +141,10 @@ def main() -> None:
     folders: dict[tuple[str, int], dict[int, Path]] = defaultdict(dict)
     for variant, seed, folder in map(parse_run, args.run):
         folders[(variant, seed)].update(checkpoints(folder))
+    variants = {v for v, _ in carried} | {v for v, _ in folders}
+    for first, second in pairs:  # before any scoring, so a typo costs nothing
+        if absent := sorted({first, second} - variants):
+            raise SystemExit(f"--pair {first}:{second}: no runs of {', '.join(absent)}")
     train = load_mnist(args.data_dir, "train", limit=SCORE_IMAGES).images
     test = load_mnist(args.data_dir, "test")
 
@@ -146,6 +185,19 @@ def main() -> None:
                       f"{mse[-1]:.4f}" if mse[-1] is not None else "-",
                       f"{nats[-1]:.4f}" if nats[-1] is not None else "-")
     console.print(table)
+    paired: dict[str, list[dict]] = {}
+    for first, second in pairs:
+        paired[f"{first}-{second}"] = rows = paired_differences(runs, first, second)
+        pair_table = Table(title=f"paired test accuracy, {first} - {second}")
+        for column in ("epoch", "seeds", "per seed", "mean", "standard error", "ahead / behind"):
+            pair_table.add_column(column, justify="right")
+        for r in rows:
+            se = r["standard_error"]
+            pair_table.add_row(str(r["epoch"]), ",".join(map(str, r["seeds"])),
+                               " ".join(f"{d:+.4f}" for d in r["differences"]),
+                               f"{r['mean']:+.4f}", "-" if se is None else f"{se:.4f}",
+                               f"{r['ahead']} / {r['behind']}")
+        console.print(pair_table)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
@@ -154,6 +206,7 @@ def main() -> None:
         "score_images": len(train), "test_images": len(test.images),
         "runs": {f"{v}:{s}": {str(e): r for e, r in ep.items()} for (v, s), ep in runs.items()},
         "means": means,
+        **({"paired_differences": paired} if paired else {}),
     }, indent=2) + "\n")
     console.print(f"wrote {out}")
 
