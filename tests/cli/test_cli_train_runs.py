@@ -231,8 +231,7 @@ def test_resume_keeps_the_runs_purity_choice_unless_given_again(tmp_path):
     kept = runner.invoke(app, ["train", "--resume", str(run), "--epochs", "2"])
     assert kept.exit_code == 0, kept.output
     assert "purity classifier" not in flat(kept.output)
-    resumed = max(out.glob("InfoVAEGAN_training_*"), key=lambda p: p.stat().st_mtime_ns)
-    assert resumed != run
+    resumed = next(p for p in out.glob("InfoVAEGAN_training_*") if p != run)
     assert json.loads((resumed / "run_settings.json").read_text())["purity"] is False
     again = runner.invoke(app, ["train", "--resume", str(resumed), "--epochs", "3", "--purity"])
     assert again.exit_code == 0, again.output
