@@ -8,12 +8,21 @@ file under a numeric version folder. The config's tensors are read from the ONNX
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import onnx
 
-__all__ = ["TensorSpec", "graph_tensor_specs", "render_config", "write_triton_repository"]
+__all__ = [
+    "ServingSection",
+    "TensorSpec",
+    "export_parameters",
+    "graph_tensor_specs",
+    "load_graph",
+    "render_config",
+    "write_model",
+    "write_triton_repository",
+]
 
 _TRITON_TYPES = {
     onnx.TensorProto.FLOAT: "TYPE_FP32",
@@ -92,23 +101,76 @@ def _render_tensors(section: str, specs: list[TensorSpec]) -> list[str]:
     return lines
 
 
+def _quote(value: str) -> str:
+    """A protobuf text-format string literal (JSON values carry quotes and backslashes)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+@dataclass(frozen=True)
+class ServingSection:
+    """What a served model's config adds to the tensors: which backend runs the file, how many
+    instances, how long the dynamic batcher may wait, a warm-up request before the model is
+    reported ready, and free-form parameters (the export's metadata travels there)."""
+
+    backend: str | None = None  # None: Triton's ONNX Runtime backend (platform onnxruntime_onnx)
+    instance_count: int | None = None
+    max_queue_delay_us: int | None = None
+    warmup: bool = False
+    parameters: tuple[tuple[str, str], ...] = ()
+
+
+def _render_warmup(inputs: list[TensorSpec]) -> list[str]:
+    lines = ["model_warmup [", "  {", '    name: "zeros"', "    batch_size: 1"]
+    for s in inputs:
+        dims = ", ".join(str(max(d, 1)) for d in s.dims)
+        lines += [
+            "    inputs {",
+            f'      key: "{s.name}"',
+            f"      value {{ data_type: {s.data_type} dims: [ {dims} ] zero_data: true }}",
+            "    }",
+        ]
+    return [*lines, "  }", "]"]
+
+
 def render_config(
-    name: str, inputs: list[TensorSpec], outputs: list[TensorSpec], max_batch_size: int
+    name: str, inputs: list[TensorSpec], outputs: list[TensorSpec], max_batch_size: int,
+    serving: ServingSection | None = None,
 ) -> str:
-    """The ``config.pbtxt`` text for one ONNX Runtime model."""
+    """The ``config.pbtxt`` text for one model (ONNX Runtime backend unless ``serving``
+    names another); the tensors are the same whichever backend runs the file."""
+    serving = serving or ServingSection()
+    runner = (f'backend: "{serving.backend}"' if serving.backend
+              else 'platform: "onnxruntime_onnx"')
     lines = [
         f'name: "{name}"',
-        'platform: "onnxruntime_onnx"',
+        runner,
         f"max_batch_size: {max_batch_size}",
         *_render_tensors("input", inputs),
         *_render_tensors("output", outputs),
     ]
     if max_batch_size > 0:
-        lines.append("dynamic_batching { }")
+        delay = serving.max_queue_delay_us
+        lines.append("dynamic_batching { }" if delay is None
+                     else f"dynamic_batching {{ max_queue_delay_microseconds: {delay} }}")
+    if serving.instance_count is not None:
+        lines.append(f"instance_group [ {{ count: {serving.instance_count} kind: KIND_CPU }} ]")
+    if serving.warmup:
+        lines += _render_warmup(inputs)
+    for key, value in serving.parameters:
+        lines.append(f"parameters {{ key: {_quote(key)} value: {{ string_value: {_quote(value)} }} }}")
     return "\n".join(lines) + "\n"
 
 
-def _write_model(source: Path, repo: Path, name: str, max_batch_size: int) -> None:
+def export_parameters(model: onnx.ModelProto) -> tuple[tuple[str, str], ...]:
+    """The export's own metadata (``infovaegan.*``: kind, latent layout, format and plug-in
+    version, input shape, ...) as config parameters, so a client can read them from Triton's
+    model-config endpoint whichever backend serves the file."""
+    return tuple(sorted((p.key, p.value) for p in model.metadata_props
+                        if p.key.startswith("infovaegan.")))
+
+
+def load_graph(source: Path) -> onnx.ModelProto:
+    """The ONNX file without its weights' external data, or a ValueError naming it."""
     if not source.is_file():
         raise FileNotFoundError(f"ONNX file not found: {source}")
     try:
@@ -120,15 +182,26 @@ def _write_model(source: Path, repo: Path, name: str, max_batch_size: int) -> No
             f"{source} keeps weights in external data files; Triton's repository layout here "
             "expects a single self-contained model.onnx."
         )
+    return model
+
+
+def write_model(source: Path, repo: Path, name: str, max_batch_size: int,
+                serving: ServingSection | None = None) -> Path:
+    """``<repo>/<name>/config.pbtxt`` + ``1/model.onnx``; the tensors come from the graph and
+    the export's metadata becomes config parameters. Returns the model folder."""
+    model = load_graph(source)
     inputs, outputs = graph_tensor_specs(model)
     inputs = _batched(inputs, source, max_batch_size)
     outputs = _batched(outputs, source, max_batch_size)
+    serving = serving or ServingSection()
+    serving = replace(serving, parameters=export_parameters(model) + serving.parameters)
     model_dir = repo / name
     (model_dir / "1").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, model_dir / "1" / "model.onnx")
     (model_dir / "config.pbtxt").write_text(
-        render_config(name, inputs, outputs, max_batch_size), encoding="utf-8"
+        render_config(name, inputs, outputs, max_batch_size, serving), encoding="utf-8"
     )
+    return model_dir
 
 
 def write_triton_repository(
@@ -149,6 +222,6 @@ def write_triton_repository(
         raise ValueError(f"name_prefix must be a plain name, got {name_prefix!r}.")
     repo = Path(repo_dir)
     repo.mkdir(parents=True, exist_ok=True)
-    _write_model(Path(encoder_onnx), repo, f"{name_prefix}_encoder", max_batch_size)
-    _write_model(Path(generator_onnx), repo, f"{name_prefix}_generator", max_batch_size)
+    write_model(Path(encoder_onnx), repo, f"{name_prefix}_encoder", max_batch_size)
+    write_model(Path(generator_onnx), repo, f"{name_prefix}_generator", max_batch_size)
     return repo
