@@ -8,7 +8,8 @@ stays flat however large the input; the output appears, complete, only when ever
 encoded. Unreadable files of a folder are printed with the reason and counted.
 
 The row order and the three output formats are described in
-:mod:`infovaegan_plugin.deploy.codes_files`.
+:mod:`infovaegan_plugin.deploy.codes_files`. ``--engine ray`` encodes on Ray Data instead
+(:mod:`infovaegan_plugin.cli.encode_ray`).
 """
 
 from __future__ import annotations
@@ -58,11 +59,24 @@ def encode(
     key: str | None = typer.Option(None, help="Array to read from an .npz with several."),
     data_dir: Path | None = typer.Option(None, help="Folder of a named data set (MNIST)."),
     split: str = typer.Option("train", help="Split of a named data set: train, test or all."),
+    engine: str = typer.Option("local", help="local, or ray: Ray Data on a local Ray instance "
+                               "or --address's cluster, writing a folder of Parquet files."),
+    workers: int | None = typer.Option(None, callback=at_least(1), help="Ray: encoder "
+                                       "actors (default: one per --threads CPUs)."),
+    address: str | None = typer.Option(None, help="Ray: the cluster to join (auto, "
+                                       "HOST:6379 or ray://HOST:10001); default: start one."),
+    column: str | None = typer.Option(None, help="Ray, Parquet input: the column of "
+                                      "encoded pictures or pixel arrays (default: image)."),
 ) -> None:
     """Encode images with an exported encoder; write the codes with their row order."""
+    from infovaegan_plugin.cli.encode_ray import encode_on_ray, local_engine_checks
     from infovaegan_plugin.deploy.codes_files import CODE_SUFFIXES, encode_stream
     from infovaegan_plugin.deploy.image_stream import open_image_stream
 
+    if engine == "ray":
+        return encode_on_ray(encoder_onnx, input_path, output, batch_size, providers, threads,
+                             workers, address, column, key, data_dir)
+    local_engine_checks(engine, workers, address, column)
     if output.suffix.lower() not in CODE_SUFFIXES:
         fail(f"--output must end in .npy, .npz or .csv, got {str(output)!r}.")
     check_providers(providers)

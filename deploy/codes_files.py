@@ -43,8 +43,8 @@ from infovaegan_plugin.atomic import atomic_file, write_errors
 from infovaegan_plugin.deploy.image_stream import ImageStream, open_image_stream
 from infovaegan_plugin.layout import LatentLayout
 
-__all__ = ["CODE_SUFFIXES", "CodesWriter", "EncodeResult", "codes_writer", "encode_file",
-           "encode_stream", "feature_columns"]
+__all__ = ["CODE_SUFFIXES", "CodesWriter", "EncodeResult", "code_columns", "codes_writer",
+           "encode_file", "encode_stream", "feature_columns"]
 
 CODE_SUFFIXES = (".npy", ".npz", ".csv")
 #: Output order of the csv columns; ``features`` is left out because it repeats them.
@@ -62,6 +62,19 @@ def feature_columns(widths: Mapping[str, int]) -> list[str]:
     if len(names) != widths["features"]:  # a graph with another feature layout
         names = [f"features_{j}" for j in range(widths["features"])]
     return names
+
+
+def code_columns(codes: Mapping[str, np.ndarray], layout: LatentLayout
+                 ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The columns of a codes table after its row id, as the ``.csv`` (and the Parquet of
+    :mod:`~infovaegan_plugin.deploy.ray_encode`) names them: ``categorical_<c>_argmax`` per
+    categorical code, then ``<output>_<j>`` for each output of :data:`CSV_OUTPUTS` the encoder
+    has. Returns ``(names, argmax int64 (N, n_codes), values float32 (N, F))`` in that order."""
+    outputs = [name for name in CSV_OUTPUTS if name in codes]
+    names = [f"categorical_{c}_argmax" for c in range(layout.n_codes)]
+    names += [f"{name}_{j}" for name in outputs for j in range(codes[name].shape[1])]
+    values = np.concatenate([codes[name] for name in outputs], axis=1)
+    return names, layout.argmax(codes["categorical_logits"]), values
 
 
 def check_codes_path(path: Path) -> None:
@@ -107,17 +120,12 @@ class CodesWriter:
         self.rows += len(codes["features"])
 
     def _add_csv(self, codes: dict[str, np.ndarray], names: list[str] | None) -> None:
-        outputs = [name for name in CSV_OUTPUTS if name in codes]
+        columns, argmax, values = code_columns(codes, self.layout)
         if self._csv is None:
             handle = self._handles["csv"] = open(self.parts / "codes.csv", "w", newline="",
                                                  encoding="utf-8")
             self._csv = csv.writer(handle)
-            header = ["file" if self.named_rows else "row"]
-            header += [f"categorical_{c}_argmax" for c in range(self.layout.n_codes)]
-            header += [f"{name}_{j}" for name in outputs for j in range(codes[name].shape[1])]
-            self._csv.writerow(header)
-        argmax = self.layout.argmax(codes["categorical_logits"])
-        values = np.concatenate([codes[name] for name in outputs], axis=1)
+            self._csv.writerow(["file" if self.named_rows else "row", *columns])
         ids = names if names is not None else range(self.rows, self.rows + len(values))
         for i, row_id in enumerate(ids):
             # 9 significant digits round-trip float32 exactly.
