@@ -62,6 +62,8 @@ def deviation_table(result: Any, encoder_dev: dict[str, dict[str, Any]],
 
     The fp32 row is the exported graph against PyTorch; the other rows are variants against
     the fp32 graph. "gen. px" is the generator's pixel error on the same prior samples.
+    The caption adds each variant's agreement on the images whose fp32 decision is not a
+    near tie (none, for a collapsed model): the number that does not depend on the CPU.
     """
     table = Table(title="Deviation (max abs error)")
     table.add_column("model", no_wrap=True)
@@ -84,10 +86,22 @@ def deviation_table(result: Any, encoder_dev: dict[str, dict[str, Any]],
                       _fmt(errors.get("continuous_mean")), _fmt(errors.get("features")),
                       "-" if agreement is None else f"{agreement:.2%}",
                       _fmt(variant.generator_deviation["max_abs_error"]))
-        notes.append(f"{name}: encoder on {images}, generator on "
+        notes.append(f"{name}: encoder on {images}{_decided_note(dev)}, generator on "
                      f"{variant.generator_deviation['n_samples']} prior samples")
     table.caption = escape("; ".join(notes))
     return table
+
+
+def _decided_note(dev: dict[str, Any]) -> str:
+    """The agreement on the images whose fp32 top-2 probabilities are not a near tie."""
+    if "decided_fraction_per_code" not in dev:  # measured before the field existed
+        return ""
+    share = min(dev["decided_fraction_per_code"], default=0.0)
+    if dev.get("argmax_agreement_decided") is None:
+        return (f" (every fp32 argmax a near tie, top-2 probabilities within "
+                f"{dev['near_tie_margin']})")
+    return (f" (argmax {dev['argmax_agreement_decided']:.2%} on the {share:.1%} not near "
+            "ties)")
 
 
 def files_table(paths: list[Path], root: Path) -> Table:

@@ -27,6 +27,9 @@ class StandinSpec:
     noise_dim: int
     infer_noise: bool = True
     continuous_prior: str = "uniform"
+    #: Multiplies the categorical logits: random weights give near-tied logits (every argmax a
+    #: coin flip), a large scale gives decisions that depend on the image.
+    logit_scale: float = 1.0
 
     def latent_layout(self) -> list[dict]:
         return LatentLayout.from_sizes(self.noise_dim, self.categorical_dims,
@@ -47,6 +50,8 @@ class StandinEncoder(nn.Module):
         out = self.head(self.body(images))
         cat, cont = sum(self.spec.categorical_dims), self.spec.continuous_dim
         logits, rest = out[:, :cat], out[:, cat:]
+        if self.spec.logit_scale != 1.0:
+            logits = logits * self.spec.logit_scale
         probs = torch.cat(
             [torch.softmax(part, dim=1)
              for part in torch.split(logits, list(self.spec.categorical_dims), 1)],
@@ -108,6 +113,9 @@ def export_standin(spec: StandinSpec, folder: Path, seed: int = 0) -> tuple[Path
 
 DIGITS_SPEC = StandinSpec(input_shape=(1, 8, 8), categorical_dims=(10,), continuous_dim=2,
                           noise_dim=4)
+#: Decisive codes on real digits: most images' top-2 probabilities are far apart.
+DECISIVE_DIGITS_SPEC = StandinSpec(input_shape=(1, 8, 8), categorical_dims=(10,),
+                                   continuous_dim=2, noise_dim=4, logit_scale=30.0)
 RGB_SPEC = StandinSpec(input_shape=(3, 8, 8), categorical_dims=(3, 4), continuous_dim=1,
                        noise_dim=3, infer_noise=False, continuous_prior="normal")
 
@@ -115,6 +123,11 @@ RGB_SPEC = StandinSpec(input_shape=(3, 8, 8), categorical_dims=(3, 4), continuou
 @pytest.fixture(scope="session")
 def digits_export(tmp_path_factory) -> tuple[Path, Path]:
     return export_standin(DIGITS_SPEC, tmp_path_factory.mktemp("digits"))
+
+
+@pytest.fixture(scope="session")
+def decisive_digits_export(tmp_path_factory) -> tuple[Path, Path]:
+    return export_standin(DECISIVE_DIGITS_SPEC, tmp_path_factory.mktemp("decisive_digits"))
 
 
 @pytest.fixture(scope="session")
