@@ -45,6 +45,7 @@ from pythae.trainers.training_callbacks import (
 from ...atomic import WriteError, save_torch, write_text
 from ...health import HealthMonitor, min_category_share, sample_spread
 from ...models.infovaegan import InfoVAEGAN
+from ...models.infovaegan.fast_cpu import set_fast_cpu
 from ...models.infovaegan.infovaegan_model import LOSS_NAMES, per_image_mse
 from ...precision import cpu_bf16_warning
 from .infovaegan_trainer_config import InfoVAEGANTrainerConfig
@@ -121,6 +122,8 @@ class InfoVAEGANTrainer(BaseTrainer):
 
         self.amp_context, self.grad_scaler = self._amp()
         model = model.to(self.device)
+        if torch.device(self.device).type == "cpu" and training_config.cpu_fast_path:
+            set_fast_cpu(model)  # channels-last convs: the same math up to float rounding
         model.device = self.device
         self.model = model
         if self.distributed:
