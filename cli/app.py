@@ -13,7 +13,8 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from infovaegan_plugin.cli.common import console_warnings, fail, library_logs_to_current_stderr
+from infovaegan_plugin.cli.common import console_warnings, fail
+from infovaegan_plugin.pythae_logs import library_logs_to_current_stderr
 
 
 class _Commands(TyperGroup):
@@ -41,8 +42,20 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    """``--version``: the installed distribution's version (``infovaegan_plugin.__version__``)."""
+    if value:
+        from infovaegan_plugin import __version__
+
+        typer.echo(f"infovaegan-plugin {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version (infovaegan-plugin X.Y.Z) and exit."),
+) -> None:
     """Train, evaluate and deploy InfoVAEGAN models (pythae plug-in, ONNX export)."""
 
 
@@ -53,6 +66,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "generate",
     "evaluate",
     "benchmark",
+    "serve",
 )
 
 for _name in COMMAND_MODULES:

@@ -69,32 +69,6 @@ def console_warnings() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def library_logs_to_current_stderr() -> Iterator[None]:
-    """pythae's modules attach a ``StreamHandler`` bound to whatever ``sys.stderr`` was when
-    they were first imported. When that was an earlier command's captured stream (Typer's
-    test runner, a notebook cell), its log lines raise "I/O operation on closed file" and a
-    logging traceback lands in the middle of our one-line errors. For the command's duration
-    each such handler writes to the current ``sys.stderr``; the old streams come back after."""
-    import logging
-    import sys
-
-    rebound = []
-    for name, logger in list(logging.Logger.manager.loggerDict.items()):
-        if not name.startswith("pythae") or not isinstance(logger, logging.Logger):
-            continue
-        for handler in logger.handlers:
-            if type(handler) is logging.StreamHandler and handler.stream is not sys.stderr:
-                # not setStream: it flushes the old stream, which raises when it is closed
-                rebound.append((handler, handler.stream))
-                handler.stream = sys.stderr
-    try:
-        yield
-    finally:
-        for handler, stream in rebound:
-            handler.stream = stream
-
-
-@contextlib.contextmanager
 def user_errors(*types: type) -> Iterator[None]:
     """Turn the library's input errors into one red line and exit code 2, not a traceback."""
     try:
@@ -122,6 +96,7 @@ _CLI_WORDS: tuple[tuple[str, str], ...] = (
     (r"Use providers='auto' or 'cpu'", "Use --providers auto or cpu"),
     (r"Use providers='auto' to fall back to CPU", "Use --providers auto to fall back to CPU"),
     (r"pass overwrite=True", "pass --overwrite"),
+    (r"Pass allow_pickle=True", "Pass --allow-pickle"),
 )
 
 
@@ -164,43 +139,12 @@ def positive_float(value):
 
 def check_writable(path: Path, option: str, folder: bool = False) -> None:
     """Fail now, with the option named, when ``path`` (a file, or a folder with
-    ``folder=True``) cannot be written, instead of with a traceback after the work is done.
-    Folders created to find out are removed again."""
-    import os
-    import tempfile
+    ``folder=True``) cannot be written (:func:`infovaegan_plugin.writable.check_writable`),
+    instead of with a traceback after the work is done."""
+    from infovaegan_plugin.writable import NotWritableError
+    from infovaegan_plugin.writable import check_writable as probe
 
-    path = Path(path)
-    target = path if folder else path.parent
-    if not folder and path.is_dir():
-        fail(f"{option} {path} is a folder; give a file name inside it.")
-    if folder and path.exists() and not path.is_dir():
-        fail(f"{option} {path} is a file, not a folder.")
-    missing: list[Path] = []
-    existing = target.absolute()
-    while not existing.exists() and existing != existing.parent:
-        missing.append(existing)
-        existing = existing.parent
-    if not existing.is_dir():
-        fail(f"cannot write {option} {path}: {existing} is a file, not a folder.")
-    created: list[Path] = []
     try:
-        for directory in reversed(missing):
-            try:
-                directory.mkdir()
-            except OSError as exc:
-                fail(f"cannot write {option} {path}: cannot create the folder {directory} "
-                     f"({exc.strerror or exc}).")
-            created.append(directory)
-        try:
-            handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=target)
-            os.close(handle)
-            os.unlink(probe)
-        except OSError as exc:
-            fail(f"cannot write {option} {path}: the folder {target} is not writable "
-                 f"({exc.strerror or exc}).")
-    finally:
-        for directory in reversed(created):
-            try:
-                directory.rmdir()
-            except OSError:
-                pass
+        probe(path, option, folder)
+    except NotWritableError as exc:
+        fail(str(exc))

@@ -38,29 +38,6 @@ def resolve_model_dir(path: Path) -> Path:
     return folder
 
 
-def load_model(model_dir: Path, allow_pickle: bool, device: str):
-    """InfoVAEGAN (weights only), or any pythae model when pickled code is allowed."""
-    from infovaegan_plugin import InfoVAEGAN, ModelLoadError
-    from infovaegan_plugin.saved_models import CONFIG_FILE, read_model_config
-
-    try:
-        name = read_model_config(model_dir).get("name")
-    except ValueError as exc:
-        fail(f"{model_dir / CONFIG_FILE} is not valid JSON: {exc}")
-    with user_errors(ModelLoadError, FileNotFoundError):
-        if name == "InfoVAEGANConfig":
-            return InfoVAEGAN.load_from_folder(str(model_dir)).to(device)
-        if not allow_pickle:
-            fail(
-                f"{model_dir} holds a pythae {name or 'unknown'} model; pythae saves custom "
-                "networks with cloudpickle, which runs code when loaded. Pass --allow-pickle if "
-                "you trust this folder."
-            )
-        from pythae.models import AutoModel
-
-        return AutoModel.load_from_folder(str(model_dir)).to(device)
-
-
 def evaluate(
     model_dir: Path = typer.Argument(..., help="Saved model folder (or a training run folder)."),
     dataset: str = typer.Option(..., help="digits, mnist, dsprites, or a path: the model's data."),
@@ -94,6 +71,7 @@ def evaluate(
     classifier_epochs: int | None = typer.Option(None, callback=at_least(1), hidden=True),
 ) -> None:
     """Score a trained model: clustering, reconstruction, Frechet distance, disentanglement."""
+    from infovaegan_plugin import ModelLoadError
     from infovaegan_plugin.data import DataError, is_named, train_held_out
     from infovaegan_plugin.evaluation import (
         DSpritesGroundTruth,
@@ -102,10 +80,12 @@ def evaluate(
         planned_steps,
     )
     from infovaegan_plugin.evaluation.evaluate import OUTPUT_FILE, evaluate_and_record
+    from infovaegan_plugin.saved_models import load_saved_model
 
     device = resolve_device(device)
     folder = resolve_model_dir(model_dir)
-    model = load_model(folder, allow_pickle, device)
+    with user_errors(ModelLoadError, FileNotFoundError):
+        model = load_saved_model(folder, allow_pickle).to(device)
     out = output_dir or folder / "evaluation"
     check_writable(out, "--output-dir", folder=True)
     if classifier_dir is not None:

@@ -85,14 +85,9 @@ def train(
     """
     given = {k: v for k, v in locals().items()
              if k not in ("resume", "restarts", "restart_epochs")}
-    from infovaegan_plugin.models.infovaegan.infovaegan_config import VARIANTS
-    from infovaegan_plugin.trainers.infovaegan_trainer.resume import (
-        ResumeError,
-        merge_settings,
-        read_checkpoint,
-    )
+    from infovaegan_plugin.trainers.infovaegan_trainer.resume import ResumeError, read_checkpoint
     from infovaegan_plugin.trainers.infovaegan_trainer.run_control import interrupt_signals
-    from infovaegan_plugin.training import DEFAULTS
+    from infovaegan_plugin.training import run_settings
 
     checkpoint = None
     if restarts > 1 and resume is not None:
@@ -104,13 +99,9 @@ def train(
         if checkpoint.picked_newest:
             console.print("resuming from the newest checkpoint of that run: "
                           f"{escape(str(checkpoint.path))}")
-    settings = merge_settings(given, checkpoint, DEFAULTS)
-    if settings.get("output_dir") is None:
-        fail("--output-dir is required (where the run folder is created).")
-    if settings["variant"] not in VARIANTS:
-        fail(f"--variant must be one of {', '.join(VARIANTS)}, got {settings['variant']!r}.")
+    with user_errors(ValueError):
+        settings = run_settings(given, checkpoint)
     check_writable(Path(settings["output_dir"]), "--output-dir", folder=True)
-    settings["device"] = settings["device"] or "auto"
     resolved_device = resolve_device(settings["device"])
     set_threads(settings["threads"])
     with interrupt_signals():

@@ -28,6 +28,15 @@ class OnnxEncoder(OnnxSession):
                 f"{self.path}: an encoder has one input, this graph has {self.input_names}."
             )
         self._input_name = self.input_names[0]
+        # a fixed size the graph declares must be the metadata's (an unknown rank passes)
+        declared = list(self._inputs[self._input_name].shape or [])
+        if (declared and len(declared) != 4) or any(
+            isinstance(d, int) and d != want for d, want in zip(declared[1:], self.input_shape)
+        ):
+            raise InvalidModelError(
+                f"{self.path}: the graph's input {self._input_name!r} has shape {declared}, "
+                f"but the metadata says images are {list(self.input_shape)} (C, H, W)."
+            )
         missing = [o for o in md.ENCODER_OUTPUTS if o not in self.output_names]
         if missing:
             raise InvalidModelError(f"{self.path}: encoder graph lacks outputs {missing}.")
@@ -46,8 +55,9 @@ class OnnxEncoder(OnnxSession):
         """Codes of ``images`` as float32 arrays keyed by the graph's output names.
 
         ``categorical_probs``/``categorical_logits`` (N, sum of categorical sizes),
-        ``continuous_mean``/``continuous_logvar`` (N, continuous_dim), ``features``, and
-        ``noise_mean``/``noise_logvar`` when the model infers the noise.
+        ``continuous_mean``/``continuous_logvar`` (N, continuous_dim), ``features``,
+        ``noise_mean``/``noise_logvar`` when the model infers the noise, and
+        ``trunk_features`` (N, hidden_dim) in exports that have it (since 0.2).
         """
         batch = prepare_images(images, self.input_shape, self.normalisation)
         return self._run({self._input_name: batch})

@@ -70,10 +70,10 @@ class EncoderWrapper(nn.Module):
         super().__init__()
         self.model = model
         noise = list(md.ENCODER_NOISE_OUTPUTS) if model.model_config.infer_noise else []
-        self.output_names: list[str] = [*md.ENCODER_OUTPUTS, *noise]
+        self.output_names: list[str] = [*md.ENCODER_OUTPUTS, *noise, md.ENCODER_TRUNK_OUTPUT]
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        encoded = self.model.encode(images)
+        encoded = self.model.encode(images, with_trunk=True)
         return tuple(encoded[name] for name in self.output_names)
 
 
@@ -276,7 +276,7 @@ def _verify(model: nn.Module, encoder_path: Path, generator_path: Path,
     encoder = OnnxEncoder(encoder_path, providers="cpu")
     generator = OnnxGenerator(generator_path, providers="cpu")
     with torch.no_grad():
-        expected = model.encode(torch.from_numpy(images))
+        expected = model.encode(torch.from_numpy(images), with_trunk=True)
     got = encoder.encode(images)
     parity = {
         f"encoder.{name}": float(np.abs(got[name] - expected[name].numpy()).max(initial=0.0))
@@ -386,7 +386,7 @@ def write_export(
         "training_dataset": dataset_name,
         "source_sha256": source_sha,
     }
-    encoder_meta = md.build_metadata("encoder", **common)
+    encoder_meta = md.build_metadata("encoder", **common, embeddings=md.EMBEDDING_DESCRIPTIONS)
     generator_meta = md.build_metadata("generator", **common)
 
     encoder = EncoderWrapper(model)
@@ -395,7 +395,8 @@ def write_export(
     example_codes = tuple(torch.zeros(2, width) for width in model.layout.widths.values())
     _export_module(GeneratorWrapper(model), example_codes, generator_path,
                    list(md.GENERATOR_INPUTS), [md.GENERATOR_OUTPUT], opset, exporter)
-    widths = model.layout.encoder_outputs(config.infer_noise)
+    widths = {**model.layout.encoder_outputs(config.infer_noise),
+              md.ENCODER_TRUNK_OUTPUT: int(config.hidden_dim)}
     _finalise(encoder_path, encoder_meta, "InfoVAEGAN encoder: images -> latent codes", opset,
               {name: (width,) for name, width in widths.items()})
     _finalise(generator_path, generator_meta, "InfoVAEGAN generator: codes -> images", opset,

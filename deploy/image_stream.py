@@ -33,7 +33,7 @@ import numpy as np
 
 from infovaegan_plugin.inputs import batch_shape
 
-__all__ = ["Batch", "ImageStream", "is_idx_file", "open_image_stream"]
+__all__ = ["Batch", "ImageStream", "is_idx_file", "open_image_stream", "read_picture"]
 
 _READ_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile)
 
@@ -156,8 +156,36 @@ class RowFileStream(ImageStream):
                 self.trailing(handle)
 
 
+def read_picture(source: Path | IO[bytes], input_shape: tuple[int, int, int]
+                 ) -> tuple[np.ndarray | None, str]:
+    """One picture as uint8 ``(C, H, W)`` at the encoder's size, or ``(None, why)`` it is
+    skipped: an unsupported extension (files only), unreadable, or larger than
+    ``infovaegan_plugin.data.images.MAX_IMAGE_PIXELS`` (read from the header, never decoded).
+    The one rule for every picture an encode reads: folder files here, and on Ray
+    (:mod:`~infovaegan_plugin.deploy.encode_units`) folder files and encoded pictures in
+    Parquet columns."""
+    from infovaegan_plugin.data.images import (
+        READ_ERRORS,
+        read_image,
+        skip_reason,
+        unsupported_reason,
+    )
+
+    channels, height, width = input_shape
+    if isinstance(source, Path):
+        reason = unsupported_reason(source)
+        if reason is not None:
+            return None, reason
+    try:
+        return read_image(source, (height, width), grayscale=channels == 1), ""
+    except READ_ERRORS as exc:
+        return None, skip_reason(exc)
+
+
 class FolderStream(ImageStream):
-    """Picture files of a folder in sorted order; unreadable ones are skipped and listed."""
+    """Picture files of a folder in sorted order; unreadable ones, and pictures larger than
+    ``infovaegan_plugin.data.images.MAX_IMAGE_PIXELS`` (read from the header, never
+    decoded), are skipped and listed."""
 
     names_rows = True
 
@@ -175,21 +203,16 @@ class FolderStream(ImageStream):
 
     def _read(self, batch_size: int) -> Iterator[Batch]:
         from infovaegan_plugin.data import DataError, validate_images
-        from infovaegan_plugin.data.images import READ_ERRORS, read_image, unsupported_reason
 
-        channels, height, width = self.input_shape
         arrays: list[np.ndarray] = []
         names: list[str] = []
         for path in self.files:
             name = path.relative_to(self.root).as_posix()
-            reason = unsupported_reason(path)
-            if reason is None:
-                try:
-                    arrays.append(read_image(path, (height, width), grayscale=channels == 1))
-                    names.append(name)
-                except READ_ERRORS as exc:
-                    reason = f"unreadable image: {exc}"
-            if reason is not None:
+            picture, reason = read_picture(path, self.input_shape)
+            if picture is not None:
+                arrays.append(picture)
+                names.append(name)
+            else:
                 self.skipped.append((name, reason))
             self.consumed += 1
             if len(arrays) == batch_size:

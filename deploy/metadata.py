@@ -77,6 +77,17 @@ ENCODER_OUTPUTS = (
     "features",
 )
 ENCODER_NOISE_OUTPUTS = ("noise_mean", "noise_logvar")
+#: The encoder trunk's last hidden layer (``hidden_dim`` values), an output of exports since
+#: 0.2: a richer embedding than the codes for downstream classifiers (older files lack it).
+ENCODER_TRUNK_OUTPUT = "trunk_features"
+#: ``{output name: what it holds}`` of the encoder outputs meant as embeddings for downstream
+#: services (``features``; ``trunk_features`` where the file has it).
+EMBEDDINGS = PREFIX + "embeddings"
+EMBEDDING_DESCRIPTIONS = {
+    "features": "the codes: categorical_probs | continuous_mean | noise_mean (when inferred)",
+    ENCODER_TRUNK_OUTPUT: "the encoder trunk's last hidden layer (after BatchNorm and "
+                          "LeakyReLU), hidden_dim values",
+}
 GENERATOR_OUTPUT = "images"
 
 SIDECAR_NAME = "export_metadata.json"
@@ -148,6 +159,7 @@ def build_metadata(
     source_sha256: str | None = None,
     precision: str = "fp32",
     version: str | None = None,
+    embeddings: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The full metadata dict of one exported file, validated so bad exports fail early.
 
@@ -164,6 +176,7 @@ def build_metadata(
     blocks = (latent_layout.to_blocks() if isinstance(latent_layout, LatentLayout)
               else latent_layout)
     layout = LatentLayout.from_blocks(blocks).to_blocks()
+    extra = {EMBEDDINGS: dict(embeddings)} if embeddings else {}
     return {
         KIND: kind,
         FORMAT_VERSION: CURRENT_FORMAT_VERSION,
@@ -174,6 +187,7 @@ def build_metadata(
         TRAINING_DATASET: training_dataset,
         SOURCE_SHA256: source_sha256,
         PRECISION: precision,
+        **extra,
     }
 
 

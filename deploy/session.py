@@ -18,6 +18,7 @@ import onnxruntime as ort
 
 from infovaegan_plugin.deploy import metadata as md
 from infovaegan_plugin.deploy.providers import make_session_options, resolve_providers
+from infovaegan_plugin.inputs import image_shape_error
 from infovaegan_plugin.layout import LatentLayout
 
 __all__ = ["InvalidModelError", "OnnxSession"]
@@ -133,6 +134,11 @@ class OnnxSession:
             raise InvalidModelError(
                 f"{self.path}: metadata {md.INPUT_SHAPE} must be [C, H, W], got {shape!r}."
             )
+        # images are resized and buffers sized by this shape: bounded before any of that
+        too_large = image_shape_error(shape)
+        if too_large is not None:
+            raise InvalidModelError(f"{self.path}: metadata {md.INPUT_SHAPE} {shape}: "
+                                    f"{too_large}.")
         return (shape[0], shape[1], shape[2])
 
     @property

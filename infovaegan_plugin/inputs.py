@@ -26,8 +26,12 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_NORMALISATION",
+    "MAX_IMAGE_CHANNELS",
+    "MAX_IMAGE_SIDE",
+    "MAX_IMAGE_VALUES",
     "InvalidInputError",
     "check_dataset_images",
+    "image_shape_error",
     "prepare_image_tensor",
     "prepare_images",
 ]
@@ -41,6 +45,17 @@ DEFAULT_NORMALISATION: dict[str, Any] = {
     "range": [0.0, 1.0],
     "uint8_scale": 1 / 255,
 }
+
+#: Upper bounds of the image shape ``(C, H, W)`` a model may declare: a config's
+#: ``input_dim`` and an exported file's input shape, checked before any tensor, resize or
+#: network is sized by them, so a corrupt or hostile file is refused instead of asking for
+#: terabytes. They admit every real use (28x28 MNIST, 64x64 dSprites, 64-128 px CelebA, colour
+#: images up to 1024x1024) with room to spare: a side of 4096 pixels, 64 channels (RGB(A),
+#: multispectral bands), and one image of at most 2**26 values (256 MiB as float32, e.g.
+#: 4 x 4096 x 4096 or 64 x 1024 x 1024).
+MAX_IMAGE_SIDE = 4096
+MAX_IMAGE_CHANNELS = 64
+MAX_IMAGE_VALUES = 2**26
 
 _KIND_WORDS = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers",
                "b": "booleans", "M": "datetimes", "m": "timedeltas", "V": "raw bytes"}
@@ -60,6 +75,21 @@ class InvalidInputError(ValueError, TypeError):
 def describe_dtype(name: str, kind: str) -> str:
     """``int64``, or ``<U1 (strings)`` for kinds a person may not recognise by name."""
     return f"{name} ({_KIND_WORDS[kind]})" if kind in _KIND_WORDS else name
+
+
+def image_shape_error(shape: Sequence[int]) -> str | None:
+    """Why the image shape ``(C, H, W)`` is above :data:`MAX_IMAGE_SIDE`,
+    :data:`MAX_IMAGE_CHANNELS` or :data:`MAX_IMAGE_VALUES` (the caller names where it came
+    from), or ``None``. Arithmetic on the numbers only: nothing is allocated."""
+    c, h, w = (int(d) for d in shape)
+    if c > MAX_IMAGE_CHANNELS:
+        return f"{c} channels is above the limit of {MAX_IMAGE_CHANNELS}"
+    if max(h, w) > MAX_IMAGE_SIDE:
+        return f"{h}x{w} pixels has a side above the limit of {MAX_IMAGE_SIDE}"
+    if c * h * w > MAX_IMAGE_VALUES:
+        return (f"{c} x {h} x {w} = {c * h * w:,} values per image is above the limit of "
+                f"{MAX_IMAGE_VALUES:,} (256 MiB as float32)")
+    return None
 
 
 def _dtype_error(name: str, kind: str, low: float, high: float) -> InvalidInputError:

@@ -22,6 +22,8 @@ import numpy as np
 __all__ = [
     "DEFAULT_TRAVERSAL_VALUES",
     "GENERATOR_INPUTS",
+    "LATENT_SIZE_LIMITS",
+    "MAX_LATENT_DIM",
     "TRAVERSAL_LIMITS",
     "LatentBlock",
     "LatentLayout",
@@ -36,6 +38,13 @@ ALLOWED_PRIORS = {
     "categorical": {"categorical"},
     "continuous": {"normal", "uniform"},
 }
+#: Largest size of one block, by kind: far above any real use (InfoGAN's 62 noise dimensions,
+#: a 10-way digit code, a few continuous codes; 1000 ImageNet classes) yet small enough that a
+#: corrupt or hostile config or exported file cannot make prior sampling or the networks'
+#: input layers ask for terabytes. The whole generator input is at most
+#: :data:`MAX_LATENT_DIM` wide (a batch of 256 codes: 64 MiB as float32).
+LATENT_SIZE_LIMITS = {"noise": 10_000, "categorical": 10_000, "continuous": 1_000}
+MAX_LATENT_DIM = 65_536
 #: Half-width of a continuous code's traversal, by prior: all of U[-1, 1]; two standard
 #: deviations of N(0, 1) (a [-1, 1] traversal of a normal code hides most of what it does).
 TRAVERSAL_LIMITS = {"uniform": 1.0, "normal": 2.0}
@@ -421,6 +430,9 @@ def validate_blocks(blocks: Any) -> list[dict[str, Any]]:
             )
         if size < 0 or (kind == "categorical" and size < 2):
             raise ValueError(f"latent block {block['name']!r} has invalid size {size}.")
+        if size > LATENT_SIZE_LIMITS[kind]:
+            raise ValueError(f"latent block {block['name']!r} has size {size}, above the "
+                             f"limit of {LATENT_SIZE_LIMITS[kind]:,} for a {kind} block.")
         entry = {"name": str(block["name"]), "kind": kind, "size": size, "prior": prior}
         if "std" in block:  # a normal prior's scale; absent means 1
             std = float(block["std"])
@@ -428,4 +440,8 @@ def validate_blocks(blocks: Any) -> list[dict[str, Any]]:
                 raise ValueError(f"latent block {block['name']!r} has invalid std {std}.")
             entry["std"] = std
         clean.append(entry)
+    total = sum(entry["size"] for entry in clean)
+    if total > MAX_LATENT_DIM:
+        raise ValueError(f"latent_layout is {total:,} wide in all, above the limit of "
+                         f"{MAX_LATENT_DIM:,}.")
     return clean

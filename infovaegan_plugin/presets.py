@@ -29,7 +29,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "dsprites": {
         # instance noise 0.2: without it the discriminator wins at once on binary sprites and
-        # the generator collapses to one blob (docs/RESULTS.md section 5b)
+        # the generator collapses to one blob (docs/RESULTS.md, "dSprites: instance noise ends the collapse")
         "model": {"categorical_dims": [3], "continuous_dim": 5, "noise_dim": 10,
                   "hidden_dim": 256, "base_channels": 64, "reconstruction_loss": "bce",
                   "instance_noise_std": 0.2,

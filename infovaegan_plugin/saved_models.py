@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .models.infovaegan.infovaegan_model import CONFIG_FILE, MODEL_FILE
+from .models.infovaegan.infovaegan_model import CONFIG_FILE, MODEL_FILE, ModelLoadError
 
 
 def is_model_dir(path: Path) -> bool:
@@ -37,6 +37,34 @@ def find_model_dir(path: str | os.PathLike[str], what: str = "InfoVAEGAN") -> Pa
             "InfoVAEGAN_training_<date>/final_model)."
         )
     return max(candidates, key=lambda d: ((d / MODEL_FILE).stat().st_mtime, str(d)))
+
+
+def load_saved_model(folder: str | os.PathLike[str], allow_pickle: bool = False) -> Any:
+    """The model saved in ``folder``: InfoVAEGAN from its weights alone, or any other pythae
+    model when ``allow_pickle`` is true. pythae saves other models' networks with
+    cloudpickle, which runs code when loaded, so only a caller who trusts the folder may.
+
+    Raises :class:`ModelLoadError` (a config that is not a JSON object, a pickled model not
+    allowed, files that do not load) and ``FileNotFoundError``.
+    """
+    folder = Path(folder)
+    try:
+        name = read_model_config(folder).get("name")
+    except ValueError as exc:
+        raise ModelLoadError(f"{folder / CONFIG_FILE} is not valid JSON: {exc}") from None
+    if name == "InfoVAEGANConfig":
+        from .models.infovaegan.infovaegan_model import InfoVAEGAN
+
+        return InfoVAEGAN.load_from_folder(str(folder))
+    if not allow_pickle:
+        raise ModelLoadError(
+            f"{folder} holds a pythae {name or 'unknown'} model; pythae saves custom "
+            "networks with cloudpickle, which runs code when loaded. Pass allow_pickle=True "
+            "if you trust this folder."
+        )
+    from pythae.models import AutoModel
+
+    return AutoModel.load_from_folder(str(folder))
 
 
 def read_model_config(folder: str | os.PathLike[str]) -> dict[str, Any]:

@@ -19,14 +19,20 @@ from typing import Any
 
 from .atomic import write_text
 from .data import ImageData, is_named, to_pythae_dataset, train_held_out
-from .models.infovaegan import InfoVAEGAN, InfoVAEGANConfig
+from .models.infovaegan import VARIANTS, InfoVAEGAN, InfoVAEGANConfig
 from .presets import model_config_for, preset_for
 from .trainers import InfoVAEGANTrainerConfig
-from .trainers.infovaegan_trainer.resume import Checkpoint, check_resumable, check_variant
+from .trainers.infovaegan_trainer.infovaegan_trainer_config import batch_size_error
+from .trainers.infovaegan_trainer.resume import (
+    Checkpoint,
+    check_resumable,
+    check_variant,
+    merge_settings,
+)
 from .trainers.infovaegan_trainer.run_control import RUN_SETTINGS_FILE, remove_empty_run
 
 __all__ = ["DEFAULTS", "METRICS_FILE", "PreparedRun", "RunResult", "build_model", "fit",
-           "prepare_run", "train_run"]
+           "prepare_run", "run_settings", "train_run", "trainer_config"]
 
 #: Defaults of the settings that a resumed run may take from its checkpoint instead.
 DEFAULTS: dict[str, Any] = {
@@ -122,6 +128,24 @@ class RunResult:
         return self.folder / METRICS_FILE
 
 
+def run_settings(given: Mapping[str, Any], checkpoint: Checkpoint | None = None
+                 ) -> dict[str, Any]:
+    """The settings of ``infovaegan train``: the options given (``None``: not given) win,
+    then those ``checkpoint`` recorded, then :data:`DEFAULTS`.
+
+    Raises ``ValueError``, naming the option, without an output folder or for an unknown
+    variant: both are found before any data is read or folder made.
+    """
+    settings = merge_settings(given, checkpoint, DEFAULTS)
+    if settings.get("output_dir") is None:
+        raise ValueError("--output-dir is required (where the run folder is created).")
+    if settings["variant"] not in VARIANTS:
+        raise ValueError(f"--variant must be one of {', '.join(VARIANTS)}, "
+                         f"got {settings['variant']!r}.")
+    settings["device"] = settings["device"] or "auto"
+    return settings
+
+
 def prepare_run(settings: Mapping[str, Any], checkpoint: Checkpoint | None = None,
                 given_variant: str | None = None) -> PreparedRun:
     """Load the data and build the model config (the data set's preset, or ``custom`` for a
@@ -137,6 +161,9 @@ def prepare_run(settings: Mapping[str, Any], checkpoint: Checkpoint | None = Non
     preset = preset_for(dataset if is_named(dataset) else "custom")
     settings["epochs"] = settings.get("epochs") or preset["epochs"]
     settings["batch_size"] = settings.get("batch_size") or preset["batch_size"]
+    too_large = batch_size_error("batch_size", settings["batch_size"])
+    if too_large is not None:  # found before the data is read
+        raise ValueError(too_large)
     # restarts (:mod:`.restarts`) train several seeds on the base seed's split
     data_seed = settings.get("data_seed")
     train_data, eval_data = train_held_out(
@@ -151,6 +178,23 @@ def prepare_run(settings: Mapping[str, Any], checkpoint: Checkpoint | None = Non
         # predates it keeps the behaviour it trained with (the trainer compares whole configs)
         model_config = check_resumable(checkpoint, model_config, settings["epochs"])
     return PreparedRun(settings, train_data, eval_data, model_config, checkpoint)
+
+
+def trainer_config(run: PreparedRun, device: str) -> InfoVAEGANTrainerConfig:
+    """The trainer config of ``run`` on ``device`` ("cpu" or "cuda"), as :func:`train_run`
+    trains it (benchmarks/dsprites_step_speed.py times its steps)."""
+    settings = run.settings
+    return InfoVAEGANTrainerConfig(
+        output_dir=str(Path(settings["output_dir"])),
+        num_epochs=settings["epochs"],
+        per_device_train_batch_size=settings["batch_size"],
+        seed=settings["seed"],
+        steps_saving=settings["checkpoint_every"],
+        keep_checkpoints=settings["keep_checkpoints"] or None,
+        resume_from_checkpoint=str(run.checkpoint.path) if run.checkpoint else None,
+        no_cuda=device == "cpu",
+        amp=bool(settings["amp"]),
+    )
 
 
 def _recordable(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -235,17 +279,7 @@ def train_run(run: PreparedRun, device: str, callbacks: list | None = None,
     model = build_model(run.model_config, seed)
     out = Path(settings["output_dir"])
     created_output = not out.exists()
-    training_config = InfoVAEGANTrainerConfig(
-        output_dir=str(out),
-        num_epochs=settings["epochs"],
-        per_device_train_batch_size=settings["batch_size"],
-        seed=seed,
-        steps_saving=settings["checkpoint_every"],
-        keep_checkpoints=settings["keep_checkpoints"] or None,
-        resume_from_checkpoint=str(run.checkpoint.path) if run.checkpoint else None,
-        no_cuda=device == "cpu",
-        amp=bool(settings["amp"]),
-    )
+    training_config = trainer_config(run, device)
     holder: dict[str, Any] = {}
     callbacks = [*(callbacks or []), _run_settings_callback(holder, _recordable(settings))]
     refused = None

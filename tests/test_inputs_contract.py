@@ -86,7 +86,7 @@ def test_both_paths_accept_the_same_inputs_and_agree(pair, name):
     inputs = [images] if isinstance(images, list) else [images, as_tensor(images)]
     for given in inputs:
         with torch.no_grad():
-            torch_codes = model.encode(given)
+            torch_codes = model.encode(given, with_trunk=True)
         for key, value in onnx_codes.items():
             np.testing.assert_allclose(torch_codes[key].numpy(), value, atol=2e-5, err_msg=key)
 

@@ -174,6 +174,29 @@ def test_bad_metadata_is_refused_with_the_reason():
         LatentLayout.from_blocks([FORMAT_1_BLOCKS[0]] * 2)
 
 
+@pytest.mark.parametrize(("sizes", "message"), [
+    ((10**9, [10], 2), "latent block 'noise' has size 1000000000, above the limit of 10,000 "
+                       "for a noise block."),
+    ((4, [10, 10_001], 2), "latent block 'categorical_1' has size 10001, above the limit of "
+                           "10,000 for a categorical block."),
+    ((4, [10], 1_001), "latent block 'continuous' has size 1001, above the limit of 1,000 for "
+                       "a continuous block."),
+    ((10_000, [10_000] * 6, 1_000), "latent_layout is 71,000 wide in all, above the limit of "
+                                    "65,536."),
+])
+def test_absurd_sizes_in_an_exported_layout_are_refused(sizes, message):
+    """An exported file's layout sizes the prior samples; a hostile one is refused."""
+    blocks = LatentLayout.from_sizes(4, [10], 2).to_blocks()
+    noise, categorical, continuous = sizes
+    blocks = ([{**blocks[0], "size": noise}]
+              + [{"name": f"categorical_{i}", "kind": "categorical", "size": k,
+                  "prior": "categorical"} for i, k in enumerate(categorical)]
+              + [{**blocks[-1], "size": continuous}])
+    with pytest.raises(ValueError) as refused:
+        md.layout_from_metadata({md.FORMAT_VERSION: 1, md.LATENT_LAYOUT: blocks})
+    assert str(refused.value) == message
+
+
 def test_from_config_matches_the_config():
     from infovaegan_plugin.models import InfoVAEGANConfig
 

@@ -8,7 +8,7 @@ import pytest
 
 from infovaegan_plugin.metrics import dataset_classifier
 from infovaegan_plugin.saved_models import read_model_config
-from infovaegan_plugin.training import DEFAULTS, prepare_run, train_run
+from infovaegan_plugin.training import DEFAULTS, prepare_run, run_settings, train_run
 
 
 def _settings(tmp_path, **overrides):
@@ -109,3 +109,14 @@ def test_training_twice_in_one_process_prints_each_loss_line_once(tmp_path):
         train_run(prepare_run(_settings(tmp_path / folder)), "cpu", purity=False)
     consoles = [h for h in logger.handlers if type(h) is logging.StreamHandler]
     assert len(consoles) == 1  # pythae adds one per trainer; fit keeps the first
+
+
+def test_run_settings_given_then_defaults_and_the_two_early_refusals(tmp_path):
+    settings = run_settings({"output_dir": str(tmp_path), "seed": 7, "epochs": None})
+    assert settings == {**DEFAULTS, "output_dir": tmp_path, "seed": 7}
+    with pytest.raises(ValueError) as error:
+        run_settings({"output_dir": None})
+    assert str(error.value) == "--output-dir is required (where the run folder is created)."
+    with pytest.raises(ValueError) as error:
+        run_settings({"output_dir": tmp_path, "variant": "vae"})
+    assert str(error.value) == "--variant must be one of infovaegan, infogan, ali, got 'vae'."

@@ -24,7 +24,7 @@ def flat(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, Path]:
+def files(tmp_path_factory, claiming_picture) -> dict[str, Path]:
     """A tiny trained run (with a checkpoint), its ONNX export, and broken inputs."""
     from infovaegan_plugin.data import load_digits_data
 
@@ -51,7 +51,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
                                                                '"hidden_dim": "wide"'))
     (root / "empty").mkdir()
     (root / "a_file").write_text("not a folder")
-    return {"run": run, "model": run / "final_model", "checkpoint": run / "checkpoint_epoch_1",
+    hostile = _hostile_files(root, run, claiming_picture)
+    return {**hostile,"run": run, "model": run / "final_model", "checkpoint": run / "checkpoint_epoch_1",
             "enc": root / "onnx" / "encoder.onnx", "gen": root / "onnx" / "generator.onnx",
             "digits": root / "digits.npy", "raw16": root / "raw16.npy",
             "mnist_shaped": root / "mnist_shaped.npy", "two": root / "two.npz",
@@ -59,7 +60,43 @@ def files(tmp_path_factory) -> dict[str, Path]:
             "missing": root / "does_not_exist", "file": root / "a_file", "proc": Path(PROC)}
 
 
+def _hostile_files(root: Path, run: Path, claiming_picture) -> dict[str, Path]:
+    """A saved model and checkpoints whose configs ask for absurd sizes, an encoder whose
+    metadata claims absurd images, and a folder holding a 103-byte 576-megapixel PNG."""
+    import json
+
+    from infovaegan_plugin.deploy import metadata as md
+
+    def with_json(source: Path, target: Path, name: str, **changes) -> Path:
+        shutil.copytree(source, target)
+        raw = json.loads((target / name).read_text())
+        (target / name).write_text(json.dumps({**raw, **changes}))
+        return target
+
+    huge = [1, 200_000, 200_000]
+    absurd_enc = root / "absurd_onnx" / "encoder.onnx"
+    absurd_enc.parent.mkdir()
+    shutil.copy(root / "onnx" / "encoder.onnx", absurd_enc)
+    md.stamp_onnx_file(absurd_enc, {md.INPUT_SHAPE: huge})
+    return {
+        "huge_model": with_json(run / "final_model", root / "huge_model", "model_config.json",
+                                input_dim=huge),
+        "huge_checkpoint": with_json(run / "checkpoint_epoch_1", root / "huge_run" /
+                                     "checkpoint_epoch_1", "model_config.json", input_dim=huge),
+        "batch_checkpoint": with_json(run / "checkpoint_epoch_1", root / "batch_run" /
+                                      "checkpoint_epoch_1", "training_config.json",
+                                      per_device_train_batch_size=10**12),
+        "bomb_folder": claiming_picture(root / "bombs" / "bomb.png", 24_000, 24_000).parent,
+        "absurd_enc": absurd_enc,
+    }
+
+
 TRAIN = ["train", "--dataset", "digits", "--limit", "60", "--device", "cpu", "-o", "{out}/runs"]
+# (the file each names, with its path, is checked by test_hostile_files_are_named_in_full)
+HUGE_INPUT = ("invalid InfoVAEGAN model config: input_dim (1, 200000, 200000): 200000x200000 "
+              "pixels has a side above the limit of 4096.")
+BOMB = ("no readable images (1 file(s) skipped: bomb.png: too large: 576,000,000 pixels, above "
+        "the limit of 67,108,864 (not decoded))")
 ENCODE = ["encode", "{enc}", "{digits}", "-o", "{out}/codes.csv"]
 GENERATE = ["generate", "{gen}", "-o", "{out}/g.png"]
 TRAVERSE = ["traverse", "{gen}", "-o", "{out}/t.png"]
@@ -97,6 +134,19 @@ CASES = [
     (["train", "--resume", "{checkpoint}", "--dataset", "{mnist_shaped}", "--epochs", "3"],
      "was trained with another model (input_dim: checkpoint (1, 8, 8)"),
     (["train", "--resume", "{checkpoint}"], "has already reached epoch 1 and the target is 1"),
+    # hostile files: sizes checked before anything is allocated, the file named
+    (["export", "{huge_model}", "-o", "{out}/onnx"], HUGE_INPUT),
+    (["evaluate", "{huge_model}", "--dataset", "digits", "--output-dir", "{out}/ev"], HUGE_INPUT),
+    (["train", "--resume", "{huge_checkpoint}", "--epochs", "3"], HUGE_INPUT),
+    (["train", "--resume", "{batch_checkpoint}", "--epochs", "3"],
+     "per_device_train_batch_size must be a whole number in [1, 65,536], got 1000000000000."),
+    (TRAIN + ["--batch-size", "100000"],
+     "batch_size must be a whole number in [1, 65,536], got 100000."),
+    (["train", "--dataset", "{bomb_folder}", "-o", "{out}/runs"], BOMB),
+    (["encode", "{enc}", "{bomb_folder}", "-o", "{out}/c.csv"], BOMB),
+    (["encode", "{absurd_enc}", "{digits}", "-o", "{out}/c.csv"],
+     "metadata infovaegan.input_shape [1, 200000, 200000]: 200000x200000 pixels has a side "
+     "above the limit of 4096."),
     # export
     (["export", "{model}", "-o", "{out}/onnx", "--opset", "99"], "--opset must be 17..20"),
     (["export", "{model}", "-o", "{out}/onnx", "--calibration-size", "0"],
@@ -175,3 +225,42 @@ def test_export_says_the_model_is_unreadable_before_anything_else(files, tmp_pat
     assert "is corrupt" in text and "no real images" not in text
     assert "weights_only" not in text
     assert not (tmp_path / "o").exists()
+
+
+NAMED = [
+    (["export", "{huge_model}", "-o", "{out}/onnx"], "{huge_model}/model_config.json: invalid"),
+    (["evaluate", "{huge_model}", "--dataset", "digits"], "{huge_model}/model_config.json: "),
+    (["train", "--resume", "{huge_checkpoint}", "--epochs", "3"],
+     "{huge_checkpoint}/model_config.json: invalid"),
+    (["train", "--resume", "{batch_checkpoint}", "--epochs", "3"],
+     "--resume: {batch_checkpoint}/training_config.json: per_device_train_batch_size"),
+    (["encode", "{enc}", "{bomb_folder}", "-o", "{out}/c.csv"],
+     "{bomb_folder}: no readable images"),
+    (["encode", "{absurd_enc}", "{digits}", "-o", "{out}/c.csv"],
+     "{absurd_enc}: metadata infovaegan.input_shape"),
+]
+
+
+@pytest.mark.parametrize(("args", "named"), NAMED, ids=[a[0] + " " + a[1] for a, _ in NAMED])
+def test_hostile_files_are_named_in_full(files, tmp_path, args, named):
+    names = {**files, "out": tmp_path / "out"}
+    result = runner.invoke(app, [a.format(**names) for a in args])
+    assert result.exit_code == 2, result.output
+    unwrapped = "".join(result.output.split())  # the console wraps long paths mid-name
+    assert "".join(named.format(**names).split()) in unwrapped, result.output
+
+
+def test_encode_skips_a_decompression_bomb_in_a_folder_naming_it(files, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "pictures"
+    shutil.copytree(files["bomb_folder"], folder)
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(folder / "white.png")
+    result = runner.invoke(app, ["encode", str(files["enc"]), str(folder), "-o",
+                                 str(tmp_path / "codes.csv")])
+    assert result.exit_code == 0, result.output
+    text = flat(result.output)
+    assert ("skipped bomb.png: too large: 576,000,000 pixels, above the limit of 67,108,864 "
+            "(not decoded)") in text
+    rows = (tmp_path / "codes.csv").read_text().splitlines()
+    assert len(rows) == 2 and "white.png" in rows[1] and "bomb.png" not in "".join(rows)

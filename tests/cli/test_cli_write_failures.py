@@ -173,7 +173,7 @@ def test_a_library_log_handler_on_a_closed_stream_writes_to_the_current_stderr(c
     import io
     import logging
 
-    from infovaegan_plugin.cli.common import library_logs_to_current_stderr
+    from infovaegan_plugin.pythae_logs import library_logs_to_current_stderr
 
     logger = logging.getLogger("pythae.trainers.training_callbacks")
     handler = next(h for h in logger.handlers if type(h) is logging.StreamHandler)

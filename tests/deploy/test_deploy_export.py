@@ -38,7 +38,7 @@ def test_onnxruntime_matches_pytorch(request, random_images, which, batch):
     shape = tuple(model.model_config.input_dim)
     images = random_images(batch, shape, seed=batch)
     with torch.no_grad():
-        expected = model.encode(torch.from_numpy(images))
+        expected = model.encode(torch.from_numpy(images), with_trunk=True)
     encoder = _session(result.encoder_path)
     names = [o.name for o in encoder.get_outputs()]
     for name, got in zip(names, encoder.run(None, {"images": images})):
@@ -56,7 +56,7 @@ def test_onnxruntime_matches_pytorch(request, random_images, which, batch):
 def test_runtime_wrappers_match_pytorch(mnist_model, mnist_onnx, random_images):
     images = random_images(300, (1, 28, 28), seed=9)
     with torch.no_grad():
-        expected = mnist_model.encode(torch.from_numpy(images))
+        expected = mnist_model.encode(torch.from_numpy(images), with_trunk=True)
     got = OnnxEncoder(mnist_onnx.encoder_path, providers="cpu", batch_size=128).encode(images)
     assert set(got) == set(expected.keys())
     for name in got:
@@ -75,7 +75,7 @@ def test_reference_evaluator_agrees(request, random_images, which):
     result = request.getfixturevalue(f"{which}_onnx")
     images = random_images(2, tuple(model.model_config.input_dim), seed=11)
     with torch.no_grad():
-        expected = model.encode(torch.from_numpy(images))
+        expected = model.encode(torch.from_numpy(images), with_trunk=True)
     evaluator = ReferenceEvaluator(str(result.encoder_path))
     for name, got in zip(evaluator.output_names, evaluator.run(None, {"images": images})):
         assert np.abs(got - expected[name].numpy()).max() <= TOLERANCE, name
@@ -100,7 +100,7 @@ def test_graph_contract(mnist_onnx, mnist_model):
     assert [(o.name, o.shape[1]) for o in encoder.get_outputs()] == [
         ("categorical_probs", 13), ("categorical_logits", 13), ("continuous_mean", 2),
         ("continuous_logvar", 2), ("features", config.feature_dim), ("noise_mean", 5),
-        ("noise_logvar", 5),
+        ("noise_logvar", 5), ("trunk_features", config.hidden_dim),
     ]
     assert [(i.name, i.shape[1]) for i in generator.get_inputs()] == [
         ("noise", 5), ("categorical", 13), ("continuous", 2)]
@@ -224,7 +224,7 @@ def test_spectrally_normalised_model_exports_with_its_weights_baked_in(make_mode
     assert any(parametrize.is_parametrized(m) for m in model.modules())
     images = random_images(9, (1, 8, 8), seed=3)
     with torch.no_grad():
-        expected = model.encode(torch.from_numpy(images))
+        expected = model.encode(torch.from_numpy(images), with_trunk=True)
     encoder = _session(result.encoder_path)
     names = [o.name for o in encoder.get_outputs()]
     for name, got in zip(names, encoder.run(None, {"images": images})):

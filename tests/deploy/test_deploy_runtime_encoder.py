@@ -63,6 +63,61 @@ def test_foreign_onnx_model_is_rejected(tmp_path):
         OnnxEncoder(path)
 
 
+def _edited_encoder(source, target, dims=None, input_shape=None):
+    """A copy of ``source`` whose graph input declares ``dims`` and/or whose metadata claims
+    ``input_shape``."""
+    from infovaegan_plugin.deploy import metadata as md
+
+    model = onnx.load(str(source))
+    if dims is not None:
+        for dim, value in zip(model.graph.input[0].type.tensor_type.shape.dim, dims):
+            if isinstance(value, int):
+                dim.dim_value = value
+            else:
+                dim.dim_param = value
+    if input_shape is not None:
+        md.stamp_onnx_model(model, {md.INPUT_SHAPE: input_shape})
+    onnx.save(model, str(target))
+    return target
+
+
+@pytest.mark.parametrize(("claimed", "why"), [
+    ([1, 200_000, 200_000], "200000x200000 pixels has a side above the limit of 4096"),
+    ([65, 8, 8], "65 channels is above the limit of 64"),
+    ([16, 4096, 4096], "16 x 4096 x 4096 = 268,435,456 values per image is above the limit of "
+                       "67,108,864 (256 MiB as float32)"),
+])
+@pytest.mark.parametrize("kind", [OnnxEncoder, OnnxGenerator])
+def test_an_absurd_input_shape_in_the_metadata_is_refused_before_use(digits_export, tmp_path,
+                                                                      claimed, why, kind):
+    source = digits_export[0] if kind is OnnxEncoder else digits_export[1]
+    path = _edited_encoder(source, tmp_path / "absurd.onnx", input_shape=claimed)
+    with pytest.raises(InvalidModelError) as refused:
+        kind(path, providers="cpu")
+    assert str(refused.value) == (f"{path}: metadata infovaegan.input_shape {claimed}: {why}.")
+
+
+def test_a_graph_input_that_disagrees_with_the_metadata_is_refused(digits_export, tmp_path):
+    # ONNX Runtime loads it (a flattened 4x16 is the 64 wide the first layer takes), and
+    # would refuse every 8x8 image only when run
+    path = _edited_encoder(digits_export[0], tmp_path / "other.onnx", ["batch", 1, 4, 16])
+    with pytest.raises(InvalidModelError) as refused:
+        OnnxEncoder(path, providers="cpu")
+    assert str(refused.value) == (
+        f"{path}: the graph's input 'images' has shape ['batch', 1, 4, 16], but the metadata "
+        "says images are [1, 8, 8] (C, H, W).")
+    fixed = _edited_encoder(digits_export[0], tmp_path / "fixed.onnx", [5, 1, 8, 8])
+    assert OnnxEncoder(fixed, providers="cpu").input_shape == (1, 8, 8)  # a fixed batch passes
+
+
+def test_a_graph_claiming_an_absurd_input_fails_to_load_without_allocating(digits_export,
+                                                                           tmp_path):
+    path = _edited_encoder(digits_export[0], tmp_path / "absurd.onnx",
+                           ["batch", 1, 200_000, 200_000], [1, 200_000, 200_000])
+    with pytest.raises(InvalidModelError, match=r"absurd\.onnx is not a loadable ONNX model"):
+        OnnxEncoder(path, providers="cpu")
+
+
 def test_wrong_kind_points_to_the_right_class(digits_export):
     with pytest.raises(InvalidModelError, match="generator, not an encoder.*OnnxGenerator"):
         OnnxEncoder(digits_export[1])

@@ -119,3 +119,34 @@ def test_a_truncated_input_fails_and_leaves_the_earlier_output(encoder, pixels, 
     (tmp_path / "cut.npy").write_bytes((tmp_path / "cut.npy").read_bytes()[:-1000])
     with pytest.raises(DataError, match=r"cut\.npy: corrupt or unreadable array file"):
         encode_file(encoder, tmp_path / "cut.npy", output)  # found from the header
+
+
+def test_a_decompression_bomb_in_a_folder_is_skipped_undecoded(encoder, pixels, tmp_path,
+                                                               monkeypatch, claiming_picture):
+    from PIL import ImageFile
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    Image.fromarray(pixels[0]).save(folder / "a.png")
+    claiming_picture(folder / "bomb.png", 24_000, 24_000)  # 103 bytes, 576 megapixels
+    claiming_picture(folder / "screen.gif", 65_535, 65_535)
+    Image.fromarray(pixels[1]).save(folder / "z.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # a caller switched Pillow's off
+    real_load = ImageFile.ImageFile.load
+
+    def load(self):
+        assert self.size[0] * self.size[1] <= 64 * 64, f"decoding {self.size}"
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    result = encode_file(encoder, folder, tmp_path / "codes.npz", batch_size=BATCH)
+    saved = np.load(tmp_path / "codes.npz")
+    assert saved["files"].tolist() == ["a.png", "z.png"] and result.rows == 2
+    assert list(result.skipped) == [
+        ("bomb.png", "too large: 24000x24000 = 576,000,000 pixels, above the limit of "
+                     "67,108,864 (not decoded)"),
+        ("screen.gif", "too large: 65535x65535 = 4,294,836,225 pixels, above the limit of "
+                       "67,108,864 (not decoded)"),
+    ]
+    np.testing.assert_allclose(saved["features"], encoder.encode(pixels[:2])["features"],
+                               atol=1e-6)

@@ -158,6 +158,20 @@ def test_encode_decode_shapes(make_model, input_dim, infer_noise):
     assert model.predict_categories(x).shape == (5, 2)
 
 
+@pytest.mark.parametrize("variant", ["infovaegan", "ali"])  # encoder on D's trunk, and its own
+def test_encode_with_trunk_adds_the_hidden_layer_the_heads_read(make_model, variant):
+    model = make_model(variant, input_dim=(1, 28, 28)).eval()
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        plain, rich = model.encode(x), model.encode(x, with_trunk=True)
+        trunk = model.encoder.trunk(x)
+    assert "trunk_features" not in plain.keys()
+    assert rich.trunk_features.shape == (4, model.model_config.hidden_dim)
+    torch.testing.assert_close(rich.trunk_features, trunk, rtol=0, atol=0)
+    for key in plain.keys():
+        torch.testing.assert_close(rich[key], plain[key], rtol=0, atol=0)
+
+
 def test_generate_respects_given_codes_and_seed(make_model):
     model = make_model().eval()
     index = torch.arange(10)

@@ -324,6 +324,16 @@ def test_trainer_config_validates():
         InfoVAEGANTrainerConfig(num_epoch=3)
 
 
+@pytest.mark.parametrize("field", ["per_device_train_batch_size", "per_device_eval_batch_size"])
+@pytest.mark.parametrize("value", [0, 65_537, 10**12])
+def test_batch_sizes_are_bounded(field, value):
+    with pytest.raises(ValueError) as refused:
+        InfoVAEGANTrainerConfig(**{field: value})
+    assert (f"{field} must be a whole number in [1, 65,536], got {value}."
+            in str(refused.value))
+    assert getattr(InfoVAEGANTrainerConfig(**{field: 65_536}), field) == 65_536
+
+
 def test_sanity_check_names_shape_problem(make_model, tmp_path):
     bad = BaseDataset(torch.rand(8, 1, 9, 9), torch.zeros(8))
     from pythae.customexception import ModelError

@@ -13,7 +13,8 @@ from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 from pythae.models.base.base_config import BaseAEConfig
 
-from infovaegan_plugin.layout import LatentLayout
+from infovaegan_plugin.inputs import image_shape_error
+from infovaegan_plugin.layout import LATENT_SIZE_LIMITS, MAX_LATENT_DIM, LatentLayout
 
 #: The method exactly as the paper's figure and the authors' code describe it (with the
 #: trainer's ``mi_optimizer="separate"``). Not the default: on MNIST it measured worse than the
@@ -60,6 +61,20 @@ SELF_AUGMENTATION_DEFAULT = 1.0
 #: split MNIST's 4 and 9 by style on 2 of 3 seeds; at 0.1 none did, and InfoVAEGAN's mean
 #: accuracy after 5 epochs rose from 0.913 to the InfoGAN ablation's level (docs/RESULTS.md).
 ELBO_CATEGORICAL_GRADIENT = 0.1
+
+#: Upper bounds of the fields that size the networks, so that a corrupt or hostile
+#: ``model_config.json`` is refused (a ``ValueError`` naming the field and the bound) before
+#: anything is allocated. Image shapes are bounded by ``infovaegan_plugin.inputs``
+#: (``MAX_IMAGE_SIDE`` 4096, ``MAX_IMAGE_CHANNELS`` 64, ``MAX_IMAGE_VALUES`` 2**26) and latent
+#: sizes by ``infovaegan_plugin.layout.LATENT_SIZE_LIMITS``. The presets use widths 256-1024
+#: and 32-64 channels. Whatever each field says, the three networks together may have at most
+#: ``MAX_PARAMETERS`` = 2**31 parameters: 8 GiB of float32 weights, and about four times that
+#: to train them (gradients, Adam's two moments), the most one 80 GB GPU holds. For scale
+#: (counted): MNIST's preset has 13.5M, dSprites' 0.8M, and 1024x1024 colour images with
+#: MNIST's widths 0.54G (0.81G as ALI, 1.6G with 128 base channels).
+MAX_HIDDEN_DIM = 16_384
+MAX_BASE_CHANNELS = 1_024
+MAX_PARAMETERS = 2**31
 
 #: Ablations of the same code base used to reproduce the paper's comparisons.
 VARIANTS = ("infovaegan", "infogan", "ali")
@@ -291,6 +306,9 @@ class InfoVAEGANConfig(BaseAEConfig):
             )
         if self.input_dim[1] < 8 or self.input_dim[2] < 8:
             raise ValueError(f"images must be at least 8x8 pixels, got {self.input_dim}.")
+        too_large = image_shape_error(self.input_dim)
+        if too_large is not None:
+            raise ValueError(f"input_dim {self.input_dim}: {too_large}.")
         if not self.categorical_dims and self.continuous_dim == 0:
             raise ValueError("InfoVAEGAN needs at least one categorical or continuous code.")
         if any(k < 2 for k in self.categorical_dims):
@@ -299,6 +317,7 @@ class InfoVAEGANConfig(BaseAEConfig):
             )
         if self.continuous_dim < 0 or self.noise_dim < 0:
             raise ValueError("continuous_dim and noise_dim must be >= 0.")
+        self._check_sizes()
         if not self.noise_std > 0:
             raise ValueError(f"noise_std must be > 0, got {self.noise_std}.")
         if self.gumbel_temperature <= 0:
@@ -343,6 +362,41 @@ class InfoVAEGANConfig(BaseAEConfig):
                 "would never be trained."
             )
         self.latent_dim = self.generator_input_dim
+        self._check_parameter_count()
+
+    def _check_sizes(self) -> None:
+        """Each field that sizes a network within its documented bound (see
+        :data:`MAX_PARAMETERS`), named in the error with the bound."""
+        limit = LATENT_SIZE_LIMITS["categorical"]
+        if any(k > limit for k in self.categorical_dims):
+            raise ValueError(f"categorical_dims {self.categorical_dims}: each code may have at "
+                             f"most {limit:,} values.")
+        for name, kind in (("continuous_dim", "continuous"), ("noise_dim", "noise")):
+            if getattr(self, name) > LATENT_SIZE_LIMITS[kind]:
+                raise ValueError(f"{name} must be <= {LATENT_SIZE_LIMITS[kind]:,}, got "
+                                 f"{getattr(self, name)}.")
+        total = sum(self.categorical_dims) + self.continuous_dim + self.noise_dim
+        if total > MAX_LATENT_DIM:
+            raise ValueError(f"categorical_dims, continuous_dim and noise_dim add up to "
+                             f"{total:,} latent dimensions, above the limit of "
+                             f"{MAX_LATENT_DIM:,}.")
+        for name, high in (("hidden_dim", MAX_HIDDEN_DIM), ("base_channels", MAX_BASE_CHANNELS)):
+            if not 1 <= getattr(self, name) <= high:
+                raise ValueError(f"{name} must be in [1, {high:,}], got {getattr(self, name)}.")
+
+    def _check_parameter_count(self) -> None:
+        """The networks' size, counted from their shapes alone (nothing allocated), within
+        :data:`MAX_PARAMETERS`: each field may be in bounds while their product is not."""
+        from .sizes import parameter_count
+
+        count = parameter_count(self)
+        if count > MAX_PARAMETERS:
+            raise ValueError(
+                f"the networks would have {count:,} parameters ({count * 4 / 2**30:,.1f} GiB "
+                f"as float32), above the limit of {MAX_PARAMETERS:,}; they grow with "
+                f"input_dim {self.input_dim}, hidden_dim {self.hidden_dim} and base_channels "
+                f"{self.base_channels} (architecture {self.resolved_architecture!r})."
+            )
 
     def _resolve_variant(self) -> None:
         """Unset switches take the variant's values; contradicting ones are refused."""

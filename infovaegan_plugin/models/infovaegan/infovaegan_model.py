@@ -31,7 +31,7 @@ from ...load_errors import invalid_config_message, unreadable_weights_message
 from . import latents
 from .augment import random_affine
 from .infovaegan_config import InfoVAEGANConfig, variant_contradictions
-from .nets import Discriminator, Encoder, Generator, init_weights
+from .nets import build_networks, init_weights
 
 MODEL_FILE = "model.pt"
 
@@ -121,10 +121,7 @@ class InfoVAEGAN(BaseAE):
         self.model_config = model_config
         self.input_dim = model_config.input_dim
         self.latent_dim = model_config.latent_dim
-        self.discriminator = Discriminator(model_config)
-        shared = self.discriminator.trunk if model_config.share_discriminator_trunk else None
-        self.encoder = Encoder(model_config, trunk=shared)
-        self.generator = Generator(model_config)
+        self.discriminator, self.encoder, self.generator = build_networks(model_config)
         self.apply(init_weights)
         if model_config.discriminator_spectral_norm:
             self.discriminator.apply_spectral_norm()
@@ -147,9 +144,21 @@ class InfoVAEGAN(BaseAE):
         param = next(self.parameters())
         return prepare_image_tensor(images, self.model_config.input_dim, param.dtype, param.device)
 
-    def encode(self, images: torch.Tensor) -> ModelOutput:
-        """Posterior parameters of real or generated images (see docs/ARCHITECTURE.md)."""
-        return self._with_derived(self.posterior(self.check_images(images)))
+    def encode(self, images: torch.Tensor, with_trunk: bool = False) -> ModelOutput:
+        """Posterior parameters of real or generated images (see docs/ARCHITECTURE.md).
+
+        ``with_trunk``: also ``trunk_features``, the encoder trunk's last hidden layer
+        (``hidden_dim`` values), an embedding for downstream classifiers that is richer than
+        the codes (one trunk pass either way).
+        """
+        images = self.check_images(images)
+        if not with_trunk:
+            return self._with_derived(self.posterior(images))
+        trunk = self.encoder.trunk(images)
+        encoded = self._with_derived(
+            latents.split_encoder_output(self.model_config, self.encoder.heads(trunk)))
+        encoded["trunk_features"] = trunk
+        return encoded
 
     def _with_derived(self, params: dict[str, torch.Tensor]) -> ModelOutput:
         cfg = self.model_config
@@ -463,10 +472,12 @@ class InfoVAEGAN(BaseAE):
     def judged(self, images: torch.Tensor) -> torch.Tensor:
         """Images as the discriminator sees them in training: with instance noise (the
         schedule's value for :attr:`training_epoch`) while the model trains, unchanged
-        otherwise."""
+        otherwise. The noise is drawn in the images' logical order whatever their memory
+        format (channels-last on the CPU fast path), so both formats see the same draws."""
         std = self.instance_noise_std_at(self.training_epoch)
         if std > 0 and self.training:
-            return images + std * torch.randn_like(images)
+            noise = torch.randn(images.shape, dtype=images.dtype, device=images.device)
+            return noise.mul_(std).add_(images)  # images + std * noise, without a temporary
         return images
 
     @property

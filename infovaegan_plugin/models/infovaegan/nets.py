@@ -17,39 +17,26 @@ import math
 import torch
 from torch import nn
 
+from .fast_cpu import OneChannelConv2d, OneChannelConvTranspose2d
 from .infovaegan_config import InfoVAEGANConfig
+from .sizes import conv_plan, downsampled
 
 LEAK = 0.1  # InfoGAN's leaky-ReLU slope
 
 
-def conv_plan(config: InfoVAEGANConfig) -> list[tuple[int, int]]:
-    """(out_channels, stride) of each trunk conv layer for the config's architecture."""
-    b = config.base_channels
-    plans = {
-        "small": [(b, 1), (2 * b, 2)],
-        "infogan28": [(b, 2), (2 * b, 2)],
-        "dcgan64": [(max(b // 2, 1), 2), (max(b // 2, 1), 2), (b, 2), (b, 2)],
-    }
-    return plans[config.resolved_architecture]
-
-
-def _downsampled(size: int, plan: list[tuple[int, int]]) -> int:
-    for _, stride in plan:
-        size = size // stride
-    if size < 1:
-        raise ValueError("the image is too small for this architecture; use 'small'.")
-    return size
-
-
 def _conv(in_ch: int, out_ch: int, stride: int) -> nn.Conv2d:
+    # one input channel (grey images): a faster CPU input gradient when the trainer asks
+    conv = OneChannelConv2d if in_ch == 1 else nn.Conv2d
     if stride == 2:
-        return nn.Conv2d(in_ch, out_ch, kernel_size=4, stride=2, padding=1)
-    return nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=1, padding=1)
+        return conv(in_ch, out_ch, kernel_size=4, stride=2, padding=1)
+    return conv(in_ch, out_ch, kernel_size=3, stride=1, padding=1)
 
 
 def _deconv(in_ch: int, out_ch: int, stride: int) -> nn.Module:
     if stride == 2:
-        return nn.ConvTranspose2d(in_ch, out_ch, kernel_size=4, stride=2, padding=1)
+        # one output channel (grey images): a faster CPU kernel when the trainer asks for it
+        deconv = OneChannelConvTranspose2d if out_ch == 1 else nn.ConvTranspose2d
+        return deconv(in_ch, out_ch, kernel_size=4, stride=2, padding=1)
     return nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=1, padding=1)
 
 
@@ -77,14 +64,14 @@ class ImageTrunk(nn.Module):
             layers.append(_conv(in_ch, out_ch, stride))
             if i > 0:
                 layers.append(nn.BatchNorm2d(out_ch))
-            layers.append(nn.LeakyReLU(LEAK))
+            layers.append(nn.LeakyReLU(LEAK, inplace=True))  # in place: same values, less memory
             in_ch = out_ch
-        flat = in_ch * _downsampled(height, plan) * _downsampled(width, plan)
+        flat = in_ch * downsampled(height, plan) * downsampled(width, plan)
         layers += [
             nn.Flatten(),
             nn.Linear(flat, config.hidden_dim),
             nn.BatchNorm1d(config.hidden_dim),
-            nn.LeakyReLU(LEAK),
+            nn.LeakyReLU(LEAK, inplace=True),
         ]
         self.net = nn.Sequential(*layers)
 
@@ -158,10 +145,10 @@ class Generator(nn.Module):
         self.fc = nn.Sequential(
             nn.Linear(config.layout.generator_input_dim, config.hidden_dim),
             nn.BatchNorm1d(config.hidden_dim),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Linear(config.hidden_dim, self.start_ch * self.start_h * self.start_w),
             nn.BatchNorm1d(self.start_ch * self.start_h * self.start_w),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
         )
         targets = [out_ch for out_ch, _ in plan[:-1]][::-1] + [channels]
         strides = [stride for _, stride in plan][::-1]
@@ -170,7 +157,7 @@ class Generator(nn.Module):
         for i, (out_ch, stride) in enumerate(zip(targets, strides)):
             layers.append(_deconv(in_ch, out_ch, stride))
             if i < len(targets) - 1:
-                layers += [nn.BatchNorm2d(out_ch), nn.ReLU()]
+                layers += [nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
             in_ch = out_ch
         layers.append(nn.Sigmoid())
         self.deconv = nn.Sequential(*layers)
@@ -226,3 +213,11 @@ class Discriminator(nn.Module):
             joined = torch.cat([features, self.code_net(code)], dim=1)
         logits = self.head(joined).squeeze(1).float()
         return (logits, features) if with_features else logits
+
+
+def build_networks(config: InfoVAEGANConfig) -> tuple[Discriminator, Encoder, Generator]:
+    """The three networks ``config`` describes; with ``share_discriminator_trunk`` the
+    encoder is a head on the discriminator's trunk."""
+    discriminator = Discriminator(config)
+    shared = discriminator.trunk if config.share_discriminator_trunk else None
+    return discriminator, Encoder(config, trunk=shared), Generator(config)

@@ -18,6 +18,22 @@ from pydantic.dataclasses import dataclass
 from pythae.trainers import BaseTrainerConfig
 
 
+#: Largest batch (training or evaluation): far above GAN practice (64 here, 2048 for BigGAN) and
+#: what one device can push through the networks, so that a corrupt ``training_config.json``
+#: (``--resume``) is refused rather than asking for one batch of the whole data set.
+MAX_BATCH_SIZE = 65_536
+
+
+def batch_size_error(name: str, value: object) -> str | None:
+    """Why ``value`` is not a batch size in ``[1, MAX_BATCH_SIZE]`` (naming ``name``), or
+    ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not (
+        1 <= value <= MAX_BATCH_SIZE
+    ):
+        return f"{name} must be a whole number in [1, {MAX_BATCH_SIZE:,}], got {value!r}."
+    return None
+
+
 # extra="forbid": a misspelt field is an error naming it, not a setting silently dropped
 # (pythae's configs ignore unknown keyword arguments)
 @dataclass(config=ConfigDict(extra="forbid"))
@@ -41,6 +57,10 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
             (``None`` or 0: keep all).
         eval_accuracy: report the unsupervised accuracy of the first categorical code on
             labelled eval data each epoch.
+        cpu_fast_path: on the CPU, train with channels-last conv weights and ATen's kernel
+            for the one-channel layers (``models/infovaegan/fast_cpu.py``): the same math up
+            to float rounding, a dSprites step 1.3x faster on one thread (docs/RESULTS.md).
+            ``False`` keeps the float results of earlier versions bit for bit.
     """
 
     per_device_train_batch_size: int = 64
@@ -61,6 +81,7 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
     resume_from_checkpoint: str | None = None
     keep_checkpoints: int | None = None
     eval_accuracy: bool = True
+    cpu_fast_path: bool = True
 
     def __post_init__(self):
         # pythae switches ``amp`` off whenever ``no_cuda`` is set; this trainer runs bf16
@@ -72,6 +93,10 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
             lr = getattr(self, f"{name}_learning_rate")
             if lr <= 0:
                 raise ValueError(f"{name}_learning_rate must be > 0, got {lr}.")
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size"):
+            error = batch_size_error(name, getattr(self, name))
+            if error is not None:
+                raise ValueError(error)
         if self.discriminator_steps < 1:
             raise ValueError(f"discriminator_steps must be >= 1, got {self.discriminator_steps}.")
         if self.keep_checkpoints is not None and self.keep_checkpoints < 0:

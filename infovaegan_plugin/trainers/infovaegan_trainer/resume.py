@@ -116,7 +116,20 @@ def read_checkpoint(path: Path) -> Checkpoint:
             break
     training = (_read_json(path / TRAINING_CONFIG_FILE)
                 if (path / TRAINING_CONFIG_FILE).is_file() else {})
+    _check_recorded_batch_size(path / TRAINING_CONFIG_FILE, training)
     return Checkpoint(path, epoch, settings, training, picked)
+
+
+def _check_recorded_batch_size(path: Path, training: Mapping[str, Any]) -> None:
+    """The batch size a resumed run takes from ``training_config.json``, refused (naming the
+    file) when it is outside the trainer's bounds, before any data is read."""
+    from .infovaegan_trainer_config import batch_size_error
+
+    key = "per_device_train_batch_size"
+    if training.get(key) is not None:
+        error = batch_size_error(key, training[key])
+        if error is not None:
+            raise ResumeError(f"--resume: {path}: {error}")
 
 
 def merge_settings(given: Mapping[str, Any], checkpoint: Checkpoint | None,

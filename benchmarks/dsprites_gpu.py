@@ -1,0 +1,582 @@
+"""The dSprites comparison of the reference InfoGAN and InfoVAEGAN on one machine, a CUDA GPU
+when there is one: the same seeds, the same number of steps, the same metrics.
+
+- ``reference``: ../shared/reference/infogan_dsprites.py (InfoGAN-CR's InfoGAN baseline) as
+  a port of its training loop to the chosen device: its ``Generator``, ``Discriminator``,
+  ``init``, ``prior`` and ``real_batch`` imported from the file by path, its main's seeding,
+  optimizers and loop body repeated here (a fresh batch of 64 rendered sprites and one D step,
+  then two G steps on the same codes). The codes come from its CPU generator and the sprites
+  from its numpy stream, then move to the device, so on the CPU the port is the script, bit
+  for bit (tests/benchmarks/test_dsprites_gpu.py); on a GPU the next batch is rendered in a
+  thread while the device works on this one (same stream, same order).
+- ``infovaegan``: the dSprites preset as ``infovaegan train --dataset dsprites`` builds it
+  (``prepare_run``, ``build_model``, ``trainer_config``, ``InfoVAEGANTrainer``), stepped by the
+  trainer's own ``training_step`` over its own data loader, epoch after epoch as its
+  ``train_step`` does (epochs are passes over ``--limit`` rendered images, 90% of them train:
+  18,000 images, 282 steps at the default 20,000). The pipeline's ``fit`` trains whole epochs
+  and cannot stop at a step or take turns with the reference; this is the same step. Mixed
+  precision is the trainer's ``amp`` switch (fp16 autocast with gradient scaling on CUDA);
+  ``--amp auto`` times both on throwaway models first and keeps the faster on CUDA, fp32 on
+  the CPU.
+
+Both are evaluated every ``--eval-every`` steps with ``evaluate_disentanglement`` (the code
+``infovaegan evaluate`` runs: FactorVAE metric and MIG at disentanglement_lib's sizes times
+``--eval-scale``, and ``--metric-scale`` for the final point), on the representation of
+rendered sprites: the reference's Q means, InfoVAEGAN's categorical probabilities and
+continuous means (``InfoVAEGANAdapter.represent``). Both models of a seed draw the same factor
+rows (the metric's seeded streams), so each picture is rendered once and kept (bit-packed) for
+the other model and for later points of the same scale; on a GPU machine the rendering runs in
+a pool of processes. The samples: the share of 1,000 prior samples that draw one sprite
+(``metrics.sprites.sprite_statistics``) and the reference's own count (any pixel on).
+
+Seeds train in lock step: each round trains every seed's two models ``--eval-every`` steps,
+then scores them. With ``--budget-s`` (no ``--steps``) a probe on throwaway models first times
+a step of each and one evaluation, and the step count is the largest that fits the budget
+with the final evaluations; a guard before each round stops early (every model at the same
+step) if the rounds ran slower than planned. Writes ``OUT/dsprites_gpu.json`` (rewritten after
+every evaluation, so a run stopped from outside keeps its points), ``metrics_vs_steps.png``
+and one traversal grid per model of the first seed; prints a table.
+
+    bash benchmarks/dsprites_gpu.sh                      # the wrapper: environment, then this
+    python benchmarks/dsprites_gpu.py --out runs/gpu --steps 20000 --eval-every 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dsprites_gpu_runners import (  # noqa: E402
+    SPRITE_SAMPLES,
+    CachedGroundTruth,
+    InfoVAEGANRunner,
+    ReferenceRunner,
+    load_reference,
+    prepared_run,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = ("reference", "infovaegan")
+METRICS = ("factor_vae", "mig")
+#: the throwaway models of the probe use this seed
+PROBE_SEED = 10_000
+#: seconds kept for the grids, the chart and the JSON at the end
+FIXED_S = 15.0
+#: evaluation estimates from the probe are taken this much larger
+SAFETY_EVAL = 1.2
+JSON_NAME = "dsprites_gpu.json"
+CHART_NAME = "metrics_vs_steps.png"
+
+
+# ----- evaluation ---------------------------------------------------------------------------
+
+
+def real_area_range() -> tuple[float, float]:
+    """The lit-area range of real sprites that counts as one sprite (2,000 rendered)."""
+    from infovaegan_plugin.data.dsprites import render, sample_factors
+    from infovaegan_plugin.metrics.sprites import area_range
+
+    return area_range(render(sample_factors(2000, np.random.default_rng(0))))
+
+
+def evaluate(runner: Any, data: CachedGroundTruth, seed: int, scale: float,
+             areas: tuple[float, float]) -> dict[str, Any]:
+    """FactorVAE metric and MIG (``evaluate_disentanglement``, as ``infovaegan evaluate``) of
+    ``runner``'s representation, and the sprites its prior draws."""
+    from infovaegan_plugin.metrics import evaluate_disentanglement
+    from infovaegan_plugin.metrics.sprites import sprite_statistics
+
+    started, rendered = time.perf_counter(), data.stats["render_s"]
+    with runner.evaluating():
+        scores = evaluate_disentanglement(data, runner.represent, rng_seed=seed,
+                                          metrics=METRICS, scale=scale)
+        fake = np.clip(runner.samples(), 0.0, 1.0)
+    sprites = sprite_statistics(fake, areas)
+    seconds = time.perf_counter() - started
+    render_s = data.stats["render_s"] - rendered
+    return {
+        "step": runner.steps,
+        "metric_scale": scale,
+        "factor_vae": float(scores["factor_vae"]["eval_accuracy"]),
+        "mig": float(scores["mig"]["discrete_mig"]),
+        "factor_vae_active_dims": int(scores["factor_vae"]["num_active_dims"]),
+        "sprite_fraction": sprites["sprite_fraction"],
+        "any_pixel_fraction": float(((fake > 0.5).reshape(len(fake), -1).sum(1) > 0).mean()),
+        "centroid_col_std_px": sprites["centroid_col_std_px"],
+        "train_s": round(runner.train_s, 2),
+        "eval_s": round(seconds, 2),
+        "render_s": round(render_s, 2),
+        "losses": runner.losses(),
+    }
+
+
+# ----- the budget ---------------------------------------------------------------------------
+
+
+def plan_steps(seconds: float, seeds: int, step_s: float, eval_every: int, round_eval_s: float,
+               first_render_s: float, final_s: float, fixed_s: float = 0.0,
+               safety: float = 0.9, max_steps: int = 10_000_000) -> int:
+    """The most steps per model that fit ``seconds``: every seed trains both models
+    (``step_s``: the two models' seconds per step together), scores them after each round of
+    ``eval_every`` steps but the last (``round_eval_s`` per seed and round; a seed's first
+    scored round also renders its pictures, ``first_render_s``), then scores them at the final
+    scale (``final_s`` per seed); ``fixed_s`` is spent whatever the steps.
+    At least 1, even when nothing fits (the caller says so)."""
+
+    def needed(steps: int) -> float:
+        rounds = math.ceil(steps / eval_every)
+        return seeds * (steps * step_s + (rounds - 1) * round_eval_s + final_s
+                        + first_render_s * (rounds > 1)) + fixed_s
+
+    usable = safety * seconds
+    if needed(1) > usable:
+        return 1
+    low, high = 1, max_steps
+    while low < high:  # the largest steps with needed(steps) <= usable (needed grows)
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if needed(mid) <= usable else (low, mid - 1)
+    return low
+
+
+def time_steps(runner: Any, warmup: int, steps: int) -> float:
+    """Seconds per training step of ``runner`` (after ``warmup`` untimed steps)."""
+    runner.train(warmup)
+    before = runner.train_s
+    runner.train(steps)
+    return (runner.train_s - before) / steps
+
+
+# ----- outputs ------------------------------------------------------------------------------
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """Mean and standard deviation over seeds of each model's final scores."""
+    out: dict[str, Any] = {}
+    for model, per_seed in results.items():
+        finals = [r["final"] for r in per_seed.values() if r.get("final")]
+        if not finals:
+            continue
+        entry: dict[str, Any] = {"seeds": len(finals)}
+        for key in (*METRICS, "sprite_fraction", "any_pixel_fraction"):
+            values = [f[key] for f in finals]
+            entry[f"{key}_mean"] = statistics.fmean(values)
+            entry[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        entry["ms_per_step_mean"] = statistics.fmean(
+            r["ms_per_step"] for r in per_seed.values() if r.get("final"))
+        out[model] = entry
+    return out
+
+
+def chart(path: Path, results: dict[str, Any], scales: tuple[float, float]) -> Path:
+    """FactorVAE metric and MIG against steps, side by side: per model the mean over seeds
+    (at the steps every seed reached) and each seed."""
+    from PIL import Image
+
+    from infovaegan_plugin.evaluation.charts import line_chart
+
+    pictures = []
+    with tempfile.TemporaryDirectory() as folder:
+        for metric, metric_name in (("factor_vae", "FactorVAE metric"), ("mig", "MIG")):
+            means, seeds, top = [], [], 0.0
+            for model, per_seed in results.items():
+                curves = {s: {p["step"]: p[metric] for p in r["curve"]}
+                          for s, r in per_seed.items() if r["curve"]}
+                if not curves:
+                    continue
+                common = sorted(set.intersection(*(set(c) for c in curves.values())))
+                label = (f"{model}, mean of {len(curves)} seeds" if len(curves) > 1
+                         else f"{model}, seed {next(iter(curves))}")
+                if common:
+                    means.append((label, common,
+                                  [statistics.fmean(c[x] for c in curves.values()) for x in common]))
+                if len(curves) > 1:
+                    seeds += [(f"{model} s{seed}", sorted(curve), [curve[x] for x in sorted(curve)])
+                              for seed, curve in curves.items()]
+                top = max([top, *(v for c in curves.values() for v in c.values())])
+            series = means + seeds  # the means take the first colours
+            if not series:
+                continue
+            high = 1.0 if metric == "factor_vae" else min(1.0, max(0.2, 1.2 * top))
+            title = (f"{metric_name} (last point at metric scale {scales[1]:g}, "
+                     f"earlier at {scales[0]:g})")
+            pictures.append(Image.open(line_chart(Path(folder) / f"{metric}.png", title, series,
+                                                  x_label="training steps",
+                                                  y_range=(0.0, high))).copy())
+    if not pictures:
+        raise ValueError("no evaluated point to chart")
+    width = sum(p.width for p in pictures)
+    canvas = Image.new("RGB", (width, max(p.height for p in pictures)), "white")
+    x = 0
+    for picture in pictures:
+        canvas.paste(picture, (x, 0))
+        x += picture.width
+    from infovaegan_plugin.atomic import save_picture
+
+    return save_picture(canvas, path, optimize=True)
+
+
+def traversal_grid(runner: Any, path: Path, seed: int) -> dict[str, Any]:
+    """The runner's traversal grid and what each row moves (``traversal_effects``)."""
+    from infovaegan_plugin.metrics.sprites import traversal_effects
+    from infovaegan_plugin.viz import GridLabels, save_small_grid
+
+    with runner.evaluating(), torch.no_grad():
+        images, ncol, rows = runner.traversal()
+    what = ("each of the 5 continuous codes over [-1, 1], noise and the other codes fixed"
+            if runner.name == "reference" else
+            "each continuous code (cN) over its prior range for every category, noise fixed")
+    save_small_grid(images, path, ncol=ncol, labels=GridLabels(
+        title=f"{runner.name}, seed {seed}, step {runner.steps}: {what}", rows=rows))
+    return {"file": path.name, "rows": rows,
+            "effects": traversal_effects(images.numpy(), ncol, rows)}
+
+
+def print_table(record: dict[str, Any]) -> None:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # rich is a dependency; a bare table if it is missing
+        print(json.dumps(record["summary"], indent=2))
+        return
+    env = record["environment"]
+    table = Table(title=f"dSprites on {env['device_name']} (torch {env['torch']}): "
+                        f"{record['settings']['steps']} steps per model, final metric scale "
+                        f"{record['settings']['metric_scale']:g}")
+    for column in ("model", "seed", "steps", "AMP", "train s", "ms/step", "FactorVAE", "MIG",
+                   "sprites", "any pixel"):
+        table.add_column(column, justify="right")
+    for model, per_seed in record["models"].items():
+        for seed, r in per_seed["seeds"].items():
+            f = r.get("final") or {}
+            table.add_row(model, seed, str(r["steps"]), "on" if per_seed["amp"] else "off",
+                          f"{r['train_s']:.1f}", f"{r['ms_per_step']:.1f}",
+                          _fmt(f.get("factor_vae")), _fmt(f.get("mig")),
+                          _fmt(f.get("sprite_fraction")), _fmt(f.get("any_pixel_fraction")))
+        s = record["summary"].get(model)
+        if s and s["seeds"] > 1:
+            table.add_row(model, "mean", "", "", "", f"{s['ms_per_step_mean']:.1f}",
+                          *(f"{s[k + '_mean']:.3f} ± {s[k + '_std']:.3f}"
+                            for k in ("factor_vae", "mig", "sprite_fraction",
+                                      "any_pixel_fraction")))
+    Console(width=max(Console().width, 120)).print(table)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    from infovaegan_plugin.atomic import write_text
+
+    write_text(path, json.dumps(record, indent=2) + "\n")
+
+
+# ----- the run ------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "dsprites_gpu"))
+    ap.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--steps", type=int, default=None,
+                    help="steps per model (default: as many as --budget-s allows)")
+    ap.add_argument("--budget-s", type=float, default=500.0,
+                    help="wall-clock seconds for everything, from --started (without --steps)")
+    ap.add_argument("--started", type=float, default=None,
+                    help="time.time() when the budget began (the wrapper's start)")
+    ap.add_argument("--eval-every", type=int, default=1000)
+    ap.add_argument("--metric-scale", type=float, default=1.0,
+                    help="disentanglement_lib's sample sizes times this, final point")
+    ap.add_argument("--eval-scale", type=float, default=0.2,
+                    help="the same for the points before the last")
+    ap.add_argument("--limit", type=int, default=None,
+                    help="InfoVAEGAN's rendered training images (default: the train default, "
+                    "20,000)")
+    ap.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
+                    help="InfoVAEGAN's mixed precision (auto: the faster on CUDA, off on CPU)")
+    ap.add_argument("--reference", default=str(REPO.parent / "shared" / "reference"
+                                               / "infogan_dsprites.py"))
+    ap.add_argument("--render-workers", type=int, default=None,
+                    help="processes rendering the metrics' sprites (default: cores - 2 on "
+                    "CUDA, 0 = in process on CPU)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--probe-steps", type=int, default=None,
+                    help="timed steps per model of the budget probe (default 30 CUDA, 3 CPU)")
+    args = ap.parse_args(argv)
+    if args.steps is not None and args.steps < 1:
+        ap.error("--steps must be >= 1")
+    if args.eval_every < 1 or not args.metric_scale > 0 or not args.eval_scale > 0:
+        ap.error("--eval-every must be >= 1 and the metric scales > 0")
+    if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
+        ap.error("--seeds must be distinct and >= 0")
+    if args.steps is None and not args.budget_s > 0:
+        ap.error("give --steps or a --budget-s > 0")
+    return args
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda but torch sees no CUDA device "
+                         f"(torch {torch.__version__}).")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def environment(device: torch.device, workers: int) -> dict[str, Any]:
+    cuda = device.type == "cuda"
+    name = torch.cuda.get_device_name(device) if cuda else (_cpu_model() + " (CPU)")
+    return {"device": device.type, "device_name": name, "torch": torch.__version__,
+            "cuda": torch.version.cuda if cuda else None, "python": platform.python_version(),
+            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark) if cuda else None,
+            "torch_threads": torch.get_num_threads(), "usable_cores": len(os.sched_getaffinity(0)),
+            "render_workers": workers}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def metric_rows(scale: float) -> int:
+    """Pictures one FactorVAE metric + MIG evaluation renders and encodes at ``scale`` (the
+    sizes ``evaluate_disentanglement`` uses; fewer when FactorVAE prunes every dimension)."""
+    from infovaegan_plugin.metrics.disentanglement import DISENTANGLEMENT_LIB_DEFAULTS as sizes
+
+    n = {k: max(2, int(round(v * scale))) for k, v in sizes["factor_vae"].items()
+         if k != "batch_size"}
+    mig = max(2, int(round(sizes["mig"]["num_train"] * scale)))
+    return (n["num_variance_estimate"] + (n["num_train"] + n["num_eval"])
+            * sizes["factor_vae"]["batch_size"] + mig)
+
+
+def probe(ref: Any, runs: dict[int, Any], args: argparse.Namespace, device: torch.device,
+          pool: Any, workers: int, areas: tuple[float, float]) -> dict[str, Any]:
+    """Throwaway models of both kinds: seconds per training step (InfoVAEGAN with and
+    without AMP when ``--amp auto`` on CUDA), seconds per picture to render, to serve again
+    and to encode for the metrics, and the rest of an evaluation (samples, sprites)."""
+    cuda = device.type == "cuda"
+    steps = args.probe_steps or (30 if cuda else 3)
+    warmup = 5 if cuda else 1
+    out: dict[str, Any] = {"timed_steps": steps, "warmup_steps": warmup}
+    reference = ReferenceRunner(ref, PROBE_SEED, str(device), prefetch=cuda)
+    out["reference_s_per_step"] = time_steps(reference, warmup, steps)
+    run = runs[args.seeds[0]]
+    choices = [args.amp == "on"] if args.amp != "auto" or not cuda else [False, True]
+    timed = {}
+    for amp in choices:
+        ours = InfoVAEGANRunner(_variant(run, amp=amp, seed=PROBE_SEED), str(device))
+        timed[amp] = (time_steps(ours, warmup, steps), ours)
+    out["infovaegan_s_per_step"] = {("amp" if amp else "fp32"): t for amp, (t, _) in timed.items()}
+    amp = min(timed, key=lambda a: timed[a][0] * (1.0 if a else 0.95))  # AMP must win by 5%
+    out["amp_chosen"] = amp
+    out["step_s"] = out["reference_s_per_step"] + timed[amp][0]
+    ours = timed[amp][1]
+    data, rng = CachedGroundTruth(pool, workers), np.random.default_rng(PROBE_SEED)
+    chunks = [data.sample_factors(1024, rng) for _ in range(8 if cuda else 2)]
+    rows = 1024 * len(chunks)
+    started = time.perf_counter()
+    for chunk in chunks:
+        data.sample_observations_from_factors(chunk, rng)
+    out["render_s_per_image"] = (time.perf_counter() - started) / rows
+    started = time.perf_counter()
+    images = [data.sample_observations_from_factors(chunk, rng) for chunk in chunks]
+    out["serve_s_per_image"] = (time.perf_counter() - started) / rows
+    for runner in (reference, ours):
+        with runner.evaluating():
+            runner.represent(images[0][:64])  # warm-up (returns on the host: synchronous)
+            started = time.perf_counter()
+            for batch in images:
+                runner.represent(batch)
+            out[f"{runner.name}_encode_s_per_image"] = (time.perf_counter() - started) / rows
+        evaluate(runner, CachedGroundTruth(), PROBE_SEED, 1e-4, areas)  # imports, warm-up
+        point = evaluate(runner, CachedGroundTruth(), PROBE_SEED, 1e-4, areas)
+        out[f"{runner.name}_eval_fixed_s"] = point["eval_s"]
+    return out
+
+
+def eval_estimates(p: dict[str, Any], eval_scale: float, metric_scale: float
+                   ) -> dict[str, float]:
+    """Seconds per seed, from a probe: both models scored at ``eval_scale`` on pictures
+    rendered before (a round), the first rendering of those pictures, and both models scored
+    at ``metric_scale`` (the second served from the first's pictures)."""
+    encode = p["reference_encode_s_per_image"] + p["infovaegan_encode_s_per_image"]
+    fixed = p["reference_eval_fixed_s"] + p["infovaegan_eval_fixed_s"]
+    rows, final_rows = metric_rows(eval_scale), metric_rows(metric_scale)
+    return {
+        "round_eval_s": rows * (2 * p["serve_s_per_image"] + encode) + fixed,
+        "first_render_s": rows * p["render_s_per_image"],
+        "final_s": final_rows * (p["render_s_per_image"] + p["serve_s_per_image"] + encode)
+        + fixed,
+    }
+
+
+def _variant(run: Any, **settings: Any) -> Any:
+    """``run`` with some settings changed (the data stays: a probe trains on seed 0's)."""
+    return replace(run, settings={**run.settings, **settings})
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    started = args.started or time.time()
+    deadline = None if args.steps is not None else started + args.budget_s
+    device = resolve_device(args.device)
+    workers = (args.render_workers if args.render_workers is not None
+               else max(0, min(14, len(os.sched_getaffinity(0)) - 2)) if device.type == "cuda"
+               else 0)
+    # the render pool forks before CUDA starts and before any thread exists
+    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: both models alike
+    import infovaegan_plugin  # noqa: F401  (registers InfoVAEGAN with pythae)
+
+    ref = load_reference(Path(args.reference))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix="dsprites_gpu_")
+    record: dict[str, Any] = {
+        "benchmark": "dsprites_gpu",
+        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+        "environment": environment(device, workers),
+        "reference_script": {"path": str(args.reference), "sha256": hashlib.sha256(
+            Path(args.reference).read_bytes()).hexdigest()},
+    }
+    try:
+        return _run(args, ref, device, pool, workers, out, scratch, record, started, deadline)
+    finally:
+        if pool is not None:
+            pool.terminate()
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, workers: int,
+         out: Path, scratch: str, record: dict[str, Any], started: float,
+         deadline: float | None) -> dict[str, Any]:
+    cuda = device.type == "cuda"
+    data = {seed: CachedGroundTruth(pool, workers) for seed in args.seeds}
+    areas = real_area_range()
+    amp = {"on": True, "off": False, "auto": False}[args.amp]
+    runs = {seed: prepared_run(seed, args.limit, amp, scratch) for seed in args.seeds}
+    record["probe"] = None
+    steps = args.steps
+    if steps is None or (args.amp == "auto" and cuda):
+        record["probe"] = probe(ref, runs, args, device, pool, workers, areas)
+        amp = record["probe"]["amp_chosen"]
+        print(f"probe: {json.dumps(record['probe'])}", flush=True)
+    if steps is None:
+        estimates = eval_estimates(record["probe"], args.eval_scale, args.metric_scale)
+        estimates = {k: SAFETY_EVAL * v for k, v in estimates.items()}
+        left = deadline - time.time()
+        steps = plan_steps(left, len(args.seeds), record["probe"]["step_s"], args.eval_every,
+                           fixed_s=FIXED_S, **estimates)
+        record["plan"] = {"seconds_left": round(left, 1), **estimates, "fixed_s": FIXED_S,
+                          "steps": steps}
+        print(f"plan: {steps} steps per model in the {left:.0f} s left "
+              f"({json.dumps(record['plan'])})", flush=True)
+    runners: dict[str, dict[int, Any]] = {"reference": {}, "infovaegan": {}}
+    for seed in args.seeds:
+        runners["reference"][seed] = ReferenceRunner(ref, seed, str(device), prefetch=cuda)
+        runners["infovaegan"][seed] = InfoVAEGANRunner(_variant(runs[seed], amp=amp), str(device))
+    ours0 = runners["infovaegan"][args.seeds[0]]
+    record["settings"] = {
+        "mode": "steps" if args.steps is not None else "budget", "budget_s": args.budget_s,
+        "seeds": args.seeds, "steps": steps, "eval_every": args.eval_every,
+        "metric_scale": args.metric_scale, "eval_scale": args.eval_scale,
+        "infovaegan_train_images": ours0.images_per_epoch,
+        "infovaegan_steps_per_epoch": len(ours0.trainer.train_loader),
+        "batch_size": 64, "sprite_samples": SPRITE_SAMPLES,
+    }
+    results: dict[str, dict[str, Any]] = {m: {} for m in MODELS}
+    for model in MODELS:
+        for seed in args.seeds:
+            results[model][str(seed)] = {"steps": 0, "train_s": 0.0, "eval_s": 0.0,
+                                         "ms_per_step": 0.0, "curve": [], "final": None}
+    record["models"] = {m: {"amp": runners[m][args.seeds[0]].amp,
+                            "amp_dtype": getattr(runners[m][args.seeds[0]], "amp_dtype", None),
+                            "seeds": results[m]} for m in MODELS}
+
+    def score(seed: int, scale: float, final: bool) -> None:
+        for model in MODELS:
+            runner = runners[model][seed]
+            point = evaluate(runner, data[seed], seed, scale, areas)
+            entry = results[model][str(seed)]
+            entry.update(steps=runner.steps, train_s=round(runner.train_s, 2),
+                         ms_per_step=round(1e3 * runner.train_s / max(runner.steps, 1), 3))
+            entry["eval_s"] = round(entry["eval_s"] + point["eval_s"], 2)
+            entry["curve"].append(point)
+            if final:
+                entry["final"] = point
+            print(f"{model} seed {seed} step {runner.steps} (scale {scale:g}): FactorVAE "
+                  f"{point['factor_vae']:.3f} MIG {point['mig']:.3f} sprites "
+                  f"{point['sprite_fraction']:.3f} ({point['eval_s']:.1f} s)", flush=True)
+        record["wall_s"] = round(time.time() - started, 1)
+        write_json(out / JSON_NAME, record)
+
+    done, last_round_s = 0, None
+    final_estimate = record.get("plan", {}).get("final_s", 0.0)
+    while done < steps:
+        n = min(args.eval_every, steps - done)
+        if deadline is not None and done and last_round_s is not None:
+            needed = (last_round_s * n / args.eval_every + len(args.seeds) * final_estimate
+                      + FIXED_S)
+            if time.time() + needed > deadline:
+                print(f"stopping at step {done}: the next round would not leave time for the "
+                      "final evaluations", flush=True)
+                record["settings"]["stopped_early_at"] = done
+                break
+        round_started = time.time()
+        for seed in args.seeds:
+            for model in MODELS:
+                runners[model][seed].train(n)
+        done += n
+        if done < steps:
+            for seed in args.seeds:
+                score(seed, args.eval_scale, final=False)
+        last_round_s = time.time() - round_started
+    record["settings"]["steps"] = done
+    for seed in args.seeds:
+        score(seed, args.metric_scale, final=True)
+        data[seed].clear()
+    first = args.seeds[0]
+    record["traversals"] = {
+        model: traversal_grid(runners[model][first], out / f"traversal_{model}.png", first)
+        for model in MODELS}
+    record["summary"] = summary(results)
+    record["render"] = {str(s): dict(d.stats) for s, d in data.items()}
+    chart(out / CHART_NAME, results, (args.eval_scale, args.metric_scale))
+    record["files"] = sorted({JSON_NAME, *(p.name for p in out.iterdir() if p.is_file())})
+    record["wall_s"] = round(time.time() - started, 1)
+    write_json(out / JSON_NAME, record)
+    print_table(record)
+    print(f"wrote {out / JSON_NAME} ({record['wall_s']:.0f} s)", flush=True)
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,343 @@
+"""The two runs benchmarks/dsprites_gpu.py compares, and the metrics' pictures rendered once.
+
+- :class:`ReferenceRunner`: the reference script's ``main`` on a device (its classes and
+  functions imported by path, its seeding, optimizers and loop body repeated);
+- :class:`InfoVAEGANRunner`: the trainer ``infovaegan train --dataset dsprites`` builds,
+  stepped as its ``train_step`` steps;
+- :class:`CachedGroundTruth`: ``DSpritesGroundTruth`` rendering each picture once.
+
+Each runner has ``train(n)``, ``steps``, ``train_s``, ``losses()``, an ``evaluating()`` context
+and ``represent``/``samples``/``traversal`` for the metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+#: prior samples scored for sprites per evaluation (the reference script draws 1,000)
+SPRITE_SAMPLES = 1000
+
+
+# ----- rendering the metrics' sprites once --------------------------------------------------
+
+
+def render_packed(classes: np.ndarray) -> np.ndarray:
+    """Sprites of ``classes`` (N, 6) bit-packed along the rows: (N, 1, 64, 8) uint8."""
+    from infovaegan_plugin.data.dsprites import render
+
+    return np.packbits(render(classes, dtype=np.uint8), axis=-1)
+
+
+class CachedGroundTruth:
+    """``DSpritesGroundTruth`` whose pictures are rendered once: the metrics draw the same
+    factor rows for both models of a seed (their streams are seeded by the seed alone), and
+    rendering is deterministic, so a repeated chunk of rows is served from memory. ``pool``
+    (a ``multiprocessing`` pool) renders a chunk in parallel pieces."""
+
+    def __init__(self, pool: Any = None, pieces: int = 1):
+        from infovaegan_plugin.evaluation.dsprites_ground_truth import DSpritesGroundTruth
+
+        self._data = DSpritesGroundTruth()
+        self.factors_num_values = self._data.factors_num_values
+        self.factor_names = self._data.factor_names
+        self.pool, self.pieces = pool, max(1, pieces)
+        self._cache: dict[bytes, np.ndarray] = {}
+        self.stats = {"rendered": 0, "served": 0, "render_s": 0.0}
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self._data.sample_factors(n, rng)
+
+    def sample_observations_from_factors(self, factors: np.ndarray,
+                                         rng: np.random.Generator) -> np.ndarray:
+        factors = np.ascontiguousarray(factors, dtype=np.int64)
+        key = hashlib.blake2b(factors.tobytes() + bytes(str(factors.shape), "ascii"),
+                              digest_size=16).digest()
+        packed = self._cache.get(key)
+        if packed is None:
+            started = time.perf_counter()
+            classes = self._data.full_classes(factors)
+            if self.pool is None or len(classes) < 2 * self.pieces:
+                packed = render_packed(classes)
+            else:
+                parts = np.array_split(classes, self.pieces)
+                packed = np.concatenate(self.pool.map(render_packed, parts))
+            self._cache[key] = packed
+            self.stats["rendered"] += len(factors)
+            self.stats["render_s"] += time.perf_counter() - started
+        else:
+            self.stats["served"] += len(factors)
+        return np.unpackbits(packed, axis=-1).astype(np.float32)
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
+# ----- the reference, ported to a device ----------------------------------------------------
+
+
+def load_reference(path: Path) -> Any:
+    """The reference script as a module (its ``main`` is not run)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from dsprites_step_speed import load_reference as load
+
+    return load(Path(path))
+
+
+class ReferenceRunner:
+    """The reference's ``main`` on ``device``: seeding, nets, optimizers and loop body as
+    there; ``evaluate``'s draws from the codes' generator (1,000 samples) as there too."""
+
+    name = "reference"
+    amp = False
+
+    def __init__(self, ref: Any, seed: int, device: str, batch: int = 64,
+                 prefetch: bool = False):
+        self.ref, self.seed, self.device, self.batch = ref, seed, torch.device(device), batch
+        torch.manual_seed(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.G, self.D = ref.Generator(), ref.Discriminator()
+        self.G.apply(ref.init)
+        self.D.apply(ref.init)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.oG = torch.optim.Adam(self.G.parameters(), 1e-3, betas=(0.5, 0.999))
+        self.oD = torch.optim.Adam(self.D.parameters(), 2e-3, betas=(0.5, 0.999))
+        self._prefetch = ThreadPoolExecutor(1) if prefetch else None
+        self._next = None
+        self.steps, self.train_s = 0, 0.0
+        self.last: dict[str, torch.Tensor] = {}
+
+    def _real(self) -> torch.Tensor:
+        """The next batch of the reference's stream (``real_batch``); with prefetching the one
+        after it is rendered in a thread meanwhile (one thread draws, in order)."""
+        if self._prefetch is None:
+            return self.ref.real_batch(self.batch, self.rng)
+        if self._next is None:
+            self._next = self._prefetch.submit(self.ref.real_batch, self.batch, self.rng)
+        real = self._next.result()
+        self._next = self._prefetch.submit(self.ref.real_batch, self.batch, self.rng)
+        return real
+
+    def step(self) -> None:
+        """The body of the reference's training loop."""
+        ref, G, D, eps = self.ref, self.G, self.D, 1e-8
+        codes, weight = ref.CODES, ref.MI_WEIGHT
+        real = self._real().to(self.device, non_blocking=True)
+        z = ref.prior(self.batch, self.gen).to(self.device, non_blocking=True)
+        fake = G(z)
+        d_real, _ = D(real)
+        d_fake, q_fake = D(fake.detach())
+        mi = 0.5 * ((q_fake - z[:, :codes]) ** 2).sum(1).mean()
+        d_loss = -(torch.log(torch.sigmoid(d_real) + eps).mean()
+                   + torch.log(1 - torch.sigmoid(d_fake) + eps).mean()) + weight * mi
+        self.oD.zero_grad()
+        d_loss.backward()
+        self.oD.step()
+        for _ in range(2):  # the reference runs the generator's step twice on the same codes
+            d_fake, q_fake = D(G(z))
+            mi = 0.5 * ((q_fake - z[:, :codes]) ** 2).sum(1).mean()
+            g_loss = -torch.log(torch.sigmoid(d_fake) + eps).mean() + weight * mi
+            self.oG.zero_grad()
+            g_loss.backward()
+            self.oG.step()
+        self.last = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "mi": mi.detach()}
+
+    def train(self, n: int) -> None:
+        self.G.train()
+        self.D.train()
+        started = time.perf_counter()
+        for _ in range(n):
+            self.step()
+        _synchronize(self.device)
+        self.train_s += time.perf_counter() - started
+        self.steps += n
+
+    def losses(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.last.items()}
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        self.G.eval()
+        self.D.eval()
+        try:
+            yield
+        finally:
+            self.G.train()
+            self.D.train()
+
+    @torch.no_grad()
+    def represent(self, images: np.ndarray) -> np.ndarray:
+        """Q's means of ``images`` (the reference's ``evaluate``)."""
+        x = torch.as_tensor(np.asarray(images, np.float32)).to(self.device)
+        return self.D(x)[1].float().cpu().numpy()
+
+    @torch.no_grad()
+    def samples(self) -> np.ndarray:
+        """1,000 samples drawn with the codes' generator, as the reference's ``evaluate``."""
+        z = self.ref.prior(SPRITE_SAMPLES, self.gen).to(self.device)
+        return self.G(z).float().cpu().numpy()
+
+    @torch.no_grad()
+    def traversal(self, num_values: int = 10) -> tuple[torch.Tensor, int, list[str]]:
+        """Each code over [-1, 1] (a row each), the noise and the other codes fixed at one
+        prior draw (seed 0, not the codes' generator)."""
+        codes = self.ref.CODES
+        base = self.ref.prior(1, torch.Generator().manual_seed(0))
+        z = base.repeat(codes * num_values, 1)
+        values = torch.linspace(-1.0, 1.0, num_values)
+        for row in range(codes):
+            z[row * num_values:(row + 1) * num_values, row] = values
+        return self.G(z.to(self.device)).float().cpu(), num_values, [f"c{d}" for d in range(codes)]
+
+
+# ----- InfoVAEGAN as `infovaegan train --dataset dsprites` builds it ------------------------
+
+
+class OwnRandomState:
+    """A run's own torch random state (CPU and its CUDA device), swapped in while it works, so
+    runs taking turns in one process draw what each would draw alone."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.cpu_state = torch.get_rng_state()
+        self.cuda_state = torch.cuda.get_rng_state(device) if self.cuda else None
+        self.device = device
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        outer_cpu = torch.get_rng_state()
+        outer_cuda = torch.cuda.get_rng_state(self.device) if self.cuda else None
+        torch.set_rng_state(self.cpu_state)
+        if self.cuda:
+            torch.cuda.set_rng_state(self.cuda_state, self.device)
+        try:
+            yield
+        finally:
+            self.cpu_state = torch.get_rng_state()
+            torch.set_rng_state(outer_cpu)
+            if self.cuda:
+                self.cuda_state = torch.cuda.get_rng_state(self.device)
+                torch.cuda.set_rng_state(outer_cuda, self.device)
+
+
+def prepared_run(seed: int, limit: int | None, amp: bool, output_dir: str) -> Any:
+    """``infovaegan train --dataset dsprites --seed S [--limit N] [--amp]``'s prepared run."""
+    from infovaegan_plugin.training import prepare_run, run_settings
+
+    return prepare_run(run_settings({"dataset": "dsprites", "limit": limit, "seed": seed,
+                                     "amp": amp, "output_dir": output_dir}))
+
+
+class InfoVAEGANRunner:
+    """The trainer ``train_run`` builds for ``run`` on ``device``, seeded as its
+    ``prepare_training`` seeds it, stepped as its ``train_step`` steps: ``training_step`` on
+    each batch of its loader, the epoch counter and ``model.update()`` at each epoch's end."""
+
+    name = "infovaegan"
+
+    def __init__(self, run: Any, device: str):
+        from pythae.trainers.trainer_utils import set_seed
+
+        from infovaegan_plugin.data import to_pythae_dataset
+        from infovaegan_plugin.trainers import InfoVAEGANTrainer
+        from infovaegan_plugin.training import build_model, trainer_config
+
+        self.config = trainer_config(run, device)
+        model = build_model(run.model_config, run.settings["seed"])
+        self.trainer = InfoVAEGANTrainer(model, to_pythae_dataset(run.train_data), None,
+                                         self.config)
+        set_seed(self.config.seed)  # prepare_training's, without a run folder or callbacks
+        self.trainer.set_optimizer()
+        self.trainer.set_scheduler()
+        if self.trainer.schedulers:
+            raise SystemExit("error: the dSprites preset now has a scheduler; this benchmark "
+                             "steps no scheduler (InfoVAEGANTrainer.train_step does).")
+        self.model = self.trainer.model
+        self.device = torch.device(self.trainer.device)
+        self.amp = bool(self.config.amp)
+        self.amp_dtype = (str(getattr(self.trainer.amp_context, "fast_dtype", "")).replace(
+            "torch.", "") or None) if self.amp else None
+        self.random = OwnRandomState(self.device)
+        self.epoch, self.step_in_epoch, self._batches = 1, 0, None
+        self.steps, self.train_s = 0, 0.0
+        self.last: dict[str, torch.Tensor] = {}
+        self.images_per_epoch = len(run.train_data)
+
+    def _next_real(self) -> torch.Tensor:
+        trainer = self.trainer
+        while True:
+            if self._batches is None:
+                self.model.training_epoch = self.epoch
+                self._batches, self.step_in_epoch = iter(trainer.train_loader), 0
+            try:
+                inputs = next(self._batches)
+            except StopIteration:  # the end of train_step's epoch
+                self.model.update()
+                self.epoch, self._batches = self.epoch + 1, None
+                continue
+            self.step_in_epoch += 1
+            return trainer._set_inputs_to_device(inputs)["data"]
+
+    def train(self, n: int) -> None:
+        started = time.perf_counter()
+        with self.random.active():
+            self.model.train()
+            for _ in range(n):
+                real = self._next_real()
+                self.last = self.trainer.training_step(real, self.epoch, self.step_in_epoch)
+        _synchronize(self.device)
+        self.train_s += time.perf_counter() - started
+        self.steps += n
+
+    def losses(self) -> dict[str, float]:
+        keep = ("discriminator_loss", "adversarial_loss", "mutual_information_loss",
+                "elbo_loss", "d_real_accuracy", "d_fake_accuracy")
+        return {k: float(self.last[k]) for k in keep if k in self.last}
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode, and the run's random state untouched (the metrics must not steer it)."""
+        cuda = [] if self.device.type != "cuda" else [
+            self.device.index if self.device.index is not None else torch.cuda.current_device()]
+        try:
+            with torch.random.fork_rng(devices=cuda):
+                self.model.eval()
+                yield
+        finally:
+            self.model.train()
+
+    def _adapter(self) -> Any:
+        from infovaegan_plugin.evaluation.adapters import InfoVAEGANAdapter
+
+        return InfoVAEGANAdapter(self.model)
+
+    def represent(self, images: np.ndarray) -> np.ndarray:
+        """The representation ``infovaegan evaluate`` scores: categorical probabilities and
+        continuous means."""
+        return self._adapter().represent(images)
+
+    def samples(self) -> np.ndarray:
+        from infovaegan_plugin.evaluation.evaluate import sample_images
+
+        return sample_images(self._adapter(), SPRITE_SAMPLES, seed=0)
+
+    def traversal(self, num_values: int = 10) -> tuple[torch.Tensor, int, list[str]]:
+        images, ncol, rows = self._adapter().traversal(np.zeros((1, 1, 64, 64), np.float32),
+                                                       num_values)
+        return images.float().cpu(), ncol, rows
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,181 @@
+"""``benchmarks/dsprites_gpu.sh`` / ``dsprites_gpu.py``: the reference's port is the reference
+script on the CPU (same weights, optimizer states, random streams and losses after the same
+steps), the whole comparison runs on the CPU at a tiny budget and writes what it promises, the
+pictures are rendered once, and the budget plan."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import dsprites_gpu as bench  # noqa: E402
+import dsprites_gpu_runners as runners  # noqa: E402
+
+REFERENCE = Path(os.environ.get("INFOGAN_DSPRITES_REFERENCE",
+                                REPO.parent / "shared" / "reference" / "infogan_dsprites.py"))
+needs_reference = pytest.mark.skipif(not REFERENCE.is_file(),
+                                     reason=f"reference script not found: {REFERENCE}")
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the reference script's --threads 1
+    yield
+    torch.set_num_threads(before)
+
+
+@needs_reference
+def test_the_port_is_the_reference_script_on_the_cpu(tmp_path, one_thread):
+    checkpoint = tmp_path / "ref.pt"
+    # 3 steps, then the script's evaluation (tiny metrics; 1,000 samples from its codes'
+    # generator) and its checkpoint of everything
+    done = subprocess.run(
+        [sys.executable, str(REFERENCE), "--steps", "3", "--eval-every", "100", "--seed", "0",
+         "--threads", "1", "--metric-scale", "0.0005", "--checkpoint", str(checkpoint)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    state = torch.load(checkpoint, weights_only=False)
+    assert state["step"] == line["step"] == 3
+
+    ref = runners.load_reference(REFERENCE)
+    port = runners.ReferenceRunner(ref, seed=0, device="cpu")
+    untrained = {k: v.clone() for k, v in port.G.state_dict().items()}
+    port.train(3)
+    with port.evaluating():
+        port.samples()  # the script's evaluate draws 1,000 codes from the same generator
+    for name, net in (("G", port.G), ("D", port.D)):
+        ours = net.state_dict()
+        assert ours.keys() == state[name].keys()
+        for key, value in state[name].items():
+            assert torch.equal(ours[key], value), f"{name}.{key} differs"
+    for name, optimizer in (("oG", port.oG), ("oD", port.oD)):
+        theirs = state[name]["state"]
+        ours = optimizer.state_dict()["state"]
+        assert ours.keys() == theirs.keys()
+        for index, slots in theirs.items():
+            for slot, value in slots.items():
+                assert torch.equal(ours[index][slot], value), f"{name}[{index}].{slot} differs"
+    assert torch.equal(port.gen.get_state(), state["gen"])
+    assert port.rng.bit_generator.state == state["rng"]
+    losses = port.losses()
+    assert round(losses["d_loss"], 4) == line["d_loss"]
+    assert round(losses["mi"], 4) == line["mi"]
+    # the comparison can fail: three steps moved the weights away from the initial ones
+    assert not all(torch.equal(untrained[k], v) for k, v in state["G"].items())
+
+
+@needs_reference
+def test_the_cpu_run_writes_the_comparison(tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "OUT": str(out), "DEVICE": "cpu", "SEEDS": "0", "STEPS": "4",
+           "EVAL_EVERY": "2", "METRIC_SCALE": "0.002", "EVAL_SCALE": "0.001", "LIMIT": "128",
+           "REFERENCE": str(REFERENCE), "PYTHON": sys.executable, "OMP_NUM_THREADS": "1",
+           "EXTRA_ARGS": "--threads 1"}
+    done = subprocess.run(["bash", str(REPO / "benchmarks" / "dsprites_gpu.sh")], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "infovaegan" in done.stdout and "FactorVAE" in done.stdout
+
+    record = json.loads((out / "dsprites_gpu.json").read_text())
+    assert record["environment"]["device"] == "cpu"
+    assert record["environment"]["torch"] == torch.__version__
+    assert record["settings"]["steps"] == 4 and record["settings"]["mode"] == "steps"
+    assert record["settings"]["infovaegan_train_images"] == 115  # 90% of --limit 128
+    assert record["probe"] is None  # fixed steps on the CPU: nothing to plan or choose
+    assert set(record["models"]) == {"reference", "infovaegan"}
+    for name, model in record["models"].items():
+        assert model["amp"] is False
+        run = model["seeds"]["0"]
+        assert run["steps"] == 4 and run["train_s"] > 0 and run["ms_per_step"] > 0
+        assert [p["step"] for p in run["curve"]] == [2, 4]
+        assert [p["metric_scale"] for p in run["curve"]] == [0.001, 0.002]
+        assert run["final"] == run["curve"][-1]
+        for point in run["curve"]:
+            for key in ("factor_vae", "mig", "sprite_fraction", "any_pixel_fraction"):
+                assert 0.0 <= point[key] <= 1.0, (name, key, point[key])
+            assert point["losses"] and all(np.isfinite(list(point["losses"].values())))
+    assert set(record["models"]["reference"]["seeds"]["0"]["final"]["losses"]) == {
+        "d_loss", "g_loss", "mi"}
+    assert record["summary"]["reference"]["seeds"] == 1
+    # both models of a seed score the same pictures, rendered once: at least the FactorVAE
+    # metric's variance rows and MIG's (10 + 10 at scale 0.001, 20 + 20 at 0.002) are served
+    # to the second model (the votes too, unless FactorVAE prunes every dimension of one)
+    render = record["render"]["0"]
+    assert render["rendered"] >= 60 and render["served"] >= 60
+
+    assert record["files"] == sorted(["dsprites_gpu.json", "dsprites_gpu.log",
+                                      "metrics_vs_steps.png", "traversal_infovaegan.png",
+                                      "traversal_reference.png"])
+    assert sorted(p.name for p in out.iterdir()) == record["files"]
+    chart = Image.open(out / "metrics_vs_steps.png")
+    assert chart.size[0] == 2 * 760 and chart.size[1] >= 400  # FactorVAE beside MIG
+    traversals = record["traversals"]
+    assert traversals["reference"]["rows"] == [f"c{d}" for d in range(5)]
+    assert len(traversals["infovaegan"]["rows"]) == 15  # 5 continuous codes x 3 categories
+    sizes = {m: Image.open(out / f"traversal_{m}.png").size for m in traversals}
+    assert sizes["reference"][0] > 10 * 32 and sizes["reference"][1] > 5 * 32
+    assert sizes["infovaegan"][1] > sizes["reference"][1]  # 15 rows against 5
+    assert len(traversals["infovaegan"]["effects"]) == 15
+
+
+def test_pictures_are_rendered_once_and_served_the_same(tmp_path):
+    from infovaegan_plugin.evaluation.dsprites_ground_truth import DSpritesGroundTruth
+
+    plain, cached = DSpritesGroundTruth(), runners.CachedGroundTruth()
+    rng = np.random.default_rng(3)
+    factors = plain.sample_factors(50, rng)
+    expected = plain.sample_observations_from_factors(factors, rng)
+    first = cached.sample_observations_from_factors(factors, rng)
+    again = cached.sample_observations_from_factors(factors.copy(), rng)
+    assert first.dtype == np.float32 and np.array_equal(first, expected)
+    assert np.array_equal(again, expected)
+    assert cached.stats["rendered"] == 50 and cached.stats["served"] == 50
+    cached.sample_observations_from_factors(factors[:49], rng)  # other rows: rendered
+    assert cached.stats["rendered"] == 99
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        parallel = runners.CachedGroundTruth(pool, pieces=2)
+        assert np.array_equal(parallel.sample_observations_from_factors(factors, rng), expected)
+
+
+def test_the_plan_fits_the_budget_and_counts_every_cost():
+    costs = dict(seeds=3, step_s=0.02, eval_every=1000, round_eval_s=3.0, first_render_s=2.0,
+                 final_s=15.0, fixed_s=15.0, safety=1.0)
+    steps = bench.plan_steps(500.0, **costs)
+    # 3 x (steps x 0.02 + (rounds - 1) x 3 + 15 + 2) + 15 <= 500
+    def needed(s: int) -> float:
+        rounds = -(-s // 1000)
+        return 3 * (s * 0.02 + (rounds - 1) * 3 + 15 + 2 * (rounds > 1)) + 15
+
+    assert needed(steps) <= 500 < needed(steps + 1)
+    assert steps == 6333
+    assert bench.plan_steps(1000.0, **costs) > steps
+    assert bench.plan_steps(10.0, **costs) == 1  # nothing fits: one step, and the caller says so
+
+
+def test_metric_rows_are_disentanglement_lib_sizes():
+    assert bench.metric_rows(1.0) == 10000 + (10000 + 5000) * 64 + 10000
+    assert bench.metric_rows(0.2) == 2000 + (2000 + 1000) * 64 + 2000
+
+
+def test_options_are_checked():
+    args = bench.parse_args(["--steps", "10", "--seeds", "0", "1"])
+    assert args.steps == 10 and args.seeds == [0, 1] and args.eval_scale == 0.2
+    for bad in (["--steps", "0"], ["--seeds", "1", "1"], ["--eval-every", "0"],
+                ["--metric-scale", "0"], ["--device", "tpu"]):
+        with pytest.raises(SystemExit):
+            bench.parse_args(bad)
