@@ -31,9 +31,10 @@ a pool of processes. The samples: the share of 1,000 prior samples that draw one
 
 Seeds train in lock step: each round trains every seed's two models ``--eval-every`` steps,
 then scores them. With ``--budget-s`` (no ``--steps``) a probe on throwaway models first times
-a step of each and one evaluation, and the step count is the largest that fits the budget
-with the final evaluations; a guard before each round stops early (every model at the same
-step) if the rounds ran slower than planned. Writes ``OUT/dsprites_gpu.json`` (rewritten after
+a step of each and the rendering, serving and encoding of the metrics' pictures, and the step
+count is the largest that fits the budget (counted from the wrapper's start) with every
+evaluation; a guard before each round stops early (every model at the same step) if the
+rounds ran slower than planned. Writes ``OUT/dsprites_gpu.json`` (rewritten after
 every evaluation, so a run stopped from outside keeps its points), ``metrics_vs_steps.png``
 and one traversal grid per model of the first seed; prints a table.
 

@@ -38,24 +38,25 @@ def one_thread():
 @needs_reference
 def test_the_port_is_the_reference_script_on_the_cpu(tmp_path, one_thread):
     checkpoint = tmp_path / "ref.pt"
-    # 3 steps, then the script's evaluation (tiny metrics; 1,000 samples from its codes'
-    # generator) and its checkpoint of everything
-    done = subprocess.run(
+    # the script: 3 steps, then its evaluation (tiny metrics; 1,000 samples from its codes'
+    # generator) and its checkpoint of everything; the port trains meanwhile
+    script = subprocess.Popen(
         [sys.executable, str(REFERENCE), "--steps", "3", "--eval-every", "100", "--seed", "0",
          "--threads", "1", "--metric-scale", "0.0005", "--checkpoint", str(checkpoint)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    line = json.loads(done.stdout.strip().splitlines()[-1])
-    state = torch.load(checkpoint, weights_only=False)
-    assert state["step"] == line["step"] == 3
-
     ref = runners.load_reference(REFERENCE)
     port = runners.ReferenceRunner(ref, seed=0, device="cpu")
     untrained = {k: v.clone() for k, v in port.G.state_dict().items()}
     port.train(3)
     with port.evaluating():
         port.samples()  # the script's evaluate draws 1,000 codes from the same generator
+    stdout, stderr = script.communicate(timeout=300)
+    assert script.returncode == 0, stderr[-2000:]
+    line = json.loads(stdout.strip().splitlines()[-1])
+    state = torch.load(checkpoint, weights_only=False)
+    assert state["step"] == line["step"] == 3
+
     for name, net in (("G", port.G), ("D", port.D)):
         ours = net.state_dict()
         assert ours.keys() == state[name].keys()
