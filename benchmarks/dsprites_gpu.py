@@ -63,6 +63,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model  # benchmarks/, the script's own folder  # noqa: E402
 from dsprites_gpu_runners import (  # noqa: E402
     SPRITE_SAMPLES,
     CachedGroundTruth,
@@ -343,7 +344,7 @@ def resolve_device(name: str) -> torch.device:
 
 def environment(device: torch.device, workers: int) -> dict[str, Any]:
     cuda = device.type == "cuda"
-    name = torch.cuda.get_device_name(device) if cuda else (_cpu_model() + " (CPU)")
+    name = torch.cuda.get_device_name(device) if cuda else (cpu_model() + " (CPU)")
     return {"device": device.type, "device_name": name, "torch": torch.__version__,
             "cuda": torch.version.cuda if cuda else None, "python": platform.python_version(),
             "cudnn_benchmark": bool(torch.backends.cudnn.benchmark) if cuda else None,
@@ -351,14 +352,6 @@ def environment(device: torch.device, workers: int) -> dict[str, Any]:
             "render_workers": workers}
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def metric_rows(scale: float) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import sys
+import importlib.util
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 
 #: prior samples scored for sprites per evaluation (the reference script draws 1,000)
 SPRITE_SAMPLES = 1000
@@ -87,10 +88,13 @@ class CachedGroundTruth:
 
 def load_reference(path: Path) -> Any:
     """The reference script as a module (its ``main`` is not run)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from dsprites_step_speed import load_reference as load
-
-    return load(Path(path))
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"error: reference script not found: {path}")
+    spec = importlib.util.spec_from_file_location("infogan_dsprites_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class ReferenceRunner:
@@ -122,7 +126,8 @@ class ReferenceRunner:
         """The next batch of the reference's stream (``real_batch``); with prefetching the one
         after it is rendered in a thread meanwhile (one thread draws, in order)."""
         if self._prefetch is None:
-            return self.ref.real_batch(self.batch, self.rng)
+            with record_function("data"):  # a label for profilers; free otherwise
+                return self.ref.real_batch(self.batch, self.rng)
         if self._next is None:
             self._next = self._prefetch.submit(self.ref.real_batch, self.batch, self.rng)
         real = self._next.result()

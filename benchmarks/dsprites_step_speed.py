@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import platform
@@ -50,6 +49,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
+
+from machine import cpu_model  # benchmarks/, the script's own folder
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference" / "infogan_dsprites.py"
@@ -157,52 +158,14 @@ def _endless(loader: Iterable) -> Iterator[Any]:
         yield from loader
 
 
-def load_reference(path: Path = REFERENCE) -> Any:
-    """The reference script as a module (its ``main`` is not run)."""
-    if not path.is_file():
-        raise SystemExit(f"error: reference script not found: {path}")
-    spec = importlib.util.spec_from_file_location("infogan_dsprites_reference", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def build_reference(seed: int, batch: int = 64, path: Path = REFERENCE) -> Runner:
     """The reference's nets, optimizers and random streams as its ``main`` builds them, and
-    its loop body as one step."""
-    ref = load_reference(path)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    G, D = ref.Generator(), ref.Discriminator()
-    G.apply(ref.init)
-    D.apply(ref.init)
-    oG = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999))
-    oD = torch.optim.Adam(D.parameters(), 2e-3, betas=(0.5, 0.999))
-    eps, codes, weight = 1e-8, ref.CODES, ref.MI_WEIGHT
+    its loop body as one step (the port ``dsprites_gpu.py`` runs on a device, here on the
+    CPU; tests/benchmarks/test_dsprites_gpu.py checks it bit for bit against the script)."""
+    from dsprites_gpu_runners import ReferenceRunner, load_reference
 
-    def step() -> None:  # the body of the reference's training loop
-        with record_function("data"):
-            real = ref.real_batch(batch, rng)
-        z = ref.prior(batch, gen)
-        fake = G(z)
-        d_real, _ = D(real)
-        d_fake, q_fake = D(fake.detach())
-        mi = 0.5 * ((q_fake - z[:, :codes]) ** 2).sum(1).mean()
-        d_loss = -(torch.log(torch.sigmoid(d_real) + eps).mean()
-                   + torch.log(1 - torch.sigmoid(d_fake) + eps).mean()) + weight * mi
-        oD.zero_grad()
-        d_loss.backward()
-        oD.step()
-        for _ in range(2):
-            d_fake, q_fake = D(G(z))
-            mi = 0.5 * ((q_fake - z[:, :codes]) ** 2).sum(1).mean()
-            g_loss = -torch.log(torch.sigmoid(d_fake) + eps).mean() + weight * mi
-            oG.zero_grad()
-            g_loss.backward()
-            oG.step()
-
-    return Runner("reference", batch, step, notes={"script": str(path)})
+    runner = ReferenceRunner(load_reference(path), seed, "cpu", batch)
+    return Runner("reference", batch, runner.step, notes={"script": str(path)})
 
 
 # ----- timing --------------------------------------------------------------------------------
@@ -535,7 +498,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "command": "python " + " ".join(sys.argv),
         "note": ("absolute times from a shared machine are inflated by other jobs; the "
                  "interleaved ratios (time_vs_first) are the comparable numbers"),
-        "hardware": {"cpu": _cpu_model(), "usable_cores": len(os.sched_getaffinity(0)),
+        "hardware": {"cpu": cpu_model(), "usable_cores": len(os.sched_getaffinity(0)),
                      "machine": platform.machine(), "load_average_before": load_before,
                      "load_average_after": os.getloadavg()},
         "software": {"torch": torch.__version__, "python": platform.python_version(),
@@ -554,14 +517,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return record
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

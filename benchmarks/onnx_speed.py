@@ -42,6 +42,8 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
+from machine import cpu_model  # benchmarks/, the script's own folder
+
 import infovaegan_plugin  # noqa: F401  (registers InfoVAEGAN with pythae)
 from infovaegan_plugin import InfoVAEGAN
 from infovaegan_plugin.deploy.export import export_onnx, load_model
@@ -57,14 +59,6 @@ MATMUL_SIZE = 2048
 CALIBRATION_IMAGES, DEVIATION_IMAGES = 512, 2000
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def cpu_flags() -> list[str]:

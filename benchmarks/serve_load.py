@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import cpu_model  # benchmarks/, the script's own folder
+
 CLIENTS = (1, 8, 64)
 BATCHES = (1, 64)
 MODEL = "infovaegan_encoder"
@@ -207,7 +209,7 @@ def main() -> None:
     from infovaegan_plugin.deploy.serving_repository import ServingModels
     from infovaegan_plugin.deploy.serving_server import ServerOptions, TritonServer
 
-    console = Console()
+    console = Console(width=140)
     from infovaegan_plugin.deploy.runtime import OnnxEncoder
 
     shape = OnnxEncoder(args.export, providers="cpu").input_shape
@@ -261,7 +263,7 @@ def main() -> None:
     if args.output:
         record = {
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(),
+            "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
                         "load_average_at_end": os.getloadavg(), "python": platform.python_version()},
             "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "input_shape": list(shape), "ceiling_images_per_s": top,
@@ -272,15 +274,6 @@ def main() -> None:
         args.output.write_text(json.dumps(record, indent=2) + "\n")
         console.print(f"wrote {args.output}")
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":
