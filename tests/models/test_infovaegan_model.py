@@ -404,3 +404,21 @@ def test_load_errors_name_the_problem(make_model, tmp_path: Path):
     (tmp_path / "model_config.json").write_text(json.dumps(cfg))
     with pytest.raises(ModelLoadError, match="does not describe an InfoVAEGAN"):
         InfoVAEGAN.load_from_folder(str(tmp_path))
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_discriminator_without_batch_norm_keeps_a_separate_encoders(make_model, shared):
+    """InfoGAN-CR's dSprites discriminator has no BatchNorm; the switch removes it from D's
+    trunk (and so from a shared encoder's trunk) and nowhere else."""
+    model = make_model("infovaegan", input_dim=(1, 28, 28), discriminator_batch_norm=False,
+                       share_discriminator_trunk=shared)
+    norms = lambda net: [m for m in net.modules()  # noqa: E731
+                         if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
+    assert norms(model.discriminator.trunk) == []
+    assert (norms(model.encoder.trunk) == []) == shared
+    assert norms(model.generator) != []
+    with torch.no_grad():
+        out = model.eval().encode(torch.rand(3, 1, 28, 28))
+    assert out.features.shape == (3, model.model_config.feature_dim)
+    reference = make_model("infovaegan", input_dim=(1, 28, 28), share_discriminator_trunk=shared)
+    assert norms(reference.discriminator.trunk) != []

@@ -500,3 +500,40 @@ def test_a_probe_that_draws_random_numbers_does_not_change_the_run(
     drawing = trained([lambda model: {"drawn": float(torch.rand(500).sum())}], "probed")
     plain = trained([], "plain")
     assert all(torch.equal(drawing[name], plain[name]) for name in plain)
+
+
+def adam_steps(optimizer: torch.optim.Optimizer) -> set[int]:
+    return {int(state["step"]) for state in optimizer.state.values() if "step" in state}
+
+
+def test_generator_steps_repeat_the_generation_update_on_the_same_codes(
+    make_model, digits_datasets, tmp_path
+):
+    """InfoGAN-CR's recipe steps G twice per D step on the same prior codes: the generation
+    optimizers step twice, the discriminator and the ELBO once, and the discriminator ends
+    where a one-G-step run's does (it stepped before the generator)."""
+    real = digits_datasets[0].data[:32]
+    after = {}
+    for g_steps in (1, 2):
+        model = make_model("infovaegan", seed=3, **SHARED)
+        trainer = make_trainer(model, digits_datasets, tmp_path / str(g_steps),
+                               generator_steps=g_steps, seed=3)
+        torch.manual_seed(11)
+        prior = model.sample_prior
+        drawn = []
+        model.sample_prior = lambda n, *a, **k: drawn.append(prior(n, *a, **k)) or drawn[-1]
+        trainer.training_step(real, epoch=1)
+        assert len(drawn) == 1  # the extra update reuses the step's codes
+        steps = {name: adam_steps(opt) for name, opt in trainer.optimizers.items()}
+        assert steps["generator"] == {g_steps}
+        assert steps["discriminator"] == {1} and steps["encoder"] == {1}
+        after[g_steps] = {k: snapshot(v) for k, v in model.networks().items()}
+    for name, p in after[1]["discriminator"].items():
+        torch.testing.assert_close(after[2]["discriminator"][name], p, rtol=0, atol=0)
+    assert any(not torch.equal(after[2]["generator"][n], p)
+               for n, p in after[1]["generator"].items())
+
+
+def test_generator_steps_are_validated():
+    with pytest.raises(ValueError, match="generator_steps must be >= 1"):
+        InfoVAEGANTrainerConfig(generator_steps=0)

@@ -235,6 +235,10 @@ class InfoVAEGANConfig(BaseAEConfig):
         discriminator_spectral_norm: spectral normalisation of the discriminator's conv and
             linear layers (and so of a shared encoder trunk), which bounds how fast the
             discriminator can separate real from generated images.
+        discriminator_batch_norm: BatchNorm in the discriminator's trunk (and so in a shared
+            encoder trunk), as DCGAN and InfoGAN have it; ``False`` gives the trunk of
+            InfoGAN-CR's dSprites discriminator (convolutions and LeakyReLU, usually with
+            ``discriminator_spectral_norm``). A separate encoder keeps its BatchNorm.
         use_inference_stage: run the data-free ELBO stage (False gives InfoGAN).
         use_mutual_information: use the MI terms (False with a joint discriminator gives ALI).
         variant: the ablation this config describes; it sets ``use_inference_stage``,
@@ -280,6 +284,7 @@ class InfoVAEGANConfig(BaseAEConfig):
     instance_noise_std: float = 0.0
     instance_noise_anneal_epochs: int = 0
     discriminator_spectral_norm: bool = False
+    discriminator_batch_norm: bool = True
     use_inference_stage: bool | None = None
     use_mutual_information: bool | None = None
     variant: Literal["infovaegan", "infogan", "ali", "custom"] = "infovaegan"

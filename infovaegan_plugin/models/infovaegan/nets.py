@@ -52,9 +52,10 @@ def init_weights(module: nn.Module) -> None:
 
 
 class ImageTrunk(nn.Module):
-    """Conv trunk + FC layer mapping an image to a ``hidden_dim`` feature (encoder and D)."""
+    """Conv trunk + FC layer mapping an image to a ``hidden_dim`` feature (encoder and D);
+    ``batch_norm=False`` leaves out the BatchNorm layers."""
 
-    def __init__(self, config: InfoVAEGANConfig):
+    def __init__(self, config: InfoVAEGANConfig, batch_norm: bool = True):
         super().__init__()
         channels, height, width = config.input_dim
         plan = conv_plan(config)
@@ -62,7 +63,7 @@ class ImageTrunk(nn.Module):
         in_ch = channels
         for i, (out_ch, stride) in enumerate(plan):
             layers.append(_conv(in_ch, out_ch, stride))
-            if i > 0:
+            if i > 0 and batch_norm:
                 layers.append(nn.BatchNorm2d(out_ch))
             layers.append(nn.LeakyReLU(LEAK, inplace=True))  # in place: same values, less memory
             in_ch = out_ch
@@ -70,7 +71,7 @@ class ImageTrunk(nn.Module):
         layers += [
             nn.Flatten(),
             nn.Linear(flat, config.hidden_dim),
-            nn.BatchNorm1d(config.hidden_dim),
+            *([nn.BatchNorm1d(config.hidden_dim)] if batch_norm else []),
             nn.LeakyReLU(LEAK, inplace=True),
         ]
         self.net = nn.Sequential(*layers)
@@ -177,7 +178,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, config: InfoVAEGANConfig):
         super().__init__()
-        self.trunk = ImageTrunk(config)
+        self.trunk = ImageTrunk(config, batch_norm=config.discriminator_batch_norm)
         self.joint = config.joint_discriminator
         if self.joint:
             self.code_net = nn.Sequential(

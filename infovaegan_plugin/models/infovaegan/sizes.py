@@ -43,15 +43,16 @@ def _conv(n_in: int, n_out: int, stride: int) -> int:
     return n_in * n_out * kernel * kernel + n_out
 
 
-def _trunk(config: Any) -> int:
+def _trunk(config: Any, batch_norm: bool = True) -> int:
     """``nets.ImageTrunk``: convs (BatchNorm after all but the first), FC + BatchNorm."""
     channels, height, width = config.input_dim
     plan, in_ch, total = conv_plan(config), channels, 0
+    norm = 2 if batch_norm else 0
     for i, (out_ch, stride) in enumerate(plan):
-        total += _conv(in_ch, out_ch, stride) + (2 * out_ch if i > 0 else 0)
+        total += _conv(in_ch, out_ch, stride) + (norm * out_ch if i > 0 else 0)
         in_ch = out_ch
     flat = in_ch * downsampled(height, plan) * downsampled(width, plan)
-    return total + _linear(flat, config.hidden_dim) + 2 * config.hidden_dim
+    return total + _linear(flat, config.hidden_dim) + norm * config.hidden_dim
 
 
 def parameter_count(config: Any) -> int:
@@ -59,6 +60,7 @@ def parameter_count(config: Any) -> int:
     ``InfoVAEGANConfig``) describes, a shared trunk counted once: arithmetic on its numbers."""
     layout, hidden = config.layout, config.hidden_dim
     trunk = _trunk(config)
+    d_trunk = _trunk(config, getattr(config, "discriminator_batch_norm", True))
     # nets.Encoder: its own trunk and a linear head, or InfoGAN's Q head on D's trunk
     if config.share_discriminator_trunk:
         encoder = _linear(hidden, 128) + 2 * 128 + _linear(128, layout.code_head_width)
@@ -69,7 +71,7 @@ def parameter_count(config: Any) -> int:
         encoder += (_linear(hidden, out) if config.noise_in_elbo
                     else _linear(hidden, hidden) + _linear(hidden, out))
     # nets.Discriminator: the trunk and a linear head, or the joint (image, code) head
-    discriminator = trunk + (
+    discriminator = d_trunk + (
         _linear(config.discriminator_code_dim, hidden) + _linear(2 * hidden, hidden)
         + _linear(hidden, 1) if config.joint_discriminator else _linear(hidden, 1))
     # nets.Generator: FC + BN, FC + BN to the start grid, then the trunk's plan reversed

@@ -25,6 +25,7 @@ import time
 import warnings
 from collections.abc import Callable
 from copy import deepcopy
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ import torch.optim as optim
 import torch.optim.lr_scheduler as lr_scheduler
 from pythae.customexception import ModelError
 from pythae.data.datasets import BaseDataset
+from pythae.models.base.base_utils import ModelOutput
 from pythae.trainers import BaseTrainer
 from pythae.trainers.training_callbacks import (
     CallbackHandler,
@@ -419,6 +421,30 @@ class InfoVAEGANTrainer(BaseTrainer):
     def inference_stage_active(self, epoch: int) -> bool:
         return self.model_config.use_inference_stage and epoch > self.training_config.warmup_epochs
 
+    def _step_generation(self, out: ModelOutput, epoch: int, step: int
+                         ) -> dict[str, tuple[torch.Tensor | None, ...]]:
+        """Step every optimizer whose losses ``out`` holds (the discriminator's aside; the
+        encoder's ELBO once computed, i.e. after warm-up): all gradients are taken before any
+        optimizer steps. Returns the gradients, for the logged norms."""
+        names = [
+            name
+            for name, losses in self._losses.items()
+            if name != "discriminator" and all(loss in out for loss in losses)
+        ]
+        grads = {}
+        for name in names:
+            loss = self.optimizer_loss(name, out)
+            self._check_finite(name, loss, out, epoch, step)
+            if self.grad_scaler is not None:
+                loss = self.grad_scaler.scale(loss)
+            params = self._owned[name]
+            grads[name] = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        for name in names:
+            self._apply(name, grads[name])
+        if self.grad_scaler is not None:
+            self.grad_scaler.update()
+        return grads
+
     def training_step(
         self, real: torch.Tensor, epoch: int, step: int = 1
     ) -> dict[str, torch.Tensor]:
@@ -441,24 +467,12 @@ class InfoVAEGANTrainer(BaseTrainer):
         inference = self.inference_stage_active(epoch)
         with self.amp_context:
             out = m.losses(batch, ("generation", "inference") if inference else ("generation",))
-        # an optimizer steps when its losses were computed (the encoder's ELBO: after warm-up)
-        names = [
-            name
-            for name, losses in self._losses.items()
-            if name != "discriminator" and all(loss in out for loss in losses)
-        ]
-        grads = {}
-        for name in names:
-            loss = self.optimizer_loss(name, out)
-            self._check_finite(name, loss, out, epoch, step)
-            if self.grad_scaler is not None:
-                loss = self.grad_scaler.scale(loss)
-            params = self._owned[name]
-            grads[name] = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-        for name in names:
-            self._apply(name, grads[name])
-        if self.grad_scaler is not None:
-            self.grad_scaler.update()
+        grads = self._step_generation(out, epoch, step)
+        for _ in range(self.training_config.generator_steps - 1):
+            # the same codes rendered by the updated generator; the ELBO stage ran once
+            with self.amp_context:
+                again = replace(batch, fake=m.generator(batch.prior.generator_input()))
+                self._step_generation(m.losses(again, ("generation",)), epoch, step)
         saturated = self.health.d_win_accuracy
         named = {**d_out, **out}
         metrics = {f"{name}_loss": named[name].detach() for name in LOSS_NAMES if name in named}

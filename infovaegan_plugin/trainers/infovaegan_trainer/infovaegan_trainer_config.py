@@ -50,6 +50,10 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
             on generator + encoder for their sum, our 0.1 behaviour).
         encoder_learning_rate, encoder_betas: the data-free ELBO stage optimizer (encoder only).
         discriminator_steps: discriminator updates per generator update (same batch).
+        generator_steps: generator updates per step (default 1). Each extra one renders the
+            same prior codes again with the updated generator and steps the generation losses
+            only (adversarial and mutual information; the ELBO stage runs once per step), as
+            InfoGAN-CR's dSprites recipe runs the generator's update twice on the same codes.
         warmup_epochs: GAN-only epochs before the inference stage starts (0: both stages from
             the first step, as in the authors' code).
         resume_from_checkpoint: a ``checkpoint_epoch_N`` folder to continue from.
@@ -77,6 +81,7 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
     encoder_learning_rate: float = 2e-4
     encoder_betas: tuple[float, float] = (0.5, 0.999)
     discriminator_steps: int = 1
+    generator_steps: int = 1
     warmup_epochs: int = 0
     resume_from_checkpoint: str | None = None
     keep_checkpoints: int | None = None
@@ -97,8 +102,9 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
             error = batch_size_error(name, getattr(self, name))
             if error is not None:
                 raise ValueError(error)
-        if self.discriminator_steps < 1:
-            raise ValueError(f"discriminator_steps must be >= 1, got {self.discriminator_steps}.")
+        for name in ("discriminator_steps", "generator_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
         if self.keep_checkpoints is not None and self.keep_checkpoints < 0:
             raise ValueError(f"keep_checkpoints must be >= 0, got {self.keep_checkpoints}.")
         if self.warmup_epochs < 0:
