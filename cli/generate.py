@@ -63,7 +63,7 @@ def generate(
 ) -> None:
     """Sample images from the prior with an exported generator and save them as a grid."""
     from infovaegan_plugin.deploy.runtime import InvalidInputError
-    from infovaegan_plugin.viz import GridLabels, save_grid
+    from infovaegan_plugin.grids import GridLabels, save_grid
 
     _check_picture_path(output)
     generator = load_generator(generator_onnx, providers, threads)
@@ -105,7 +105,7 @@ def traverse(
     The noise and every other code are held fixed, so each column change shows what the one
     continuous dimension controls.
     """
-    from infovaegan_plugin.viz import GridLabels, category_labels, code_values, save_grid
+    from infovaegan_plugin.grids import GridLabels, category_labels, code_values, save_grid
 
     _check_picture_path(output)
     if code.strip().startswith("categorical"):
