@@ -247,11 +247,15 @@ def prepared_run(seed: int, limit: int | None, amp: bool, output_dir: str) -> An
 class InfoVAEGANRunner:
     """The trainer ``train_run`` builds for ``run`` on ``device``, seeded as its
     ``prepare_training`` seeds it, stepped as its ``train_step`` steps: ``training_step`` on
-    each batch of its loader, the epoch counter and ``model.update()`` at each epoch's end."""
+    each batch of its loader, the epoch counter and ``model.update()`` at each epoch's end.
+    ``trainer_overrides``: trainer-config fields changed from the command's (the bisection's
+    optimizer switches)."""
 
     name = "infovaegan"
 
-    def __init__(self, run: Any, device: str):
+    def __init__(self, run: Any, device: str, trainer_overrides: dict[str, Any] | None = None):
+        from dataclasses import replace
+
         from pythae.trainers.trainer_utils import set_seed
 
         from infovaegan_plugin.data import to_pythae_dataset
@@ -259,6 +263,8 @@ class InfoVAEGANRunner:
         from infovaegan_plugin.training import build_model, trainer_config
 
         self.config = trainer_config(run, device)
+        if trainer_overrides:  # validated by the config (a misspelt field is an error)
+            self.config = replace(self.config, **trainer_overrides)
         model = build_model(run.model_config, run.settings["seed"])
         self.trainer = InfoVAEGANTrainer(model, to_pythae_dataset(run.train_data), None,
                                          self.config)

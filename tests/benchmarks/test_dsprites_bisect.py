@@ -1,0 +1,73 @@
+"""``benchmarks/dsprites_bisect.py``: arms name the reference's differences, reach the configs
+the trainer uses, and a tiny run writes its points, the chart and the summary, and does not
+train a finished arm again."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import dsprites_bisect as bisect  # noqa: E402
+
+
+def test_arms_switch_the_named_differences():
+    assert bisect.parse_arm("preset").switched == ()
+    assert set(bisect.parse_arm("all").switched) == set(bisect.DIFFERENCES)
+    left_one_out = bisect.parse_arm("all-codes-g_steps")
+    assert set(left_one_out.switched) == set(bisect.DIFFERENCES) - {"codes", "g_steps"}
+    model, trainer = bisect.parse_arm("codes+g_steps").overrides()
+    assert model == {"categorical_dims": [], "continuous_dim": 5, "noise_dim": 5}
+    assert trainer == {"generator_steps": 2}
+
+
+@pytest.mark.parametrize("spec", ["cods", "all-cods", "codes+", ""])
+def test_an_unknown_difference_is_named(spec):
+    with pytest.raises(SystemExit, match="unknown difference") as error:
+        bisect.parse_arm(spec)
+    assert "known: codes" in str(error.value)
+
+
+def test_the_runner_trains_with_the_arms_configs(tmp_path):
+    runner = bisect.arm_runner(bisect.parse_arm("all"), 0, "infogan", 200, str(tmp_path))
+    config = runner.model.model_config
+    assert (config.categorical_dims, config.continuous_dim, config.noise_dim) == ([], 5, 5)
+    assert config.discriminator_spectral_norm and not config.discriminator_batch_norm
+    assert (config.hidden_dim, config.instance_noise_std, config.mi_continuous_weight) == (
+        128, 0.0, 0.025)
+    assert config.use_inference_stage is False  # the InfoGAN ablation
+    assert runner.config.generator_steps == 2
+    assert runner.config.discriminator_learning_rate == 2e-3
+    preset = bisect.arm_runner(bisect.parse_arm("preset"), 0, "infogan", 200, str(tmp_path))
+    assert preset.model.model_config.categorical_dims == [3]
+    assert preset.config.generator_steps == 1
+
+
+def test_a_tiny_bisection_writes_points_and_skips_finished_arms(tmp_path, capsys):
+    reference = tmp_path / "ref.jsonl"
+    reference.write_text('{"step": 5000, "factor_vae": 0.5, "mig": 0.1}\n'
+                         '{"stopped_at_step": 9978}\n')
+    out = tmp_path / "out"
+    argv = ["--out", str(out), "--arms", "preset", "codes+g_steps", "--steps", "2",
+            "--eval-every", "1", "--eval-scale", "0.002", "--limit", "200",
+            "--reference-jsonl", str(reference)]
+    summary = bisect.main(argv)
+    arms = {r["arm"]: r for r in summary["arms"]}
+    assert set(arms) == {"preset", "codes+g_steps"}
+    for record in arms.values():
+        assert record["complete"] and [p["step"] for p in record["curve"]] == [1, 2]
+        assert all(0.0 <= p["factor_vae"] <= 1.0 and 0.0 <= p["mig"] <= 1.0
+                   for p in record["curve"])
+    assert summary["reference_script"] == [{"step": 5000, "factor_vae": 0.5, "mig": 0.1}]
+    written = json.loads((out / "arm_codes+g_steps_s0.json").read_text())
+    assert written["trainer_overrides"] == {"generator_steps": 2}
+    assert Image.open(out / bisect.CHART_NAME).size[0] > 0
+    capsys.readouterr()
+    again = bisect.main(argv)
+    assert "done before" in capsys.readouterr().out
+    assert [r["curve"] for r in again["arms"]] == [r["curve"] for r in summary["arms"]]
