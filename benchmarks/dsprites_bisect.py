@@ -6,7 +6,8 @@ from it in a handful of named ways (:data:`DIFFERENCES`). Each *arm* is the pres
 of those differences switched to the reference's value:
 
 - ``preset``: the dSprites preset as ``infovaegan train --dataset dsprites`` builds it;
-- ``all``: every difference switched (the reference's recipe in our code);
+- ``all``: every difference switched (the reference's recipe in our code, its fresh sprites
+  as 200,000 rendered training images);
 - ``codes+g_steps``: the preset with those two switched;
 - ``all-codes``: every difference but ``codes`` switched (leave one out).
 
@@ -16,7 +17,8 @@ InfoVAEGANRunner``: its data loader, its ``training_step``) and is scored every
 MIG at disentanglement_lib's sizes times ``--eval-scale``, the sprites its prior draws). Arms run
 one after another; each writes ``arm_<name>_s<seed>.json`` at every evaluation and a finished
 one is not run again, so a stopped run continues with the same command. ``--reference-jsonl``
-adds the reference script's own points (its JSON lines) to the table and the chart.
+adds the reference script's own points (its JSON lines) to the table and the chart;
+``--report`` trains nothing and reports every arm JSON in ``--out``.
 
     python benchmarks/dsprites_bisect.py --out runs/bisect --arms preset all all-codes \\
         --steps 4000 --eval-every 2000 --reference-jsonl runs/ref_s0.jsonl
@@ -53,11 +55,13 @@ CHART_NAME = "bisect_metrics_vs_steps.png"
 @dataclass(frozen=True)
 class Difference:
     """One way the preset differs from the reference: the reference's values of the model
-    config (``model``) and of the trainer config (``trainer``) fields involved."""
+    config (``model``) and of the trainer config (``trainer``) fields involved, or the
+    training images rendered (``limit``: the reference draws fresh sprites every step)."""
 
     what: str
     model: dict[str, Any] = field(default_factory=dict)
     trainer: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
 
 
 #: The reference's recipe, as switches of our configs (its docstring and README; the MI
@@ -77,6 +81,8 @@ DIFFERENCES: dict[str, Difference] = {
     "d_lr": Difference("D learning rate 2e-3 (preset 2e-4)",
                        trainer={"discriminator_learning_rate": 2e-3}),
     "g_steps": Difference("G stepped twice per D step", trainer={"generator_steps": 2}),
+    "data": Difference("200,000 rendered training images, about one pass in 4,000 steps, as "
+                       "the reference's fresh sprites (preset 20,000)", limit=200_000),
 }
 
 
@@ -94,6 +100,11 @@ class Arm:
             model.update(DIFFERENCES[name].model)
             trainer.update(DIFFERENCES[name].trainer)
         return model, trainer
+
+    def limit(self, default: int | None) -> int | None:
+        """The training images rendered: the ``data`` difference's when switched."""
+        limits = [DIFFERENCES[n].limit for n in self.switched if DIFFERENCES[n].limit]
+        return max(limits) if limits else default
 
 
 def parse_arm(spec: str) -> Arm:
@@ -121,7 +132,7 @@ def arm_runner(arm: Arm, seed: int, variant: str, limit: int | None, scratch: st
     arm's switches applied to the model and trainer configs."""
     from infovaegan_plugin.presets import model_config_for
 
-    run = prepared_run(seed, limit, False, scratch)
+    run = prepared_run(seed, arm.limit(limit), False, scratch)
     model_switches, trainer_switches = arm.overrides()
     config = model_config_for("dsprites", run.train_data.images.shape[1:], variant,
                               **model_switches)
@@ -235,6 +246,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reference-jsonl", type=Path, default=None,
                     help="the reference script's output, drawn beside the arms")
+    ap.add_argument("--report", action="store_true",
+                    help="train nothing: the table, chart and summary of every arm JSON in --out")
     args = ap.parse_args(argv)
     if args.steps < 1 or args.eval_every < 1 or not args.eval_scale > 0:
         ap.error("--steps and --eval-every must be >= 1, --eval-scale > 0")
@@ -252,13 +265,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started, areas = time.time(), real_area_range()
     reference = reference_points(args.reference_jsonl)
     records = []
-    for seed in args.seeds:
+    if args.report:
+        records = [json.loads(p.read_text()) for p in sorted(out.glob("arm_*.json"))]
+        if not records:
+            raise SystemExit(f"error: no arm_*.json in {out} to report")
+    for seed in [] if args.report else args.seeds:
         data = CachedGroundTruth()  # every arm of a seed is scored on the same pictures
         for arm in args.arm_list:
             path = out / f"arm_{arm.name}_s{seed}.json"
             if path.is_file():
                 done = json.loads(path.read_text())
-                if done.get("complete") and done.get("steps_planned") == args.steps:
+                if (done.get("complete") and done.get("steps_planned") == args.steps
+                        and done.get("switched") == list(arm.switched)
+                        and done.get("variant") == args.variant):
                     print(f"{arm.name} seed {seed}: done before ({path.name})", flush=True)
                     records.append(done)
                     continue
@@ -269,7 +288,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                          else sys.argv[1:])]),
         "environment": {"cpu": cpu_model(), "torch": torch.__version__,
                         "threads": torch.get_num_threads()},
-        "differences": {k: {"what": d.what, "model": d.model, "trainer": d.trainer}
+        "differences": {k: {"what": d.what, "model": d.model, "trainer": d.trainer,
+                            "limit": d.limit}
                         for k, d in DIFFERENCES.items()},
         "settings": {"steps": args.steps, "eval_every": args.eval_every,
                      "eval_scale": args.eval_scale, "variant": args.variant,

@@ -24,6 +24,8 @@ def test_arms_switch_the_named_differences():
     model, trainer = bisect.parse_arm("codes+g_steps").overrides()
     assert model == {"categorical_dims": [], "continuous_dim": 5, "noise_dim": 5}
     assert trainer == {"generator_steps": 2}
+    assert bisect.parse_arm("codes").limit(300) == 300
+    assert bisect.parse_arm("data+codes").limit(300) == 200_000
 
 
 @pytest.mark.parametrize("spec", ["cods", "all-cods", "codes+", ""])
@@ -34,7 +36,7 @@ def test_an_unknown_difference_is_named(spec):
 
 
 def test_the_runner_trains_with_the_arms_configs(tmp_path):
-    runner = bisect.arm_runner(bisect.parse_arm("all"), 0, "infogan", 200, str(tmp_path))
+    runner = bisect.arm_runner(bisect.parse_arm("all-data"), 0, "infogan", 200, str(tmp_path))
     config = runner.model.model_config
     assert (config.categorical_dims, config.continuous_dim, config.noise_dim) == ([], 5, 5)
     assert config.discriminator_spectral_norm and not config.discriminator_batch_norm
@@ -43,6 +45,7 @@ def test_the_runner_trains_with_the_arms_configs(tmp_path):
     assert config.use_inference_stage is False  # the InfoGAN ablation
     assert runner.config.generator_steps == 2
     assert runner.config.discriminator_learning_rate == 2e-3
+    assert runner.images_per_epoch == 180  # 90% of --limit 200 (the data switch left out)
     preset = bisect.arm_runner(bisect.parse_arm("preset"), 0, "infogan", 200, str(tmp_path))
     assert preset.model.model_config.categorical_dims == [3]
     assert preset.config.generator_steps == 1
@@ -71,3 +74,15 @@ def test_a_tiny_bisection_writes_points_and_skips_finished_arms(tmp_path, capsys
     again = bisect.main(argv)
     assert "done before" in capsys.readouterr().out
     assert [r["curve"] for r in again["arms"]] == [r["curve"] for r in summary["arms"]]
+
+
+def test_report_gathers_every_arm_in_the_folder(tmp_path):
+    out = tmp_path / "out"
+    argv = ["--out", str(out), "--arms", "preset", "--steps", "1", "--eval-every", "1",
+            "--eval-scale", "0.002", "--limit", "200"]
+    bisect.main(argv)
+    bisect.main([*argv[:3], "hidden", *argv[4:]])
+    report = bisect.main(["--out", str(out), "--report"])
+    assert sorted(r["arm"] for r in report["arms"]) == ["hidden", "preset"]
+    with pytest.raises(SystemExit, match="no arm"):
+        bisect.main(["--out", str(tmp_path / "empty"), "--report"])
