@@ -42,6 +42,7 @@ from dsprites_gpu import (  # noqa: E402  (benchmarks/, the script's own folder)
     CachedGroundTruth,
     evaluate,
     real_area_range,
+    save_side_by_side,
     write_json,
 )
 from dsprites_gpu_runners import InfoVAEGANRunner, prepared_run  # noqa: E402
@@ -114,7 +115,7 @@ def parse_arm(spec: str) -> Arm:
     if spec == "preset":
         return Arm(spec, ())
     if spec == "all" or spec.startswith("all-"):
-        left_out = [n for n in spec.split("-")[1:]]
+        left_out = spec.split("-")[1:]
         chosen = [n for n in DIFFERENCES if n not in left_out]
     else:
         left_out, chosen = [], spec.split("+")
@@ -187,7 +188,6 @@ def chart(path: Path, records: list[dict[str, Any]], reference: list[dict[str, A
     """FactorVAE metric and MIG against steps, one line per arm (and the reference)."""
     from PIL import Image
 
-    from infovaegan_plugin.atomic import save_picture
     from infovaegan_plugin.evaluation.charts import line_chart
 
     pictures = []
@@ -203,13 +203,7 @@ def chart(path: Path, records: list[dict[str, Any]], reference: list[dict[str, A
             pictures.append(Image.open(line_chart(Path(folder) / f"{metric}.png", title, series,
                                                   x_label="training steps",
                                                   y_range=(0.0, high))).copy())
-    canvas = Image.new("RGB", (sum(p.width for p in pictures), max(p.height for p in pictures)),
-                       "white")
-    x = 0
-    for picture in pictures:
-        canvas.paste(picture, (x, 0))
-        x += picture.width
-    return save_picture(canvas, path, optimize=True)
+    return save_side_by_side(pictures, path)
 
 
 def print_table(records: list[dict[str, Any]], reference: list[dict[str, Any]]) -> None:
@@ -262,13 +256,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    started, areas = time.time(), real_area_range()
+    started = time.time()
     reference = reference_points(args.reference_jsonl)
     records = []
     if args.report:
         records = [json.loads(p.read_text()) for p in sorted(out.glob("arm_*.json"))]
         if not records:
             raise SystemExit(f"error: no arm_*.json in {out} to report")
+    areas = None if args.report else real_area_range()  # rendered only to train
     for seed in [] if args.report else args.seeds:
         data = CachedGroundTruth()  # every arm of a seed is scored on the same pictures
         for arm in args.arm_list:

@@ -222,14 +222,21 @@ def chart(path: Path, results: dict[str, Any], scales: tuple[float, float]) -> P
                                                   y_range=(0.0, high))).copy())
     if not pictures:
         raise ValueError("no evaluated point to chart")
-    width = sum(p.width for p in pictures)
-    canvas = Image.new("RGB", (width, max(p.height for p in pictures)), "white")
+    return save_side_by_side(pictures, path)
+
+
+def save_side_by_side(pictures: list[Any], path: Path) -> Path:
+    """PIL pictures pasted left to right on white, saved as one PNG."""
+    from PIL import Image
+
+    from infovaegan_plugin.atomic import save_picture
+
+    canvas = Image.new("RGB", (sum(p.width for p in pictures), max(p.height for p in pictures)),
+                       "white")
     x = 0
     for picture in pictures:
         canvas.paste(picture, (x, 0))
         x += picture.width
-    from infovaegan_plugin.atomic import save_picture
-
     return save_picture(canvas, path, optimize=True)
 
 
