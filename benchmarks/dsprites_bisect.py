@@ -31,7 +31,7 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from dsprites_gpu import (  # noqa: E402  (benchmarks/, the script's own folder)
     save_side_by_side,
     write_json,
 )
-from dsprites_gpu_runners import InfoVAEGANRunner, prepared_run  # noqa: E402
+from dsprites_gpu_runners import InfoVAEGANRunner, prepared_run, variant_run  # noqa: E402
 from machine import cpu_model  # noqa: E402
 
 METRICS = ("factor_vae", "mig")
@@ -131,15 +131,10 @@ def arm_runner(arm: Arm, seed: int, variant: str, limit: int | None, scratch: st
                ) -> InfoVAEGANRunner:
     """The trainer of ``infovaegan train --dataset dsprites --variant V --seed S`` with the
     arm's switches applied to the model and trainer configs."""
-    from infovaegan_plugin.presets import model_config_for
-
     run = prepared_run(seed, arm.limit(limit), False, scratch)
     model_switches, trainer_switches = arm.overrides()
-    config = model_config_for("dsprites", run.train_data.images.shape[1:], variant,
-                              **model_switches)
-    config.trained_on = run.model_config.trained_on
-    run = replace(run, model_config=config, settings={**run.settings, "variant": variant})
-    return InfoVAEGANRunner(run, "cpu", trainer_overrides=trainer_switches)
+    return InfoVAEGANRunner(variant_run(run, variant, **model_switches), "cpu",
+                            trainer_overrides=trainer_switches)
 
 
 def reference_points(path: Path | None) -> list[dict[str, Any]]:

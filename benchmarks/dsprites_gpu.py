@@ -1,5 +1,6 @@
-"""The dSprites comparison of the reference InfoGAN and InfoVAEGAN on one machine, a CUDA GPU
-when there is one: the same seeds, the same number of steps, the same metrics.
+"""The dSprites comparison of the reference InfoGAN and InfoVAEGAN (``--models``: also its
+InfoGAN ablation, beta-VAE and FactorVAE) on one machine, a CUDA GPU when there is one: the
+same seeds, the same number of steps, the same metrics.
 
 - ``reference``: ../shared/reference/infogan_dsprites.py (InfoGAN-CR's InfoGAN baseline) as
   a port of its training loop to the chosen device: its ``Generator``, ``Discriminator``,
@@ -17,19 +18,22 @@ when there is one: the same seeds, the same number of steps, the same metrics.
   and cannot stop at a step or take turns with the reference; this is the same step. Mixed
   precision is the trainer's ``amp`` switch (fp16 autocast with gradient scaling on CUDA);
   ``--amp auto`` times both on throwaway models first and keeps the faster on CUDA, fp32 on
-  the CPU.
+  the CPU. ``infogan``: its InfoGAN ablation (``--variant infogan``), the same way.
+- ``beta_vae``, ``factor_vae``: pythae's models as ``infovaegan benchmark`` builds and trains
+  them (InfoVAEGAN's networks, the same training images), stepped batch by batch as pythae's
+  trainer steps them; scored on their encoder means. fp32.
 
 Both are evaluated every ``--eval-every`` steps with ``evaluate_disentanglement`` (the code
 ``infovaegan evaluate`` runs: FactorVAE metric and MIG at disentanglement_lib's sizes times
 ``--eval-scale``, and ``--metric-scale`` for the final point), on the representation of
 rendered sprites: the reference's Q means, InfoVAEGAN's categorical probabilities and
-continuous means (``InfoVAEGANAdapter.represent``). Both models of a seed draw the same factor
-rows (the metric's seeded streams), so each picture is rendered once and kept (bit-packed) for
-the other model and for later points of the same scale; on a GPU machine the rendering runs in
+continuous means (``InfoVAEGANAdapter.represent``), the VAEs' encoder means. Every model of a
+seed draws the same factor rows (the metric's seeded streams), so each picture is rendered once
+and kept (bit-packed) for the other models and for later points of the same scale; on a GPU machine the rendering runs in
 a pool of processes. The samples: the share of 1,000 prior samples that draw one sprite
 (``metrics.sprites.sprite_statistics``) and the reference's own count (any pixel on).
 
-Seeds train in lock step: each round trains every seed's two models ``--eval-every`` steps,
+Seeds train in lock step: each round trains every seed's models ``--eval-every`` steps,
 then scores them. With ``--budget-s`` (no ``--steps``) a probe on throwaway models first times
 a step of each and the rendering, serving and encoding of the metrics' pictures, and the step
 count is the largest that fits the budget (counted from the wrapper's start) with every
@@ -40,6 +44,8 @@ and one traversal grid per model of the first seed; prints a table.
 
     bash benchmarks/dsprites_gpu.sh                      # the wrapper: environment, then this
     python benchmarks/dsprites_gpu.py --out runs/gpu --steps 20000 --eval-every 5000
+    python benchmarks/dsprites_gpu.py --out runs/cmp --models infovaegan infogan beta_vae \
+        factor_vae --steps 4000 --eval-every 2000 --metric-scale 0.2 --device cpu --threads 1
 """
 
 from __future__ import annotations
@@ -65,15 +71,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_model  # benchmarks/, the script's own folder  # noqa: E402
 from dsprites_gpu_runners import (  # noqa: E402
+    RUNNERS,
     SPRITE_SAMPLES,
+    TRAINER_MODELS,
     CachedGroundTruth,
-    InfoVAEGANRunner,
-    ReferenceRunner,
     load_reference,
     prepared_run,
 )
 
 REPO = Path(__file__).resolve().parents[1]
+#: the models compared unless ``--models`` says otherwise
 MODELS = ("reference", "infovaegan")
 METRICS = ("factor_vae", "mig")
 #: the throwaway models of the probe use this seed
@@ -134,8 +141,8 @@ def evaluate(runner: Any, data: CachedGroundTruth, seed: int, scale: float,
 def plan_steps(seconds: float, seeds: int, step_s: float, eval_every: int, round_eval_s: float,
                first_render_s: float, final_s: float, fixed_s: float = 0.0,
                safety: float = 0.9, max_steps: int = 10_000_000) -> int:
-    """The most steps per model that fit ``seconds``: every seed trains both models
-    (``step_s``: the two models' seconds per step together), scores them after each round of
+    """The most steps per model that fit ``seconds``: every seed trains every model
+    (``step_s``: the models' seconds per step together), scores them after each round of
     ``eval_every`` steps but the last (``round_eval_s`` per seed and round; a seed's first
     scored round also renders its pictures, ``first_render_s``), then scores them at the final
     scale (``final_s`` per seed); ``fixed_s`` is spent whatever the steps.
@@ -240,6 +247,16 @@ def save_side_by_side(pictures: list[Any], path: Path) -> Path:
     return save_picture(canvas, path, optimize=True)
 
 
+#: what each model's traversal grid shows
+TRAVERSALS = {
+    "reference": "each of the 5 continuous codes over [-1, 1], noise and the other codes fixed",
+    "infovaegan": "each continuous code (cN) over its prior range for every category, noise "
+                  "fixed",
+    "beta_vae": "the most informative latents (zN) over [-2, 2] from a training sprite",
+}
+TRAVERSALS["factor_vae"] = TRAVERSALS["beta_vae"]
+
+
 def traversal_grid(runner: Any, path: Path, seed: int) -> dict[str, Any]:
     """The runner's traversal grid and what each row moves (``traversal_effects``)."""
     from infovaegan_plugin.metrics.sprites import traversal_effects
@@ -247,9 +264,7 @@ def traversal_grid(runner: Any, path: Path, seed: int) -> dict[str, Any]:
 
     with runner.evaluating(), torch.no_grad():
         images, ncol, rows = runner.traversal()
-    what = ("each of the 5 continuous codes over [-1, 1], noise and the other codes fixed"
-            if runner.name == "reference" else
-            "each continuous code (cN) over its prior range for every category, noise fixed")
+    what = TRAVERSALS.get(runner.name, TRAVERSALS["infovaegan"])
     save_small_grid(images, path, ncol=ncol, labels=GridLabels(
         title=f"{runner.name}, seed {seed}, step {runner.steps}: {what}", rows=rows))
     return {"file": path.name, "rows": rows,
@@ -304,6 +319,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "dsprites_gpu"))
     ap.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--models", nargs="+", choices=tuple(RUNNERS), default=list(MODELS),
+                    help="the models compared (default: reference infovaegan)")
     ap.add_argument("--steps", type=int, default=None,
                     help="steps per model (default: as many as --budget-s allows)")
     ap.add_argument("--budget-s", type=float, default=500.0,
@@ -319,9 +336,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="InfoVAEGAN's rendered training images (default: the train default, "
                     "20,000)")
     ap.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
-                    help="InfoVAEGAN's mixed precision (auto: the faster on CUDA, off on CPU)")
+                    help="InfoVAEGAN's (and InfoGAN's) mixed precision (auto: the faster on "
+                    "CUDA, off on CPU)")
     ap.add_argument("--reference", default=str(REPO.parent / "shared" / "reference"
-                                               / "infogan_dsprites.py"))
+                                               / "infogan_dsprites.py"),
+                    help="the reference script (needed only when --models has reference)")
     ap.add_argument("--render-workers", type=int, default=None,
                     help="processes rendering the metrics' sprites (default: cores - 2 on "
                     "CUDA, 0 = in process on CPU)")
@@ -335,6 +354,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--eval-every must be >= 1 and the metric scales > 0")
     if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
         ap.error("--seeds must be distinct and >= 0")
+    if len(set(args.models)) != len(args.models):
+        ap.error("--models must be distinct")
     if args.steps is None and not args.budget_s > 0:
         ap.error("give --steps or a --budget-s > 0")
     return args
@@ -375,26 +396,32 @@ def metric_rows(scale: float) -> int:
 
 def probe(ref: Any, runs: dict[int, Any], args: argparse.Namespace, device: torch.device,
           pool: Any, workers: int, areas: tuple[float, float]) -> dict[str, Any]:
-    """Throwaway models of both kinds: seconds per training step (InfoVAEGAN with and
-    without AMP when ``--amp auto`` on CUDA), seconds per picture to render, to serve again
-    and to encode for the metrics, and the rest of an evaluation (samples, sprites)."""
+    """Throwaway models of every kind compared: seconds per training step (the InfoVAEGAN
+    trainer's with and without AMP when ``--amp auto`` on CUDA), seconds per picture to
+    render, to serve again and to encode for the metrics, and the rest of an evaluation
+    (samples, sprites)."""
     cuda = device.type == "cuda"
     steps = args.probe_steps or (30 if cuda else 3)
     warmup = 5 if cuda else 1
-    out: dict[str, Any] = {"timed_steps": steps, "warmup_steps": warmup}
-    reference = ReferenceRunner(ref, PROBE_SEED, str(device), prefetch=cuda)
-    out["reference_s_per_step"] = time_steps(reference, warmup, steps)
-    run = runs[args.seeds[0]]
-    choices = [args.amp == "on"] if args.amp != "auto" or not cuda else [False, True]
-    timed = {}
-    for amp in choices:
-        ours = InfoVAEGANRunner(_variant(run, amp=amp, seed=PROBE_SEED), str(device))
-        timed[amp] = (time_steps(ours, warmup, steps), ours)
-    out["infovaegan_s_per_step"] = {("amp" if amp else "fp32"): t for amp, (t, _) in timed.items()}
-    amp = min(timed, key=lambda a: timed[a][0] * (1.0 if a else 0.95))  # AMP must win by 5%
+    out: dict[str, Any] = {"timed_steps": steps, "warmup_steps": warmup, "s_per_step": {},
+                           "encode_s_per_image": {}, "eval_fixed_s": {}}
+    run = _variant(runs[args.seeds[0]], seed=PROBE_SEED)
+    amp = args.amp == "on"
+    timed_amp = next((m for m in args.models if m in TRAINER_MODELS), None)
+    if timed_amp and args.amp == "auto" and cuda:
+        timed = {}
+        for choice in (False, True):
+            runner = RUNNERS[timed_amp](ref, _variant(run, amp=choice), str(device), cuda)
+            timed[choice] = time_steps(runner, warmup, steps)
+        out["amp_s_per_step"] = {("amp" if a else "fp32"): t for a, t in timed.items()}
+        amp = min(timed, key=lambda a: timed[a] * (1.0 if a else 0.95))  # AMP must win by 5%
     out["amp_chosen"] = amp
-    out["step_s"] = out["reference_s_per_step"] + timed[amp][0]
-    ours = timed[amp][1]
+    probes = {}
+    for model in args.models:
+        runner = RUNNERS[model](ref, _variant(run, amp=amp), str(device), cuda)
+        out["s_per_step"][model] = time_steps(runner, warmup, steps)
+        probes[model] = runner
+    out["step_s"] = sum(out["s_per_step"].values())
     data, rng = CachedGroundTruth(pool, workers), np.random.default_rng(PROBE_SEED)
     chunks = [data.sample_factors(1024, rng) for _ in range(8 if cuda else 2)]
     rows = 1024 * len(chunks)
@@ -405,32 +432,33 @@ def probe(ref: Any, runs: dict[int, Any], args: argparse.Namespace, device: torc
     started = time.perf_counter()
     images = [data.sample_observations_from_factors(chunk, rng) for chunk in chunks]
     out["serve_s_per_image"] = (time.perf_counter() - started) / rows
-    for runner in (reference, ours):
+    for model, runner in probes.items():
         with runner.evaluating():
             runner.represent(images[0][:64])  # warm-up (returns on the host: synchronous)
             started = time.perf_counter()
             for batch in images:
                 runner.represent(batch)
-            out[f"{runner.name}_encode_s_per_image"] = (time.perf_counter() - started) / rows
+            out["encode_s_per_image"][model] = (time.perf_counter() - started) / rows
         evaluate(runner, CachedGroundTruth(), PROBE_SEED, 1e-4, areas)  # imports, warm-up
         point = evaluate(runner, CachedGroundTruth(), PROBE_SEED, 1e-4, areas)
-        out[f"{runner.name}_eval_fixed_s"] = point["eval_s"]
+        out["eval_fixed_s"][model] = point["eval_s"]
     return out
 
 
 def eval_estimates(p: dict[str, Any], eval_scale: float, metric_scale: float
                    ) -> dict[str, float]:
-    """Seconds per seed, from a probe: both models scored at ``eval_scale`` on pictures
-    rendered before (a round), the first rendering of those pictures, and both models scored
-    at ``metric_scale`` (the second served from the first's pictures)."""
-    encode = p["reference_encode_s_per_image"] + p["infovaegan_encode_s_per_image"]
-    fixed = p["reference_eval_fixed_s"] + p["infovaegan_eval_fixed_s"]
+    """Seconds per seed, from a probe: every model scored at ``eval_scale`` on pictures
+    rendered before (a round), the first rendering of those pictures, and every model scored
+    at ``metric_scale`` (the first renders the pictures, the others are served them)."""
+    models = len(p["encode_s_per_image"])
+    encode = sum(p["encode_s_per_image"].values())
+    fixed = sum(p["eval_fixed_s"].values())
     rows, final_rows = metric_rows(eval_scale), metric_rows(metric_scale)
     return {
-        "round_eval_s": rows * (2 * p["serve_s_per_image"] + encode) + fixed,
+        "round_eval_s": rows * (models * p["serve_s_per_image"] + encode) + fixed,
         "first_render_s": rows * p["render_s_per_image"],
-        "final_s": final_rows * (p["render_s_per_image"] + p["serve_s_per_image"] + encode)
-        + fixed,
+        "final_s": final_rows * (p["render_s_per_image"] + (models - 1) * p["serve_s_per_image"]
+                                 + encode) + fixed,
     }
 
 
@@ -455,7 +483,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         torch.backends.cudnn.benchmark = True  # fixed shapes: both models alike
     import infovaegan_plugin  # noqa: F401  (registers InfoVAEGAN with pythae)
 
-    ref = load_reference(Path(args.reference))
+    ref = load_reference(Path(args.reference)) if "reference" in args.models else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix="dsprites_gpu_")
@@ -464,7 +492,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
         "environment": environment(device, workers),
         "reference_script": {"path": str(args.reference), "sha256": hashlib.sha256(
-            Path(args.reference).read_bytes()).hexdigest()},
+            Path(args.reference).read_bytes()).hexdigest()} if ref is not None else None,
     }
     try:
         return _run(args, ref, device, pool, workers, out, scratch, record, started, deadline)
@@ -486,7 +514,8 @@ def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, wo
     runs = {seed: prepared_run(seed, args.limit, amp, scratch) for seed in args.seeds}
     record["probe"] = None
     steps = args.steps
-    if steps is None or (args.amp == "auto" and cuda):
+    if steps is None or (args.amp == "auto" and cuda
+                         and any(m in TRAINER_MODELS for m in args.models)):
         record["probe"] = probe(ref, runs, args, device, pool, workers, areas)
         amp = record["probe"]["amp_chosen"]
         print(f"probe: {json.dumps(record['probe'])}", flush=True)
@@ -500,30 +529,35 @@ def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, wo
                           "steps": steps}
         print(f"plan: {steps} steps per model in the {left:.0f} s left "
               f"({json.dumps(record['plan'])})", flush=True)
-    runners: dict[str, dict[int, Any]] = {"reference": {}, "infovaegan": {}}
+    models = tuple(args.models)
+    runners: dict[str, dict[int, Any]] = {m: {} for m in models}
     for seed in args.seeds:
-        runners["reference"][seed] = ReferenceRunner(ref, seed, str(device), prefetch=cuda)
-        runners["infovaegan"][seed] = InfoVAEGANRunner(_variant(runs[seed], amp=amp), str(device))
-    ours0 = runners["infovaegan"][args.seeds[0]]
+        for model in models:
+            runners[model][seed] = RUNNERS[model](ref, _variant(runs[seed], amp=amp),
+                                                  str(device), cuda)
+    first = args.seeds[0]
+    trained = next((runners[m][first] for m in models if hasattr(runners[m][first], "trainer")),
+                   None)  # a runner with a data loader (the reference draws fresh sprites)
     record["settings"] = {
         "mode": "steps" if args.steps is not None else "budget", "budget_s": args.budget_s,
-        "seeds": args.seeds, "steps": steps, "eval_every": args.eval_every,
-        "metric_scale": args.metric_scale, "eval_scale": args.eval_scale,
-        "infovaegan_train_images": ours0.images_per_epoch,
-        "infovaegan_steps_per_epoch": len(ours0.trainer.train_loader),
+        "models": list(models), "seeds": args.seeds, "steps": steps,
+        "eval_every": args.eval_every, "metric_scale": args.metric_scale,
+        "eval_scale": args.eval_scale,
+        "infovaegan_train_images": trained.images_per_epoch if trained else None,
+        "infovaegan_steps_per_epoch": len(trained.trainer.train_loader) if trained else None,
         "batch_size": 64, "sprite_samples": SPRITE_SAMPLES,
     }
-    results: dict[str, dict[str, Any]] = {m: {} for m in MODELS}
-    for model in MODELS:
+    results: dict[str, dict[str, Any]] = {m: {} for m in models}
+    for model in models:
         for seed in args.seeds:
             results[model][str(seed)] = {"steps": 0, "train_s": 0.0, "eval_s": 0.0,
                                          "ms_per_step": 0.0, "curve": [], "final": None}
     record["models"] = {m: {"amp": runners[m][args.seeds[0]].amp,
                             "amp_dtype": getattr(runners[m][args.seeds[0]], "amp_dtype", None),
-                            "seeds": results[m]} for m in MODELS}
+                            "seeds": results[m]} for m in models}
 
     def score(seed: int, scale: float, final: bool) -> None:
-        for model in MODELS:
+        for model in models:
             runner = runners[model][seed]
             point = evaluate(runner, data[seed], seed, scale, areas)
             entry = results[model][str(seed)]
@@ -553,7 +587,7 @@ def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, wo
                 break
         round_started = time.time()
         for seed in args.seeds:
-            for model in MODELS:
+            for model in models:
                 runners[model][seed].train(n)
         done += n
         if done < steps:
@@ -564,10 +598,9 @@ def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, wo
     for seed in args.seeds:
         score(seed, args.metric_scale, final=True)
         data[seed].clear()
-    first = args.seeds[0]
     record["traversals"] = {
         model: traversal_grid(runners[model][first], out / f"traversal_{model}.png", first)
-        for model in MODELS}
+        for model in models}
     record["summary"] = summary(results)
     record["render"] = {str(s): dict(d.stats) for s, d in data.items()}
     chart(out / CHART_NAME, results, (args.eval_scale, args.metric_scale))

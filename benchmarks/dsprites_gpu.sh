@@ -11,6 +11,8 @@
 #                dsprites_gpu.log
 #   DEVICE       auto (default) | cuda | cpu
 #   SEEDS        default "0 1 2"
+#   MODELS       default "reference infovaegan"; also infogan (the ablation), beta_vae,
+#                factor_vae (pythae, as `infovaegan benchmark` trains them)
 #   STEPS        steps per model; unset: as many as BUDGET_S allows
 #   BUDGET_S     wall-clock seconds for this whole script, setup included (default 500: a
 #                device command runs at most 600 s)
@@ -34,7 +36,7 @@ if [ -z "${REFERENCE:-}" ]; then
   REFERENCE=../shared/reference/infogan_dsprites.py
   [ -f .ref/infogan_dsprites.py ] && REFERENCE=.ref/infogan_dsprites.py
 fi
-if [ ! -f "$REFERENCE" ]; then
+if [[ " ${MODELS:-reference} " == *" reference "* ]] && [ ! -f "$REFERENCE" ]; then
   echo "error: reference script not found: $REFERENCE (copy ../shared/reference/infogan_dsprites.py into .ref/ and carry it, or set REFERENCE)" >&2
   exit 2
 fi
@@ -58,6 +60,7 @@ fi
 
 mkdir -p "$OUT"
 ARGS=(--out "$OUT" --device "${DEVICE:-auto}" --seeds ${SEEDS:-0 1 2}
+      --models ${MODELS:-reference infovaegan}
       --eval-every "${EVAL_EVERY:-1000}" --metric-scale "${METRIC_SCALE:-1.0}"
       --eval-scale "${EVAL_SCALE:-0.2}" --amp "${AMP:-auto}" --reference "$REFERENCE"
       --budget-s "${BUDGET_S:-500}" --started "$STARTED")

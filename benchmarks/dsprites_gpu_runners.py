@@ -1,13 +1,16 @@
-"""The two runs benchmarks/dsprites_gpu.py compares, and the metrics' pictures rendered once.
+"""The runs benchmarks/dsprites_gpu.py compares, and the metrics' pictures rendered once.
 
 - :class:`ReferenceRunner`: the reference script's ``main`` on a device (its classes and
   functions imported by path, its seeding, optimizers and loop body repeated);
 - :class:`InfoVAEGANRunner`: the trainer ``infovaegan train --dataset dsprites`` builds,
-  stepped as its ``train_step`` steps;
+  stepped as its ``train_step`` steps (InfoVAEGAN, or its InfoGAN ablation with
+  :func:`variant_run`);
+- :class:`BaselineRunner`: a pythae VAE baseline of ``infovaegan benchmark`` (beta-VAE,
+  FactorVAE) with the matched networks, stepped as pythae's trainer steps it;
 - :class:`CachedGroundTruth`: ``DSpritesGroundTruth`` rendering each picture once.
 
 Each runner has ``train(n)``, ``steps``, ``train_s``, ``losses()``, an ``evaluating()`` context
-and ``represent``/``samples``/``traversal`` for the metrics.
+and ``represent``/``samples``/``traversal`` for the metrics; :data:`RUNNERS` builds one by name.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import contextlib
 import hashlib
 import importlib.util
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +240,17 @@ class OwnRandomState:
                 torch.cuda.set_rng_state(outer_cuda, self.device)
 
 
+def variant_run(run: Any, variant: str, **model_switches: Any) -> Any:
+    """``run`` as ``infovaegan train --variant V`` prepares it (``infogan``: the ablation),
+    with some model-config fields switched (the bisection's differences)."""
+    from infovaegan_plugin.presets import model_config_for
+
+    config = model_config_for("dsprites", run.train_data.images.shape[1:], variant,
+                              **model_switches)
+    config.trained_on = run.model_config.trained_on
+    return replace(run, model_config=config, settings={**run.settings, "variant": variant})
+
+
 def prepared_run(seed: int, limit: int | None, amp: bool, output_dir: str) -> Any:
     """``infovaegan train --dataset dsprites --seed S [--limit N] [--amp]``'s prepared run."""
     from infovaegan_plugin.training import prepare_run, run_settings
@@ -254,14 +269,13 @@ class InfoVAEGANRunner:
     name = "infovaegan"
 
     def __init__(self, run: Any, device: str, trainer_overrides: dict[str, Any] | None = None):
-        from dataclasses import replace
-
         from pythae.trainers.trainer_utils import set_seed
 
         from infovaegan_plugin.data import to_pythae_dataset
         from infovaegan_plugin.trainers import InfoVAEGANTrainer
         from infovaegan_plugin.training import build_model, trainer_config
 
+        self.name = run.settings.get("variant") or "infovaegan"
         self.config = trainer_config(run, device)
         if trainer_overrides:  # validated by the config (a misspelt field is an error)
             self.config = replace(self.config, **trainer_overrides)
@@ -347,6 +361,129 @@ class InfoVAEGANRunner:
         images, ncol, rows = self._adapter().traversal(np.zeros((1, 1, 64, 64), np.float32),
                                                        num_values)
         return images.float().cpu(), ncol, rows
+
+
+# ----- pythae's VAE baselines, as `infovaegan benchmark` trains them -------------------------
+
+
+class BaselineRunner:
+    """``infovaegan benchmark``'s ``name`` baseline (``build_baseline`` on the run's preset
+    config, ``baseline_trainer_config``'s optimizers) on the run's training images, stepped as
+    pythae's ``train_step`` steps: per batch the model's forward (``epoch``, ``dataset_size``)
+    and the trainer's ``_optimizers_step``, ``model.update()`` at each epoch's end; seeded as
+    the benchmark seeds it (``torch.manual_seed`` before building, ``set_seed`` before the
+    optimizers)."""
+
+    amp = False
+    amp_dtype = None
+
+    def __init__(self, name: str, run: Any, device: str):
+        from infovaegan_plugin.data import to_pythae_dataset
+        from infovaegan_plugin.evaluation.baselines import (
+            baseline_trainer_config,
+            build_baseline,
+            make_trainer,
+            quiet_pythae,
+        )
+
+        self.name = name
+        seed = int(run.settings["seed"])
+        torch.manual_seed(seed)
+        model = build_baseline(name, run.model_config)
+        self.config = baseline_trainer_config(
+            name, output_dir=str(run.settings["output_dir"]), num_epochs=1_000_000,
+            per_device_train_batch_size=int(run.settings["batch_size"]),
+            per_device_eval_batch_size=256, seed=seed, steps_saving=None,
+            no_cuda=device == "cpu")
+        with quiet_pythae():
+            self.trainer = make_trainer(model, self.config, to_pythae_dataset(run.train_data),
+                                        None)
+            self.trainer.prepare_training()  # train()'s: the seed, every optimizer, a folder
+        self.model = self.trainer.model
+        self.device = torch.device(self.trainer.device)
+        self.random = OwnRandomState(self.device)
+        self.epoch, self._batches = 1, None
+        self.steps, self.train_s = 0, 0.0
+        self.last: dict[str, float] = {}
+        self.images_per_epoch = len(run.train_data)
+        self._reference = run.train_data.images[:1]
+
+    def _next_real(self) -> Any:
+        while True:
+            if self._batches is None:
+                self._batches = iter(self.trainer.train_loader)
+            try:
+                return self.trainer._set_inputs_to_device(next(self._batches))
+            except StopIteration:  # the end of pythae's train_step: update, next epoch
+                self.model.update()
+                self.epoch, self._batches = self.epoch + 1, None
+
+    def train(self, n: int) -> None:
+        started = time.perf_counter()
+        size = len(self.trainer.train_loader.dataset)
+        with self.random.active():
+            self.model.train()
+            for _ in range(n):
+                inputs = self._next_real()
+                output = self.model(inputs, epoch=self.epoch, dataset_size=size, uses_ddp=False)
+                self.trainer._optimizers_step(output)
+        _synchronize(self.device)
+        self.train_s += time.perf_counter() - started
+        self.steps += n
+        if n > 0:
+            keep = ("loss", "recon_loss", "reg_loss", "autoencoder_loss", "discriminator_loss")
+            self.last = {k: float(output[k].detach()) for k in keep if k in output.keys()}
+
+    def losses(self) -> dict[str, float]:
+        return dict(self.last)
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode, and the run's random state untouched (the metrics must not steer it)."""
+        cuda = [] if self.device.type != "cuda" else [
+            self.device.index if self.device.index is not None else torch.cuda.current_device()]
+        try:
+            with torch.random.fork_rng(devices=cuda):
+                self.model.eval()
+                yield
+        finally:
+            self.model.train()
+
+    def _adapter(self) -> Any:
+        from infovaegan_plugin.evaluation.adapters import PythaeVAEAdapter
+
+        return PythaeVAEAdapter(self.model)
+
+    def represent(self, images: np.ndarray) -> np.ndarray:
+        """The representation ``infovaegan evaluate`` scores: the encoder's means."""
+        return self._adapter().represent(images)
+
+    def samples(self) -> np.ndarray:
+        from infovaegan_plugin.evaluation.evaluate import sample_images
+
+        return sample_images(self._adapter(), SPRITE_SAMPLES, seed=0)
+
+    def traversal(self, num_values: int = 10) -> tuple[torch.Tensor, int, list[str]]:
+        """The most informative latents over [-2, 2] from the first training sprite."""
+        images, ncol, rows = self._adapter().traversal(
+            np.asarray(self._reference, np.float32), num_values)
+        return images.float().cpu(), ncol, rows
+
+
+#: The models benchmarks/dsprites_gpu.py compares, by name: ``(ref, run, device, prefetch)``
+#: to a runner (``run``: the seed's ``prepared_run``; ``prefetch``: render the reference's
+#: next batch in a thread, on a GPU).
+RUNNERS: dict[str, Callable[[Any, Any, str, bool], Any]] = {
+    "reference": lambda ref, run, device, prefetch: ReferenceRunner(
+        ref, int(run.settings["seed"]), device, prefetch=prefetch),
+    "infovaegan": lambda ref, run, device, prefetch: InfoVAEGANRunner(run, device),
+    "infogan": lambda ref, run, device, prefetch: InfoVAEGANRunner(
+        variant_run(run, "infogan"), device),
+    "beta_vae": lambda ref, run, device, prefetch: BaselineRunner("beta_vae", run, device),
+    "factor_vae": lambda ref, run, device, prefetch: BaselineRunner("factor_vae", run, device),
+}
+#: the runners whose steps are the InfoVAEGAN trainer's (its ``amp`` switch applies)
+TRAINER_MODELS = ("infovaegan", "infogan")
 
 
 def _synchronize(device: torch.device) -> None:

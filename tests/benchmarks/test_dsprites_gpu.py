@@ -132,6 +132,71 @@ def test_the_cpu_run_writes_the_comparison(tmp_path):
     assert len(traversals["infovaegan"]["effects"]) == 15
 
 
+@pytest.mark.parametrize("name", ["beta_vae", "factor_vae"])
+def test_a_baseline_steps_as_the_benchmark_trains_it(tmp_path, one_thread, name):
+    from infovaegan_plugin.data import to_pythae_dataset
+    from infovaegan_plugin.evaluation.comparison import BenchmarkSettings, train_model
+
+    run = runners.prepared_run(0, 128, False, str(tmp_path / "scratch"))
+    runner = runners.RUNNERS[name](None, run, "cpu", False)
+    untrained = {k: v.clone() for k, v in runner.model.state_dict().items()}
+    per_epoch = len(runner.trainer.train_loader)
+    assert per_epoch == 2  # 115 images (90% of 128) at batch 64
+    runner.train(1)
+    runner.train(2 * per_epoch - 1)  # two epochs, in two calls (the benchmark's rounds)
+    assert runner.steps == 4 and runner.epoch == 2  # the second ends at the next step
+    assert runner.losses() and all(np.isfinite(list(runner.losses().values())))
+
+    settings = BenchmarkSettings(dataset="dsprites", output_dir=tmp_path / "bench",
+                                 models=(name,), seeds=(0,), epochs=2, device="cpu")
+    trained = train_model(name, settings, to_pythae_dataset(run.train_data), None, 0,
+                          tmp_path / "bench")
+    ours, theirs = runner.model.state_dict(), trained.state_dict()
+    assert ours.keys() == theirs.keys()
+    for key, value in theirs.items():
+        assert torch.equal(ours[key], value), f"{key} differs"
+    assert not all(torch.equal(untrained[k], v) for k, v in theirs.items())
+
+
+def test_the_ablation_and_the_vaes_run_without_the_reference(tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "dsprites_gpu.py"), "--out", str(out),
+         "--device", "cpu", "--seeds", "1", "--steps", "2", "--eval-every", "2",
+         "--metric-scale", "0.001", "--limit", "128", "--threads", "1",
+         "--models", "infogan", "beta_vae", "factor_vae", "--reference", str(tmp_path / "none")],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    record = json.loads((out / "dsprites_gpu.json").read_text())
+    assert record["reference_script"] is None  # not asked for: not needed
+    assert record["settings"]["models"] == ["infogan", "beta_vae", "factor_vae"]
+    assert list(record["models"]) == ["infogan", "beta_vae", "factor_vae"]
+    for name, model in record["models"].items():
+        run = model["seeds"]["1"]
+        assert run["steps"] == 2 and [p["step"] for p in run["curve"]] == [2], name
+        assert 0.0 <= run["final"]["mig"] <= 1.0
+    assert set(record["models"]["factor_vae"]["seeds"]["1"]["final"]["losses"]) >= {
+        "autoencoder_loss", "discriminator_loss"}
+    assert "mutual_information_loss" in record["models"]["infogan"]["seeds"]["1"]["final"][
+        "losses"]
+    assert "elbo_loss" not in record["models"]["infogan"]["seeds"]["1"]["final"]["losses"]
+    traversals = record["traversals"]
+    assert len(traversals["infogan"]["rows"]) == 15  # the ablation keeps the codes
+    assert traversals["beta_vae"]["rows"][0].startswith("z")  # latents, most informative first
+    assert {f"traversal_{m}.png" for m in record["models"]} <= set(record["files"])
+
+
+def test_the_budget_estimates_count_every_model():
+    probe = {"serve_s_per_image": 1e-5, "render_s_per_image": 1e-4,
+             "encode_s_per_image": {"a": 2e-5, "b": 3e-5, "c": 5e-5},
+             "eval_fixed_s": {"a": 1.0, "b": 2.0, "c": 3.0}}
+    rows, final_rows = bench.metric_rows(0.2), bench.metric_rows(1.0)
+    estimates = bench.eval_estimates(probe, 0.2, 1.0)
+    assert estimates["round_eval_s"] == pytest.approx(rows * (3e-5 + 1e-4) + 6.0)
+    assert estimates["first_render_s"] == pytest.approx(rows * 1e-4)
+    assert estimates["final_s"] == pytest.approx(final_rows * (1e-4 + 2e-5 + 1e-4) + 6.0)
+
+
 def test_pictures_are_rendered_once_and_served_the_same(tmp_path):
     from infovaegan_plugin.evaluation.dsprites_ground_truth import DSpritesGroundTruth
 
@@ -176,7 +241,9 @@ def test_metric_rows_are_disentanglement_lib_sizes():
 def test_options_are_checked():
     args = bench.parse_args(["--steps", "10", "--seeds", "0", "1"])
     assert args.steps == 10 and args.seeds == [0, 1] and args.eval_scale == 0.2
+    assert args.models == ["reference", "infovaegan"]
     for bad in (["--steps", "0"], ["--seeds", "1", "1"], ["--eval-every", "0"],
-                ["--metric-scale", "0"], ["--device", "tpu"]):
+                ["--metric-scale", "0"], ["--device", "tpu"], ["--models", "vae"],
+                ["--models", "infogan", "infogan"]):
         with pytest.raises(SystemExit):
             bench.parse_args(bad)
