@@ -192,9 +192,10 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def chart(path: Path, results: dict[str, Any], scales: tuple[float, float]) -> Path:
+def chart(path: Path, results: dict[str, Any], scales: tuple[float, float],
+          each_seed: bool = True) -> Path:
     """FactorVAE metric and MIG against steps, side by side: per model the mean over seeds
-    (at the steps every seed reached) and each seed."""
+    (at the steps every seed reached) and, with ``each_seed``, each seed."""
     from PIL import Image
 
     from infovaegan_plugin.evaluation.charts import line_chart
@@ -214,7 +215,7 @@ def chart(path: Path, results: dict[str, Any], scales: tuple[float, float]) -> P
                 if common:
                     means.append((label, common,
                                   [statistics.fmean(c[x] for c in curves.values()) for x in common]))
-                if len(curves) > 1:
+                if each_seed and len(curves) > 1:
                     seeds += [(f"{model} s{seed}", sorted(curve), [curve[x] for x in sorted(curve)])
                               for seed, curve in curves.items()]
                 top = max([top, *(v for c in curves.values() for v in c.values())])
@@ -222,8 +223,9 @@ def chart(path: Path, results: dict[str, Any], scales: tuple[float, float]) -> P
             if not series:
                 continue
             high = 1.0 if metric == "factor_vae" else min(1.0, max(0.2, 1.2 * top))
-            title = (f"{metric_name} (last point at metric scale {scales[1]:g}, "
-                     f"earlier at {scales[0]:g})")
+            title = (f"{metric_name} (metric scale {scales[0]:g})" if scales[0] == scales[1]
+                     else f"{metric_name} (last point at metric scale {scales[1]:g}, "
+                          f"earlier at {scales[0]:g})")
             pictures.append(Image.open(line_chart(Path(folder) / f"{metric}.png", title, series,
                                                   x_label="training steps",
                                                   y_range=(0.0, high))).copy())

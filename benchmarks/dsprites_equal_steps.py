@@ -1,0 +1,180 @@
+"""Every dSprites model at equal steps, from runs trained apart but scored alike.
+
+``benchmarks/dsprites_gpu.py`` (any ``--models``) and ``benchmarks/dsprites_bisect.py`` score
+their models with the same ``evaluate`` (FactorVAE metric and MIG at disentanglement_lib's
+sample sizes times a scale, the same factor rows for a seed), and the reference script prints
+its own points. This gathers those points into one comparison: per model, the mean and spread
+over seeds at each step every seed reached, the paired differences against ``--paired-with``,
+a JSON and a PNG of both metrics against steps (the means only).
+
+- ``--gpu-json``: a ``dsprites_gpu.json``; each of its models under its own name;
+- ``--bisect-arm``: an ``arm_<name>_s<seed>.json``; the ``preset`` arm under its variant's name
+  (``infovaegan``, ``infogan``), another arm as ``variant:arm``;
+- ``--reference-jsonl SEED=PATH``: the reference script's JSON lines for that seed, as
+  ``reference script``.
+
+Only points at ``--scale`` are kept (a run's final point may be at another). The same model and
+seed from two sources is an error: a comparison must not average a run with itself.
+
+    python benchmarks/dsprites_equal_steps.py --out benchmarks/results/dsprites_equal_steps_4k \\
+        --gpu-json runs/vae4k/dsprites_gpu.json \\
+        --bisect-arm benchmarks/results/dsprites_bisect_4k/arm_preset_s{0,1,2}.json \\
+        --bisect-arm benchmarks/results/dsprites_bisect_4k_infovaegan/arm_preset_s{0,1,2}.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dsprites_gpu import chart, write_json  # noqa: E402  (benchmarks/, the script's own folder)
+
+METRICS = ("factor_vae", "mig")
+REFERENCE = "reference script"
+JSON_NAME = "dsprites_equal_steps.json"
+CHART_NAME = "equal_steps_metrics_vs_steps.png"
+
+Curves = dict[str, dict[str, list[dict[str, Any]]]]  # model -> seed -> points
+
+
+def _add(curves: Curves, model: str, seed: str, points: list[dict[str, Any]],
+         source: str) -> None:
+    if not points:  # nothing at the compared scale
+        return
+    if seed in curves.setdefault(model, {}):
+        raise SystemExit(f"error: {model} seed {seed} is given twice (again in {source})")
+    curves[model][seed] = points
+
+
+def _keep(points: list[dict[str, Any]], scale: float) -> list[dict[str, Any]]:
+    return [{k: p[k] for k in ("step", *METRICS, "sprite_fraction") if k in p}
+            for p in points if abs(p.get("metric_scale", scale) - scale) < 1e-9]
+
+
+def gather(gpu_jsons: list[Path], bisect_arms: list[Path], reference: list[str],
+           scale: float) -> Curves:
+    """model -> seed -> the points at ``scale`` (step, FactorVAE, MIG, sprites)."""
+    curves: Curves = {}
+    for path in gpu_jsons:
+        record = json.loads(Path(path).read_text())
+        for model, entry in record["models"].items():
+            for seed, run in entry["seeds"].items():
+                _add(curves, model, seed, _keep(run["curve"], scale), str(path))
+    for path in bisect_arms:
+        arm = json.loads(Path(path).read_text())
+        name = arm["variant"] if arm["arm"] == "preset" else f"{arm['variant']}:{arm['arm']}"
+        _add(curves, name, str(arm["seed"]), _keep(arm["curve"], scale), str(path))
+    for spec in reference:
+        seed, _, path = spec.partition("=")
+        if not seed.isdigit() or not path:
+            raise SystemExit(f"error: --reference-jsonl takes SEED=PATH, got {spec!r}")
+        points = []
+        for line in Path(path).read_text().splitlines():
+            entry = json.loads(line) if line.startswith("{") else {}
+            if all(k in entry for k in ("step", *METRICS)):
+                # its "sprite_fraction" counts any lit pixel, not a sprite's size: left out
+                points.append({"step": entry["step"], "factor_vae": entry["factor_vae"],
+                               "mig": entry["mig"], "metric_scale": scale})
+        _add(curves, REFERENCE, seed, _keep(points, scale), path)
+    return curves
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+
+
+def compare(curves: Curves, paired_with: str | None) -> dict[str, Any]:
+    """Per model and step (every seed of the model there): mean and std of each metric; the
+    paired differences against ``paired_with`` on the seeds both have at that step."""
+    out: dict[str, Any] = {}
+    other = {s: {p["step"]: p for p in points}
+             for s, points in curves.get(paired_with or "", {}).items()}
+    for model, seeds in curves.items():
+        by_seed = {s: {p["step"]: p for p in points} for s, points in seeds.items()}
+        steps = sorted(set.intersection(*(set(c) for c in by_seed.values())))
+        rows = {}
+        for step in steps:
+            row: dict[str, Any] = {"seeds": sorted(by_seed, key=int)}
+            for metric in (*METRICS, "sprite_fraction"):
+                values = [c[step][metric] for c in by_seed.values() if metric in c[step]]
+                if values:
+                    row[metric] = _spread(values)
+            paired = [s for s in by_seed if step in other.get(s, {})]
+            if paired_with and model != paired_with and paired:
+                row["paired"] = {
+                    "with": paired_with, "seeds": sorted(paired, key=int),
+                    **{metric: [by_seed[s][step][metric] - other[s][step][metric]
+                                for s in sorted(paired, key=int)] for metric in METRICS}}
+            rows[str(step)] = row
+        out[model] = rows
+    return out
+
+
+def print_table(comparison: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="dSprites at equal steps (mean ± std over seeds)")
+    for column in ("model", "step", "seeds", "FactorVAE", "MIG", "sprites", "paired FactorVAE"):
+        table.add_column(column, justify="right")
+    for model, rows in comparison.items():
+        for step, row in rows.items():
+            cells = [f"{row[m]['mean']:.3f} ± {row[m]['std']:.3f}" if m in row else "-"
+                     for m in (*METRICS, "sprite_fraction")]
+            paired = row.get("paired")
+            diff = (" ".join(f"{d:+.3f}" for d in paired["factor_vae"]) + f" vs {paired['with']}"
+                    if paired else "")
+            table.add_row(model, step, ",".join(row["seeds"]), *cells, diff)
+    Console(width=max(Console().width, 120)).print(table)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--gpu-json", nargs="*", default=[], type=Path)
+    ap.add_argument("--bisect-arm", nargs="*", default=[], type=Path)
+    ap.add_argument("--reference-jsonl", nargs="*", default=[], metavar="SEED=PATH")
+    ap.add_argument("--scale", type=float, default=0.2,
+                    help="the metric scale of the points compared")
+    ap.add_argument("--paired-with", default="infogan",
+                    help="the model every other is paired with, seed by seed")
+    args = ap.parse_args(argv)
+    if not (args.gpu_json or args.bisect_arm or args.reference_jsonl):
+        ap.error("give at least one --gpu-json, --bisect-arm or --reference-jsonl")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    curves = gather(args.gpu_json, args.bisect_arm, args.reference_jsonl, args.scale)
+    if not curves:
+        raise SystemExit(f"error: no point at metric scale {args.scale:g} in the inputs")
+    comparison = compare(curves, args.paired_with)
+    args.out.mkdir(parents=True, exist_ok=True)
+    record = {
+        "benchmark": "dsprites_equal_steps",
+        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None
+                                                         else sys.argv[1:])]),
+        "scale": args.scale,
+        "sources": {"gpu_json": [str(p) for p in args.gpu_json],
+                    "bisect_arm": [str(p) for p in args.bisect_arm],
+                    "reference_jsonl": args.reference_jsonl},
+        "comparison": comparison,
+        "curves": curves,
+    }
+    results = {m: {s: {"curve": pts} for s, pts in seeds.items()} for m, seeds in curves.items()}
+    chart(args.out / CHART_NAME, results, (args.scale, args.scale), each_seed=False)
+    write_json(args.out / JSON_NAME, record)
+    print_table(comparison)
+    print(f"wrote {args.out / JSON_NAME} and {CHART_NAME}", flush=True)
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""``benchmarks/dsprites_equal_steps.py``: runs trained apart are compared at equal steps only
+where they are the same training scored alike (the bisection's preset arm is
+``dsprites_gpu.py``'s run, point for point), with means, paired differences and the scale
+filter as promised."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import dsprites_equal_steps as equal  # noqa: E402
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def _point(step: int, fv: float, mig: float, scale: float = 0.2) -> dict:
+    return {"step": step, "factor_vae": fv, "mig": mig, "sprite_fraction": 0.9,
+            "metric_scale": scale}
+
+
+def _inputs(tmp_path: Path) -> tuple[Path, list[Path], Path]:
+    gpu = tmp_path / "dsprites_gpu.json"
+    gpu.write_text(json.dumps({"models": {"beta_vae": {"seeds": {
+        "0": {"curve": [_point(2000, 0.50, 0.02), _point(4000, 0.60, 0.04, scale=1.0)]},
+        "1": {"curve": [_point(2000, 0.70, 0.06)]}}}}}))
+    arms = []
+    for seed, fv in ((0, 0.40), (1, 0.80)):
+        arm = tmp_path / f"arm_preset_s{seed}.json"
+        arm.write_text(json.dumps({"arm": "preset", "variant": "infogan", "seed": seed,
+                                   "curve": [_point(2000, fv, 0.01)]}))
+        arms.append(arm)
+    reference = tmp_path / "ref.jsonl"
+    reference.write_text('{"resumed_at_step": 69}\n'
+                         '{"step": 2000, "factor_vae": 0.3, "mig": 0.05, "sprite_fraction": 1}\n')
+    return gpu, arms, reference
+
+
+def test_models_are_compared_at_equal_steps_and_paired_by_seed(tmp_path):
+    gpu, arms, reference = _inputs(tmp_path)
+    out = tmp_path / "out"
+    record = equal.main(["--out", str(out), "--gpu-json", str(gpu), "--bisect-arm",
+                         *map(str, arms), "--reference-jsonl", f"0={reference}"])
+    comparison = record["comparison"]
+    # the 4,000-step point is at scale 1.0: left out, so beta-VAE's steps are 2,000 only
+    assert list(comparison["beta_vae"]) == ["2000"]
+    row = comparison["beta_vae"]["2000"]
+    assert row["seeds"] == ["0", "1"]
+    assert row["factor_vae"]["mean"] == pytest.approx(0.60)
+    assert row["factor_vae"]["std"] == pytest.approx(0.1414, abs=1e-4)
+    assert row["paired"]["with"] == "infogan"
+    assert row["paired"]["factor_vae"] == pytest.approx([0.10, -0.10])
+    assert "paired" not in comparison["infogan"]["2000"]  # not with itself
+    ref = comparison[equal.REFERENCE]["2000"]
+    assert ref["factor_vae"]["mean"] == 0.3 and "sprite_fraction" not in ref
+    assert ref["paired"]["seeds"] == ["0"] and ref["paired"]["mig"] == pytest.approx([0.04])
+    assert json.loads((out / equal.JSON_NAME).read_text())["comparison"] == comparison
+    assert Image.open(out / equal.CHART_NAME).size[0] == 2 * 760
+
+
+def test_the_same_run_given_twice_is_refused(tmp_path):
+    _, arms, _ = _inputs(tmp_path)
+    with pytest.raises(SystemExit, match="infogan seed 0 is given twice"):
+        equal.main(["--out", str(tmp_path / "out"), "--bisect-arm", str(arms[0]), str(arms[0])])
+    with pytest.raises(SystemExit, match="SEED=PATH"):
+        equal.main(["--out", str(tmp_path / "out"), "--reference-jsonl", "ref.jsonl"])
+
+
+def test_the_bisection_preset_is_the_comparison_run(tmp_path, one_thread):
+    """What makes merging the two scripts' points valid: the same seed trains the same model
+    on the same images and scores the same numbers."""
+    import dsprites_bisect
+    import dsprites_gpu
+
+    tiny = ["--steps", "2", "--eval-every", "2", "--limit", "128", "--threads", "1"]
+    arm = dsprites_bisect.main(["--out", str(tmp_path / "bisect"), "--arms", "preset",
+                                "--variant", "infogan", "--seeds", "0", "--eval-scale", "0.001",
+                                *tiny])["arms"][0]
+    run = dsprites_gpu.main(["--out", str(tmp_path / "gpu"), "--device", "cpu", "--models",
+                             "infogan", "--seeds", "0", "--metric-scale", "0.001",
+                             "--eval-scale", "0.001", *tiny])["models"]["infogan"]["seeds"]["0"]
+    ours, theirs = arm["curve"][-1], run["final"]
+    assert ours["step"] == theirs["step"] == 2
+    for key in ("factor_vae", "mig", "sprite_fraction", "any_pixel_fraction", "losses"):
+        assert ours[key] == theirs[key], key
+    assert ours["losses"]["mutual_information_loss"] > 0
