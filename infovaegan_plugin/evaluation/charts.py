@@ -104,6 +104,30 @@ def bar_chart(
 
 PALETTE = [(200, 60, 40), (70, 110, 170), (60, 150, 80), (150, 90, 170), (220, 150, 40),
            (90, 90, 90), (40, 170, 170), (170, 120, 90)]
+#: dash and gap of the lines of the series past the palette (they reuse its colours)
+DASH = (7, 5)
+
+
+def _line(draw: ImageDraw.ImageDraw, points: Sequence[tuple], colour: tuple, width: int,
+          dashed: bool) -> None:
+    """A polyline, solid or dashed (the dash pattern runs on across the vertices)."""
+    if not dashed:
+        draw.line(points, fill=colour, width=width)
+        return
+    on, off = DASH
+    phase = 0.0  # distance into the current dash + gap period
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        length = math.hypot(x1 - x0, y1 - y0)
+        done = 0.0
+        while done < length:
+            left = (on - phase) if phase < on else (on + off - phase)
+            step = min(left, length - done)
+            if phase < on:
+                a, b = done / length, (done + step) / length
+                draw.line([(x0 + a * (x1 - x0), y0 + a * (y1 - y0)),
+                           (x0 + b * (x1 - x0), y0 + b * (y1 - y0))], fill=colour, width=width)
+            done += step
+            phase = (phase + step) % (on + off)
 
 
 def line_chart(
@@ -115,7 +139,8 @@ def line_chart(
     reference: float | None = None,
 ) -> Path:
     """Write a PNG line chart; ``series`` holds ``(label, xs, ys)`` tuples, one colour each
-    (the legend sits under the plot); ``reference`` draws a dashed horizontal line."""
+    (past the palette's 8 the colours repeat with dashed lines; the legend sits under the
+    plot); ``reference`` draws a dashed horizontal line."""
     if not series or any(len(xs) != len(ys) or not xs for _, xs, ys in series):
         raise ValueError("a line chart needs at least one series with as many x as y values.")
     low, high = y_range
@@ -151,15 +176,16 @@ def line_chart(
             draw.line([(x0, y), (x0 + 6, y)], fill=AXIS)
     for i, (label, xs, ys) in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
+        dashed = (i // len(PALETTE)) % 2 == 1
         points = [at(x, y) for x, y in zip(xs, ys)]
         if len(points) > 1:
-            draw.line(points, fill=colour, width=2)
+            _line(draw, points, colour, 2, dashed)
         for px, py in points:
             draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
         lx = MARGIN_LEFT + (i % 3) * (plot_w / 3)
         ly = HEIGHT - 8 + 18 * (i // 3)
-        draw.line([(lx, ly), (lx + 18, ly)], fill=colour, width=3)
-        draw.text((lx + 24, ly), str(label), fill=AXIS, font=small, anchor="lm")
+        _line(draw, [(lx, ly), (lx + 24, ly)], colour, 3, dashed)
+        draw.text((lx + 30, ly), str(label), fill=AXIS, font=small, anchor="lm")
     draw.line([(MARGIN_LEFT, MARGIN_TOP), (MARGIN_LEFT, HEIGHT - MARGIN_BOTTOM)], fill=AXIS)
     draw.line([(MARGIN_LEFT, HEIGHT - MARGIN_BOTTOM), (WIDTH - MARGIN_RIGHT, HEIGHT - MARGIN_BOTTOM)],
               fill=AXIS)

@@ -118,6 +118,22 @@ def test_line_chart_png_size_colours_and_legend_rows(tmp_path):
     assert _pixels(one, charts.PALETTE[0])[0].size > 0  # a single point is still drawn
 
 
+def test_line_chart_series_past_the_palette_are_dashed(tmp_path):
+    n = len(charts.PALETTE) + 1  # the last reuses the first colour
+    series = [(f"run {i}", [0, 1], [0.1 + 0.08 * i] * 2) for i in range(n)]
+    image = np.asarray(Image.open(line_chart(tmp_path / "many.png", "x", series)).convert("RGB"))
+    plot_w = charts.WIDTH - charts.MARGIN_LEFT - charts.MARGIN_RIGHT
+
+    def swatch(i: int) -> np.ndarray:  # the legend's line sample of series i
+        x = int(charts.MARGIN_LEFT + (i % 3) * (plot_w / 3))
+        y = int(charts.HEIGHT - 8 + 18 * (i // 3))
+        return (image[y, x + 1:x + 23] == charts.PALETTE[i % len(charts.PALETTE)]).all(axis=1)
+
+    assert swatch(0).all()  # solid
+    last = swatch(n - 1)
+    assert last.any() and not last.all()  # the same colour, dashed: drawn with gaps
+
+
 @pytest.mark.parametrize(
     "series",
     [[], [("a", [1, 2], [0.5])], [("a", [], [])], [("ok", [1], [0.1]), ("b", [1, 2, 3], [1])]],
