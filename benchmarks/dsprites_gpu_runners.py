@@ -240,6 +240,19 @@ class OwnRandomState:
                 torch.cuda.set_rng_state(outer_cuda, self.device)
 
 
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module, device: torch.device) -> Iterator[None]:
+    """Eval mode, and the run's random state untouched (the metrics must not steer it)."""
+    cuda = [] if device.type != "cuda" else [
+        device.index if device.index is not None else torch.cuda.current_device()]
+    try:
+        with torch.random.fork_rng(devices=cuda):
+            model.eval()
+            yield
+    finally:
+        model.train()
+
+
 def variant_run(run: Any, variant: str, **model_switches: Any) -> Any:
     """``run`` as ``infovaegan train --variant V`` prepares it (``infogan``: the ablation),
     with some model-config fields switched (the bisection's differences)."""
@@ -330,17 +343,8 @@ class InfoVAEGANRunner:
                 "elbo_loss", "d_real_accuracy", "d_fake_accuracy")
         return {k: float(self.last[k]) for k in keep if k in self.last}
 
-    @contextlib.contextmanager
-    def evaluating(self) -> Iterator[None]:
-        """Eval mode, and the run's random state untouched (the metrics must not steer it)."""
-        cuda = [] if self.device.type != "cuda" else [
-            self.device.index if self.device.index is not None else torch.cuda.current_device()]
-        try:
-            with torch.random.fork_rng(devices=cuda):
-                self.model.eval()
-                yield
-        finally:
-            self.model.train()
+    def evaluating(self) -> contextlib.AbstractContextManager[None]:
+        return evaluating(self.model, self.device)
 
     def _adapter(self) -> Any:
         from infovaegan_plugin.evaluation.adapters import InfoVAEGANAdapter
@@ -437,17 +441,8 @@ class BaselineRunner:
     def losses(self) -> dict[str, float]:
         return dict(self.last)
 
-    @contextlib.contextmanager
-    def evaluating(self) -> Iterator[None]:
-        """Eval mode, and the run's random state untouched (the metrics must not steer it)."""
-        cuda = [] if self.device.type != "cuda" else [
-            self.device.index if self.device.index is not None else torch.cuda.current_device()]
-        try:
-            with torch.random.fork_rng(devices=cuda):
-                self.model.eval()
-                yield
-        finally:
-            self.model.train()
+    def evaluating(self) -> contextlib.AbstractContextManager[None]:
+        return evaluating(self.model, self.device)
 
     def _adapter(self) -> Any:
         from infovaegan_plugin.evaluation.adapters import PythaeVAEAdapter
