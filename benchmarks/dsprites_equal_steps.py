@@ -4,8 +4,8 @@
 their models with the same ``evaluate`` (FactorVAE metric and MIG at disentanglement_lib's
 sample sizes times a scale, the same factor rows for a seed), and the reference script prints
 its own points. This gathers those points into one comparison: per model, the mean and spread
-over seeds at each step every seed reached, the paired differences against ``--paired-with``,
-a JSON and a PNG of both metrics against steps (the means only).
+over seeds at each step every seed reached, the paired differences against each
+``--paired-with`` model, a JSON and a PNG of both metrics against steps (the means only).
 
 - ``--gpu-json``: a ``dsprites_gpu.json``; each of its models under its own name;
 - ``--bisect-arm``: an ``arm_<name>_s<seed>.json``; the ``preset`` arm under its variant's name
@@ -89,12 +89,13 @@ def _spread(values: list[float]) -> dict[str, float]:
             "std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
-def compare(curves: Curves, paired_with: str | None) -> dict[str, Any]:
+def compare(curves: Curves, paired_with: list[str]) -> dict[str, Any]:
     """Per model and step (every seed of the model there): mean and std of each metric; the
-    paired differences against ``paired_with`` on the seeds both have at that step."""
+    paired differences (this model minus the other) against each of ``paired_with`` on the
+    seeds both have at that step."""
     out: dict[str, Any] = {}
-    other = {s: {p["step"]: p for p in points}
-             for s, points in curves.get(paired_with or "", {}).items()}
+    others = {name: {s: {p["step"]: p for p in points} for s, points in curves[name].items()}
+              for name in paired_with if name in curves}
     for model, seeds in curves.items():
         by_seed = {s: {p["step"]: p for p in points} for s, points in seeds.items()}
         steps = sorted(set.intersection(*(set(c) for c in by_seed.values())))
@@ -105,12 +106,13 @@ def compare(curves: Curves, paired_with: str | None) -> dict[str, Any]:
                 values = [c[step][metric] for c in by_seed.values() if metric in c[step]]
                 if values:
                     row[metric] = _spread(values)
-            paired = [s for s in by_seed if step in other.get(s, {})]
-            if paired_with and model != paired_with and paired:
-                row["paired"] = {
-                    "with": paired_with, "seeds": sorted(paired, key=int),
-                    **{metric: [by_seed[s][step][metric] - other[s][step][metric]
-                                for s in sorted(paired, key=int)] for metric in METRICS}}
+            for name, other in others.items():
+                paired = sorted((s for s in by_seed if step in other.get(s, {})), key=int)
+                if name != model and paired:
+                    row.setdefault("paired", {})[name] = {
+                        "seeds": paired,
+                        **{metric: [by_seed[s][step][metric] - other[s][step][metric]
+                                    for s in paired] for metric in METRICS}}
             rows[str(step)] = row
         out[model] = rows
     return out
@@ -127,9 +129,8 @@ def print_table(comparison: dict[str, Any]) -> None:
         for step, row in rows.items():
             cells = [f"{row[m]['mean']:.3f} ± {row[m]['std']:.3f}" if m in row else "-"
                      for m in (*METRICS, "sprite_fraction")]
-            paired = row.get("paired")
-            diff = (" ".join(f"{d:+.3f}" for d in paired["factor_vae"]) + f" vs {paired['with']}"
-                    if paired else "")
+            diff = "; ".join(" ".join(f"{d:+.3f}" for d in p["factor_vae"]) + f" vs {name}"
+                             for name, p in row.get("paired", {}).items())
             table.add_row(model, step, ",".join(row["seeds"]), *cells, diff)
     Console(width=max(Console().width, 120)).print(table)
 
@@ -142,8 +143,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--reference-jsonl", nargs="*", default=[], metavar="SEED=PATH")
     ap.add_argument("--scale", type=float, default=0.2,
                     help="the metric scale of the points compared")
-    ap.add_argument("--paired-with", default="infogan",
-                    help="the model every other is paired with, seed by seed")
+    ap.add_argument("--paired-with", nargs="*", default=["infogan"],
+                    help="the models every other is paired with, seed by seed")
     args = ap.parse_args(argv)
     if not (args.gpu_json or args.bisect_arm or args.reference_jsonl):
         ap.error("give at least one --gpu-json, --bisect-arm or --reference-jsonl")

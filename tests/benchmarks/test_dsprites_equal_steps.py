@@ -51,7 +51,8 @@ def test_models_are_compared_at_equal_steps_and_paired_by_seed(tmp_path):
     gpu, arms, reference = _inputs(tmp_path)
     out = tmp_path / "out"
     record = equal.main(["--out", str(out), "--gpu-json", str(gpu), "--bisect-arm",
-                         *map(str, arms), "--reference-jsonl", f"0={reference}"])
+                         *map(str, arms), "--reference-jsonl", f"0={reference}",
+                         "--paired-with", "infogan", "beta_vae"])
     comparison = record["comparison"]
     # the 4,000-step point is at scale 1.0: left out, so beta-VAE's steps are 2,000 only
     assert list(comparison["beta_vae"]) == ["2000"]
@@ -59,12 +60,14 @@ def test_models_are_compared_at_equal_steps_and_paired_by_seed(tmp_path):
     assert row["seeds"] == ["0", "1"]
     assert row["factor_vae"]["mean"] == pytest.approx(0.60)
     assert row["factor_vae"]["std"] == pytest.approx(0.1414, abs=1e-4)
-    assert row["paired"]["with"] == "infogan"
-    assert row["paired"]["factor_vae"] == pytest.approx([0.10, -0.10])
-    assert "paired" not in comparison["infogan"]["2000"]  # not with itself
+    assert row["paired"]["infogan"]["factor_vae"] == pytest.approx([0.10, -0.10])
+    assert list(row["paired"]) == ["infogan"]  # not with itself
+    assert comparison["infogan"]["2000"]["paired"]["beta_vae"]["factor_vae"] == pytest.approx(
+        [-0.10, 0.10])
     ref = comparison[equal.REFERENCE]["2000"]
     assert ref["factor_vae"]["mean"] == 0.3 and "sprite_fraction" not in ref
-    assert ref["paired"]["seeds"] == ["0"] and ref["paired"]["mig"] == pytest.approx([0.04])
+    assert ref["paired"]["infogan"]["seeds"] == ["0"]
+    assert ref["paired"]["infogan"]["mig"] == pytest.approx([0.04])
     assert json.loads((out / equal.JSON_NAME).read_text())["comparison"] == comparison
     assert Image.open(out / equal.CHART_NAME).size[0] == 2 * 760
 
