@@ -253,6 +253,29 @@ def evaluating(model: torch.nn.Module, device: torch.device) -> Iterator[None]:
         model.train()
 
 
+class AdaptedRunner:
+    """What a runner of a package model scores through its evaluation adapter (``_adapter``):
+    the representation ``infovaegan evaluate`` scores (InfoVAEGAN: categorical probabilities
+    and continuous means; a VAE: its encoder means) and the prior's samples."""
+
+    model: torch.nn.Module
+    device: torch.device
+
+    def _adapter(self) -> Any:
+        raise NotImplementedError
+
+    def evaluating(self) -> contextlib.AbstractContextManager[None]:
+        return evaluating(self.model, self.device)
+
+    def represent(self, images: np.ndarray) -> np.ndarray:
+        return self._adapter().represent(images)
+
+    def samples(self) -> np.ndarray:
+        from infovaegan_plugin.evaluation.evaluate import sample_images
+
+        return sample_images(self._adapter(), SPRITE_SAMPLES, seed=0)
+
+
 def variant_run(run: Any, variant: str, **model_switches: Any) -> Any:
     """``run`` as ``infovaegan train --variant V`` prepares it (``infogan``: the ablation),
     with some model-config fields switched (the bisection's differences)."""
@@ -272,7 +295,7 @@ def prepared_run(seed: int, limit: int | None, amp: bool, output_dir: str) -> An
                                      "amp": amp, "output_dir": output_dir}))
 
 
-class InfoVAEGANRunner:
+class InfoVAEGANRunner(AdaptedRunner):
     """The trainer ``train_run`` builds for ``run`` on ``device``, seeded as its
     ``prepare_training`` seeds it, stepped as its ``train_step`` steps: ``training_step`` on
     each batch of its loader, the epoch counter and ``model.update()`` at each epoch's end.
@@ -343,23 +366,11 @@ class InfoVAEGANRunner:
                 "elbo_loss", "d_real_accuracy", "d_fake_accuracy")
         return {k: float(self.last[k]) for k in keep if k in self.last}
 
-    def evaluating(self) -> contextlib.AbstractContextManager[None]:
-        return evaluating(self.model, self.device)
-
     def _adapter(self) -> Any:
         from infovaegan_plugin.evaluation.adapters import InfoVAEGANAdapter
 
         return InfoVAEGANAdapter(self.model)
 
-    def represent(self, images: np.ndarray) -> np.ndarray:
-        """The representation ``infovaegan evaluate`` scores: categorical probabilities and
-        continuous means."""
-        return self._adapter().represent(images)
-
-    def samples(self) -> np.ndarray:
-        from infovaegan_plugin.evaluation.evaluate import sample_images
-
-        return sample_images(self._adapter(), SPRITE_SAMPLES, seed=0)
 
     def traversal(self, num_values: int = 10) -> tuple[torch.Tensor, int, list[str]]:
         images, ncol, rows = self._adapter().traversal(np.zeros((1, 1, 64, 64), np.float32),
@@ -370,7 +381,7 @@ class InfoVAEGANRunner:
 # ----- pythae's VAE baselines, as `infovaegan benchmark` trains them -------------------------
 
 
-class BaselineRunner:
+class BaselineRunner(AdaptedRunner):
     """``infovaegan benchmark``'s ``name`` baseline (``build_baseline`` on the run's preset
     config, ``baseline_trainer_config``'s optimizers) on the run's training images, stepped as
     pythae's ``train_step`` steps: per batch the model's forward (``epoch``, ``dataset_size``)
@@ -441,22 +452,11 @@ class BaselineRunner:
     def losses(self) -> dict[str, float]:
         return dict(self.last)
 
-    def evaluating(self) -> contextlib.AbstractContextManager[None]:
-        return evaluating(self.model, self.device)
-
     def _adapter(self) -> Any:
         from infovaegan_plugin.evaluation.adapters import PythaeVAEAdapter
 
         return PythaeVAEAdapter(self.model)
 
-    def represent(self, images: np.ndarray) -> np.ndarray:
-        """The representation ``infovaegan evaluate`` scores: the encoder's means."""
-        return self._adapter().represent(images)
-
-    def samples(self) -> np.ndarray:
-        from infovaegan_plugin.evaluation.evaluate import sample_images
-
-        return sample_images(self._adapter(), SPRITE_SAMPLES, seed=0)
 
     def traversal(self, num_values: int = 10) -> tuple[torch.Tensor, int, list[str]]:
         """The most informative latents over [-2, 2] from the first training sprite."""
