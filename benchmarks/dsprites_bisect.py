@@ -42,6 +42,7 @@ from dsprites_gpu import (  # noqa: E402  (benchmarks/, the script's own folder)
     CachedGroundTruth,
     evaluate,
     real_area_range,
+    real_sprites,
     save_side_by_side,
     write_json,
 )
@@ -153,7 +154,8 @@ def reference_points(path: Path | None) -> list[dict[str, Any]]:
 
 
 def train_arm(arm: Arm, seed: int, args: argparse.Namespace, path: Path,
-              areas: tuple[float, float], data: CachedGroundTruth) -> dict[str, Any]:
+              areas: tuple[float, float], data: CachedGroundTruth,
+              real: Any = None) -> dict[str, Any]:
     """Train one arm for ``--steps``, scoring it every ``--eval-every``; the record is
     rewritten at every point."""
     model_switches, trainer_switches = arm.overrides()
@@ -167,7 +169,7 @@ def train_arm(arm: Arm, seed: int, args: argparse.Namespace, path: Path,
         }
         while runner.steps < args.steps:
             runner.train(min(args.eval_every, args.steps - runner.steps))
-            point = evaluate(runner, data, seed, args.eval_scale, areas)
+            point = evaluate(runner, data, seed, args.eval_scale, areas, real)
             point["ms_per_step"] = round(1e3 * runner.train_s / runner.steps, 1)
             record["curve"].append(point)
             record["complete"] = runner.steps >= args.steps
@@ -258,7 +260,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         records = [json.loads(p.read_text()) for p in sorted(out.glob("arm_*.json"))]
         if not records:
             raise SystemExit(f"error: no arm_*.json in {out} to report")
-    areas = None if args.report else real_area_range()  # rendered only to train
+    # rendered only to train
+    areas, real = (None, None) if args.report else (real_area_range(), real_sprites())
     for seed in [] if args.report else args.seeds:
         data = CachedGroundTruth()  # every arm of a seed is scored on the same pictures
         for arm in args.arm_list:
@@ -271,7 +274,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     print(f"{arm.name} seed {seed}: done before ({path.name})", flush=True)
                     records.append(done)
                     continue
-            records.append(train_arm(arm, seed, args, path, areas, data))
+            records.append(train_arm(arm, seed, args, path, areas, data, real))
     summary = {
         "benchmark": "dsprites_bisect",
         "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None

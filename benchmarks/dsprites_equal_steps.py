@@ -35,6 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dsprites_gpu import chart, write_json  # noqa: E402  (benchmarks/, the script's own folder)
 
 METRICS = ("factor_vae", "mig")
+#: what a point may hold besides the metrics (runs from before reconstruction was scored lack
+#: ``recon_mse``; the reference script's lines hold neither)
+EXTRAS = ("sprite_fraction", "recon_mse")
 REFERENCE = "reference script"
 JSON_NAME = "dsprites_equal_steps.json"
 CHART_NAME = "equal_steps_metrics_vs_steps.png"
@@ -52,7 +55,7 @@ def _add(curves: Curves, model: str, seed: str, points: list[dict[str, Any]],
 
 
 def _keep(points: list[dict[str, Any]], scale: float) -> list[dict[str, Any]]:
-    return [{k: p[k] for k in ("step", *METRICS, "sprite_fraction") if k in p}
+    return [{k: p[k] for k in ("step", *METRICS, *EXTRAS) if k in p}
             for p in points if abs(p.get("metric_scale", scale) - scale) < 1e-9]
 
 
@@ -102,9 +105,9 @@ def compare(curves: Curves, paired_with: list[str]) -> dict[str, Any]:
         rows = {}
         for step in steps:
             row: dict[str, Any] = {"seeds": sorted(by_seed, key=int)}
-            for metric in (*METRICS, "sprite_fraction"):
+            for metric in (*METRICS, *EXTRAS):
                 values = [c[step][metric] for c in by_seed.values() if metric in c[step]]
-                if values:
+                if len(values) == len(by_seed):  # a mean of some seeds is not the model's
                     row[metric] = _spread(values)
             for name, other in others.items():
                 paired = sorted((s for s in by_seed if step in other.get(s, {})), key=int)
@@ -112,7 +115,9 @@ def compare(curves: Curves, paired_with: list[str]) -> dict[str, Any]:
                     row.setdefault("paired", {})[name] = {
                         "seeds": paired,
                         **{metric: [by_seed[s][step][metric] - other[s][step][metric]
-                                    for s in paired] for metric in METRICS}}
+                                    for s in paired] for metric in (*METRICS, "recon_mse")
+                           if all(metric in by_seed[s][step] and metric in other[s][step]
+                                  for s in paired)}}
             rows[str(step)] = row
         out[model] = rows
     return out
@@ -123,12 +128,14 @@ def print_table(comparison: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title="dSprites at equal steps (mean ± std over seeds)")
-    for column in ("model", "step", "seeds", "FactorVAE", "MIG", "sprites", "paired FactorVAE"):
+    for column in ("model", "step", "seeds", "FactorVAE", "MIG", "sprites", "recon MSE",
+                   "paired FactorVAE"):
         table.add_column(column, justify="right")
     for model, rows in comparison.items():
         for step, row in rows.items():
-            cells = [f"{row[m]['mean']:.3f} ± {row[m]['std']:.3f}" if m in row else "-"
-                     for m in (*METRICS, "sprite_fraction")]
+            cells = [f"{row[m]['mean']:.{d}f} ± {row[m]['std']:.{d}f}" if m in row else "-"
+                     for m, d in (("factor_vae", 3), ("mig", 3), ("sprite_fraction", 3),
+                                  ("recon_mse", 4))]
             diff = "; ".join(" ".join(f"{d:+.3f}" for d in p["factor_vae"]) + f" vs {name}"
                              for name, p in row.get("paired", {}).items())
             table.add_row(model, step, ",".join(row["seeds"]), *cells, diff)

@@ -89,6 +89,11 @@ PROBE_SEED = 10_000
 FIXED_S = 15.0
 #: evaluation estimates from the probe are taken this much larger
 SAFETY_EVAL = 1.2
+#: real sprites each evaluation reconstructs, and the seed of their factors (no run's seed)
+RECONSTRUCTION_SPRITES = 1000
+RECONSTRUCTION_SEED = 7_000_000
+#: the reconstruction errors a point holds when real sprites were given
+RECONSTRUCTION = ("recon_mse", "recon_bce")
 JSON_NAME = "dsprites_gpu.json"
 CHART_NAME = "metrics_vs_steps.png"
 
@@ -104,11 +109,21 @@ def real_area_range() -> tuple[float, float]:
     return area_range(render(sample_factors(2000, np.random.default_rng(0))))
 
 
+def real_sprites(n: int = RECONSTRUCTION_SPRITES) -> np.ndarray:
+    """The real sprites every model and seed reconstructs: ``n`` rendered from a stream of
+    their own (:data:`RECONSTRUCTION_SEED`, no run's seed), the same for every run."""
+    from infovaegan_plugin.data.dsprites import render, sample_factors
+
+    return render(sample_factors(n, np.random.default_rng(RECONSTRUCTION_SEED)))
+
+
 def evaluate(runner: Any, data: CachedGroundTruth, seed: int, scale: float,
-             areas: tuple[float, float]) -> dict[str, Any]:
+             areas: tuple[float, float], real: np.ndarray | None = None) -> dict[str, Any]:
     """FactorVAE metric and MIG (``evaluate_disentanglement``, as ``infovaegan evaluate``) of
-    ``runner``'s representation, and the sprites its prior draws."""
+    ``runner``'s representation, the sprites its prior draws and, given ``real`` sprites,
+    their reconstruction errors (``evaluate_reconstruction``, as ``infovaegan evaluate``)."""
     from infovaegan_plugin.metrics import evaluate_disentanglement
+    from infovaegan_plugin.metrics.reconstruction import evaluate_reconstruction
     from infovaegan_plugin.metrics.sprites import sprite_statistics
 
     started, rendered = time.perf_counter(), data.stats["render_s"]
@@ -116,6 +131,7 @@ def evaluate(runner: Any, data: CachedGroundTruth, seed: int, scale: float,
         scores = evaluate_disentanglement(data, runner.represent, rng_seed=seed,
                                           metrics=METRICS, scale=scale)
         fake = np.clip(runner.samples(), 0.0, 1.0)
+        recon = evaluate_reconstruction(runner.reconstruct, real) if real is not None else {}
     sprites = sprite_statistics(fake, areas)
     seconds = time.perf_counter() - started
     render_s = data.stats["render_s"] - rendered
@@ -128,6 +144,8 @@ def evaluate(runner: Any, data: CachedGroundTruth, seed: int, scale: float,
         "sprite_fraction": sprites["sprite_fraction"],
         "any_pixel_fraction": float(((fake > 0.5).reshape(len(fake), -1).sum(1) > 0).mean()),
         "centroid_col_std_px": sprites["centroid_col_std_px"],
+        **({"recon_mse": float(recon["mse"]), "recon_bce": float(recon["bce"])} if recon
+           else {}),
         "train_s": round(runner.train_s, 2),
         "eval_s": round(seconds, 2),
         "render_s": round(render_s, 2),
@@ -182,7 +200,9 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         if not finals:
             continue
         entry: dict[str, Any] = {"seeds": len(finals)}
-        for key in (*METRICS, "sprite_fraction", "any_pixel_fraction"):
+        for key in (*METRICS, "sprite_fraction", "any_pixel_fraction", *RECONSTRUCTION):
+            if not all(key in f for f in finals):  # runs from before reconstruction was scored
+                continue
             values = [f[key] for f in finals]
             entry[f"{key}_mean"] = statistics.fmean(values)
             entry[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -285,7 +305,7 @@ def print_table(record: dict[str, Any]) -> None:
                         f"{record['settings']['steps']} steps per model, final metric scale "
                         f"{record['settings']['metric_scale']:g}")
     for column in ("model", "seed", "steps", "AMP", "train s", "ms/step", "FactorVAE", "MIG",
-                   "sprites", "any pixel"):
+                   "sprites", "any pixel", "recon MSE"):
         table.add_column(column, justify="right")
     for model, per_seed in record["models"].items():
         for seed, r in per_seed["seeds"].items():
@@ -293,18 +313,20 @@ def print_table(record: dict[str, Any]) -> None:
             table.add_row(model, seed, str(r["steps"]), "on" if per_seed["amp"] else "off",
                           f"{r['train_s']:.1f}", f"{r['ms_per_step']:.1f}",
                           _fmt(f.get("factor_vae")), _fmt(f.get("mig")),
-                          _fmt(f.get("sprite_fraction")), _fmt(f.get("any_pixel_fraction")))
+                          _fmt(f.get("sprite_fraction")), _fmt(f.get("any_pixel_fraction")),
+                          _fmt(f.get("recon_mse"), 4))
         s = record["summary"].get(model)
         if s and s["seeds"] > 1:
             table.add_row(model, "mean", "", "", "", f"{s['ms_per_step_mean']:.1f}",
-                          *(f"{s[k + '_mean']:.3f} ± {s[k + '_std']:.3f}"
-                            for k in ("factor_vae", "mig", "sprite_fraction",
-                                      "any_pixel_fraction")))
+                          *(f"{s[k + '_mean']:.{d}f} ± {s[k + '_std']:.{d}f}"
+                            if k + "_mean" in s else "-"
+                            for k, d in (("factor_vae", 3), ("mig", 3), ("sprite_fraction", 3),
+                                         ("any_pixel_fraction", 3), ("recon_mse", 4))))
     Console(width=max(Console().width, 120)).print(table)
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def write_json(path: Path, record: dict[str, Any]) -> None:
@@ -347,6 +369,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="processes rendering the metrics' sprites (default: cores - 2 on "
                     "CUDA, 0 = in process on CPU)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--keep-models", action="store_true",
+                    help="save every trained model in OUT/models/MODEL_sSEED (InfoVAEGAN and "
+                    "its ablation as the package saves them, for `infovaegan evaluate`)")
     ap.add_argument("--probe-steps", type=int, default=None,
                     help="timed steps per model of the budget probe (default 30 CUDA, 3 CPU)")
     args = ap.parse_args(argv)
@@ -511,7 +536,7 @@ def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, wo
          deadline: float | None) -> dict[str, Any]:
     cuda = device.type == "cuda"
     data = {seed: CachedGroundTruth(pool, workers) for seed in args.seeds}
-    areas = real_area_range()
+    areas, real = real_area_range(), real_sprites()
     amp = {"on": True, "off": False, "auto": False}[args.amp]
     runs = {seed: prepared_run(seed, args.limit, amp, scratch) for seed in args.seeds}
     record["probe"] = None
@@ -561,7 +586,7 @@ def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, wo
     def score(seed: int, scale: float, final: bool) -> None:
         for model in models:
             runner = runners[model][seed]
-            point = evaluate(runner, data[seed], seed, scale, areas)
+            point = evaluate(runner, data[seed], seed, scale, areas, real)
             entry = results[model][str(seed)]
             entry.update(steps=runner.steps, train_s=round(runner.train_s, 2),
                          ms_per_step=round(1e3 * runner.train_s / max(runner.steps, 1), 3))
@@ -603,6 +628,11 @@ def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, wo
     record["traversals"] = {
         model: traversal_grid(runners[model][first], out / f"traversal_{model}.png", first)
         for model in models}
+    if args.keep_models:
+        record["saved_models"] = {
+            model: {str(seed): str(runners[model][seed].save(
+                out / "models" / f"{model}_s{seed}").relative_to(out)) for seed in args.seeds}
+            for model in models}
     record["summary"] = summary(results)
     record["render"] = {str(s): dict(d.stats) for s, d in data.items()}
     chart(out / CHART_NAME, results, (args.eval_scale, args.metric_scale))

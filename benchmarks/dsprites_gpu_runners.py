@@ -9,8 +9,9 @@
   FactorVAE) with the matched networks, stepped as pythae's trainer steps it;
 - :class:`CachedGroundTruth`: ``DSpritesGroundTruth`` rendering each picture once.
 
-Each runner has ``train(n)``, ``steps``, ``train_s``, ``losses()``, an ``evaluating()`` context
-and ``represent``/``samples``/``traversal`` for the metrics; :data:`RUNNERS` builds one by name.
+Each runner has ``train(n)``, ``steps``, ``train_s``, ``losses()``, an ``evaluating()`` context,
+``represent``/``reconstruct``/``samples``/``traversal`` for the metrics and ``save(folder)`` for
+its trained weights; :data:`RUNNERS` builds one by name.
 """
 
 from __future__ import annotations
@@ -192,6 +193,22 @@ class ReferenceRunner:
         return self.D(x)[1].float().cpu().numpy()
 
     @torch.no_grad()
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        """G of Q's means with the noise at its prior mean (0): InfoGAN's reconstruction,
+        as the InfoGAN ablation's posterior mode (it draws nothing)."""
+        q = self.D(images.to(self.device))[1]
+        noise = q.new_zeros(len(q), self.ref.NOISE)
+        return self.G(torch.cat([q, noise], dim=1))
+
+    def save(self, folder: Path) -> Path:
+        """G's and D's (with Q) weights and the step, loadable with ``weights_only=True``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "reference.pt"
+        torch.save({"generator": self.G.state_dict(), "discriminator": self.D.state_dict(),
+                    "step": self.steps, "seed": self.seed}, path)
+        return path
+
+    @torch.no_grad()
     def samples(self) -> np.ndarray:
         """1,000 samples drawn with the codes' generator, as the reference's ``evaluate``."""
         z = self.ref.prior(SPRITE_SAMPLES, self.gen).to(self.device)
@@ -270,6 +287,19 @@ class AdaptedRunner:
     def represent(self, images: np.ndarray) -> np.ndarray:
         return self._adapter().represent(images)
 
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        """The generator (decoder) of the posterior mode (mean): the adapter's, as
+        ``infovaegan evaluate`` scores it."""
+        return self._adapter().reconstruct(images)
+
+    def save(self, folder: Path) -> Path:
+        """The weights (``model.pt``, loadable with ``weights_only=True``) and the step."""
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        torch.save({"model": self.name, "step": self.steps, "model_state_dict": state},
+                   folder / "model.pt")
+        return folder
+
     def samples(self) -> np.ndarray:
         from infovaegan_plugin.evaluation.evaluate import sample_images
 
@@ -301,8 +331,6 @@ class InfoVAEGANRunner(AdaptedRunner):
     each batch of its loader, the epoch counter and ``model.update()`` at each epoch's end.
     ``trainer_overrides``: trainer-config fields changed from the command's (the bisection's
     optimizer switches)."""
-
-    name = "infovaegan"
 
     def __init__(self, run: Any, device: str, trainer_overrides: dict[str, Any] | None = None):
         from pythae.trainers.trainer_utils import set_seed
@@ -371,6 +399,12 @@ class InfoVAEGANRunner(AdaptedRunner):
 
         return InfoVAEGANAdapter(self.model)
 
+    def save(self, folder: Path) -> Path:
+        """The model as the package saves it (``model_config.json`` + weights-only
+        ``model.pt``), so ``infovaegan evaluate --model`` scores it again (e.g. at metric
+        scale 1.0)."""
+        self.model.save(str(folder))
+        return folder
 
     def traversal(self, num_values: int = 10) -> tuple[torch.Tensor, int, list[str]]:
         images, ncol, rows = self._adapter().traversal(np.zeros((1, 1, 64, 64), np.float32),
@@ -422,6 +456,7 @@ class BaselineRunner(AdaptedRunner):
         self.last: dict[str, float] = {}
         self.images_per_epoch = len(run.train_data)
         self._reference = run.train_data.images[:1]
+        self._built_from = run.model_config
 
     def _next_real(self) -> Any:
         while True:
@@ -457,6 +492,15 @@ class BaselineRunner(AdaptedRunner):
 
         return PythaeVAEAdapter(self.model)
 
+    def save(self, folder: Path) -> Path:
+        """The weights (:meth:`AdaptedRunner.save`) and the InfoVAEGAN config the baseline is
+        built from (``build_baseline(name, config)`` rebuilds it): pythae's own ``save``
+        would pickle the custom networks."""
+        super().save(folder)
+        from infovaegan_plugin.atomic import write_text
+
+        write_text(folder / "infovaegan_config.json", self._built_from.to_json_string())
+        return folder
 
     def traversal(self, num_values: int = 10) -> tuple[torch.Tensor, int, list[str]]:
         """The most informative latents over [-2, 2] from the first training sprite."""

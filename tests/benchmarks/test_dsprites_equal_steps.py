@@ -25,21 +25,26 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _point(step: int, fv: float, mig: float, scale: float = 0.2) -> dict:
+def _point(step: int, fv: float, mig: float, scale: float = 0.2, **extra: float) -> dict:
     return {"step": step, "factor_vae": fv, "mig": mig, "sprite_fraction": 0.9,
-            "metric_scale": scale}
+            "metric_scale": scale, **extra}
 
 
 def _inputs(tmp_path: Path) -> tuple[Path, list[Path], Path]:
     gpu = tmp_path / "dsprites_gpu.json"
     gpu.write_text(json.dumps({"models": {"beta_vae": {"seeds": {
-        "0": {"curve": [_point(2000, 0.50, 0.02), _point(4000, 0.60, 0.04, scale=1.0)]},
-        "1": {"curve": [_point(2000, 0.70, 0.06)]}}}}}))
+        "0": {"curve": [_point(2000, 0.50, 0.02, recon_mse=0.03),
+                        _point(4000, 0.60, 0.04, scale=1.0)]},
+        "1": {"curve": [_point(2000, 0.70, 0.06, recon_mse=0.05)]}}},
+        "factor_vae": {"seeds": {
+            "0": {"curve": [_point(2000, 0.55, 0.03, recon_mse=0.02)]},
+            "1": {"curve": [_point(2000, 0.65, 0.05, recon_mse=0.07)]}}}}}))
     arms = []
-    for seed, fv in ((0, 0.40), (1, 0.80)):
+    # the ablation's seed 1 is a run from before reconstruction was scored
+    for seed, fv, recon in ((0, 0.40, {"recon_mse": 0.06}), (1, 0.80, {})):
         arm = tmp_path / f"arm_preset_s{seed}.json"
         arm.write_text(json.dumps({"arm": "preset", "variant": "infogan", "seed": seed,
-                                   "curve": [_point(2000, fv, 0.01)]}))
+                                   "curve": [_point(2000, fv, 0.01, **recon)]}))
         arms.append(arm)
     reference = tmp_path / "ref.jsonl"
     reference.write_text('{"resumed_at_step": 69}\n'
@@ -62,6 +67,12 @@ def test_models_are_compared_at_equal_steps_and_paired_by_seed(tmp_path):
     assert row["factor_vae"]["std"] == pytest.approx(0.1414, abs=1e-4)
     assert row["paired"]["infogan"]["factor_vae"] == pytest.approx([0.10, -0.10])
     assert list(row["paired"]) == ["infogan"]  # not with itself
+    assert row["recon_mse"]["mean"] == pytest.approx(0.04)
+    # one seed of the ablation has no reconstruction: no mean of it, no pairing on it
+    assert "recon_mse" not in comparison["infogan"]["2000"]
+    assert "recon_mse" not in row["paired"]["infogan"]
+    assert comparison["factor_vae"]["2000"]["paired"]["beta_vae"]["recon_mse"] == pytest.approx(
+        [-0.01, 0.02])
     assert comparison["infogan"]["2000"]["paired"]["beta_vae"]["factor_vae"] == pytest.approx(
         [-0.10, 0.10])
     ref = comparison[equal.REFERENCE]["2000"]
@@ -95,6 +106,7 @@ def test_the_bisection_preset_is_the_comparison_run(tmp_path, one_thread):
                              "--eval-scale", "0.001", *tiny])["models"]["infogan"]["seeds"]["0"]
     ours, theirs = arm["curve"][-1], run["final"]
     assert ours["step"] == theirs["step"] == 2
-    for key in ("factor_vae", "mig", "sprite_fraction", "any_pixel_fraction", "losses"):
+    for key in ("factor_vae", "mig", "sprite_fraction", "any_pixel_fraction", "recon_mse",
+                "recon_bce", "losses"):
         assert ours[key] == theirs[key], key
     assert ours["losses"]["mutual_information_loss"] > 0

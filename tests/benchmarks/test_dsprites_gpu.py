@@ -164,7 +164,8 @@ def test_the_ablation_and_the_vaes_run_without_the_reference(tmp_path):
         [sys.executable, str(REPO / "benchmarks" / "dsprites_gpu.py"), "--out", str(out),
          "--device", "cpu", "--seeds", "1", "--steps", "2", "--eval-every", "2",
          "--metric-scale", "0.001", "--limit", "128", "--threads", "1",
-         "--models", "infogan", "beta_vae", "factor_vae", "--reference", str(tmp_path / "none")],
+         "--models", "infogan", "beta_vae", "factor_vae", "--reference", str(tmp_path / "none"),
+         "--keep-models"],
         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     record = json.loads((out / "dsprites_gpu.json").read_text())
@@ -180,10 +181,68 @@ def test_the_ablation_and_the_vaes_run_without_the_reference(tmp_path):
     assert "mutual_information_loss" in record["models"]["infogan"]["seeds"]["1"]["final"][
         "losses"]
     assert "elbo_loss" not in record["models"]["infogan"]["seeds"]["1"]["final"]["losses"]
+    # the kept models are the scored ones: reloaded, they reconstruct the same real sprites
+    # with the recorded errors (the ablation as the package loads it, a VAE from its weights)
+    from infovaegan_plugin.evaluation.adapters import adapter_for
+    from infovaegan_plugin.evaluation.baselines import build_baseline
+    from infovaegan_plugin.metrics.reconstruction import evaluate_reconstruction
+    from infovaegan_plugin.models.infovaegan import InfoVAEGAN, InfoVAEGANConfig
+
+    real = bench.real_sprites()
+    assert record["saved_models"] == {m: {"1": f"models/{m}_s1"} for m in record["models"]}
+    ablation = InfoVAEGAN.load_from_folder(str(out / "models" / "infogan_s1"))
+    payload = torch.load(out / "models" / "beta_vae_s1" / "model.pt", weights_only=True)
+    config = InfoVAEGANConfig.from_json_file(
+        str(out / "models" / "beta_vae_s1" / "infovaegan_config.json"))
+    vae = build_baseline("beta_vae", config)
+    vae.load_state_dict(payload["model_state_dict"])
+    assert payload["step"] == 2
+    for name, model in (("infogan", ablation), ("beta_vae", vae)):
+        final = record["models"][name]["seeds"]["1"]["final"]
+        again = evaluate_reconstruction(adapter_for(model.eval()).reconstruct, real)
+        assert again["mse"] == pytest.approx(final["recon_mse"], rel=1e-6), name
+        assert again["bce"] == pytest.approx(final["recon_bce"], rel=1e-6), name
+        assert 0.0 < final["recon_mse"] < 1.0 and final["recon_bce"] > 0.0
+    summary = record["summary"]["infogan"]
+    assert summary["recon_mse_mean"] == record["models"]["infogan"]["seeds"]["1"]["final"][
+        "recon_mse"]
     traversals = record["traversals"]
     assert len(traversals["infogan"]["rows"]) == 15  # the ablation keeps the codes
     assert traversals["beta_vae"]["rows"][0].startswith("z")  # latents, most informative first
     assert {f"traversal_{m}.png" for m in record["models"]} <= set(record["files"])
+
+
+@needs_reference
+@pytest.mark.parametrize("model", ["reference", "infovaegan"])
+def test_scoring_reconstruction_does_not_steer_the_run(tmp_path, one_thread, model):
+    """The same run scored with and without real sprites to reconstruct trains on to the same
+    weights: the reconstruction draws nothing from a run's streams, so points of runs from
+    before it was scored stay comparable."""
+    ref = runners.load_reference(REFERENCE)
+    run = runners.prepared_run(0, 128, False, str(tmp_path / "scratch"))
+    areas, real = bench.real_area_range(), bench.real_sprites(64)
+    weights, errors = [], []
+    for sprites in (None, real):
+        runner = runners.RUNNERS[model](ref, run, "cpu", False)
+        runner.train(2)
+        point = bench.evaluate(runner, runners.CachedGroundTruth(), 0, 0.0005, areas, sprites)
+        errors.append(point.get("recon_mse"))
+        runner.train(2)
+        nets = {"model": runner.model} if hasattr(runner, "model") else {
+            "G": runner.G, "D": runner.D}
+        weights.append({f"{net}.{k}": v.clone() for net, module in nets.items()
+                        for k, v in module.state_dict().items()})
+    assert errors[0] is None and 0.0 < errors[1] < 1.0
+    assert weights[0].keys() == weights[1].keys()
+    for key, value in weights[0].items():
+        assert torch.equal(value, weights[1][key]), key
+
+
+def test_real_sprites_are_fixed_and_real():
+    first, again = bench.real_sprites(20), bench.real_sprites(20)
+    assert first.shape == (20, 1, 64, 64) and first.dtype == np.float32
+    assert np.array_equal(first, again)
+    assert set(np.unique(first)) <= {0.0, 1.0} and (first.reshape(20, -1).sum(1) > 0).all()
 
 
 def test_the_budget_estimates_count_every_model():
