@@ -509,6 +509,58 @@ class BaselineRunner(AdaptedRunner):
         return images.float().cpu(), ncol, rows
 
 
+# ----- kept models, scored again ------------------------------------------------------------
+
+
+class SavedRunner(AdaptedRunner):
+    """A kept model (``--keep-models``), scored as its run scored it, through the adapter
+    ``infovaegan evaluate`` uses for its family; it trains no more."""
+
+    amp = False
+    train_s = 0.0
+
+    def __init__(self, name: str, model: torch.nn.Module, steps: int, device: str = "cpu"):
+        self.name, self.steps = name, int(steps)
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+
+    def losses(self) -> dict[str, float]:
+        return {}
+
+    def _adapter(self) -> Any:
+        from infovaegan_plugin.evaluation.adapters import adapter_for
+
+        return adapter_for(self.model)
+
+
+def load_saved(name: str, path: Path, steps: int, device: str = "cpu",
+               ref: Any = None, seed: int = 0) -> Any:
+    """The runner of a model kept by ``--keep-models`` (``path`` as its record lists it) or of
+    a reference script's ``--checkpoint`` (``name`` ``reference``): weights loaded with
+    ``weights_only=True``. A loaded reference draws its samples from a fresh codes generator
+    (``seed``), not from where its run's stream stood."""
+    from infovaegan_plugin.evaluation.baselines import build_baseline
+    from infovaegan_plugin.models.infovaegan import InfoVAEGAN, InfoVAEGANConfig
+
+    path = Path(path)
+    if name == "reference":
+        if ref is None:
+            raise SystemExit("error: scoring a reference needs the reference script")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        runner = ReferenceRunner(ref, seed, device)
+        runner.G.load_state_dict(state.get("generator", state.get("G")))
+        runner.D.load_state_dict(state.get("discriminator", state.get("D")))
+        runner.steps = int(state["step"])
+        return runner
+    if (path / "model_config.json").is_file():  # InfoVAEGAN or its ablation
+        return SavedRunner(name, InfoVAEGAN.load_from_folder(str(path)), steps, device)
+    config = InfoVAEGANConfig.from_json_file(str(path / "infovaegan_config.json"))
+    model = build_baseline(name, config)
+    model.load_state_dict(torch.load(path / "model.pt", map_location="cpu",
+                                     weights_only=True)["model_state_dict"])
+    return SavedRunner(name, model, steps, device)
+
+
 #: The models benchmarks/dsprites_gpu.py compares, by name: ``(ref, run, device, prefetch)``
 #: to a runner (``run``: the seed's ``prepared_run``; ``prefetch``: render the reference's
 #: next batch in a thread, on a GPU).

@@ -1,0 +1,89 @@
+"""``benchmarks/dsprites_rescore.py``: kept models scored again at the run's own scale give the
+run's numbers (so a score at another scale is the same instrument), and a reference script's
+checkpoint gives the script's own printout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import dsprites_equal_steps as equal  # noqa: E402
+import dsprites_rescore as rescore  # noqa: E402
+
+REFERENCE = Path(os.environ.get("INFOGAN_DSPRITES_REFERENCE",
+                                REPO.parent / "shared" / "reference" / "infogan_dsprites.py"))
+SCORES = ("factor_vae", "mig", "factor_vae_active_dims", "sprite_fraction", "recon_mse",
+          "recon_bce")
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_kept_models_rescored_at_the_runs_scale_give_its_numbers(tmp_path, one_thread):
+    import dsprites_gpu
+
+    run = dsprites_gpu.main(["--out", str(tmp_path / "run"), "--device", "cpu", "--models",
+                             "infogan", "factor_vae", "--seeds", "2", "--steps", "2",
+                             "--eval-every", "2", "--metric-scale", "0.001", "--limit", "128",
+                             "--threads", "1", "--keep-models"])
+    out = tmp_path / "rescore"
+    record = rescore.main(["--out", str(out), "--scale", "0.001", "--threads", "1",
+                           "--gpu-json", str(tmp_path / "run" / "dsprites_gpu.json")])
+    assert set(record["models"]) == {"infogan", "factor_vae"}
+    for model in ("infogan", "factor_vae"):
+        again = record["models"][model]["seeds"]["2"]
+        final = run["models"][model]["seeds"]["2"]["final"]
+        assert again["steps"] == final["step"] == 2
+        for key in SCORES:  # the reloaded weights may run other kernels: float rounding
+            assert again["final"][key] == pytest.approx(final[key], rel=1e-6, abs=1e-9), (
+                model, key)
+    assert json.loads((out / rescore.JSON_NAME).read_text())["models"] == record["models"]
+    # the equal-steps comparison reads the rescored file as a run of its own
+    curves = equal.gather([out / rescore.JSON_NAME], [], [], 0.001)
+    assert curves["infogan"]["2"][0]["recon_mse"] == record["models"]["infogan"]["seeds"]["2"][
+        "final"]["recon_mse"]
+
+
+@pytest.mark.skipif(not REFERENCE.is_file(), reason=f"reference script not found: {REFERENCE}")
+def test_a_reference_checkpoint_scores_as_the_script_printed(tmp_path, one_thread):
+    checkpoint = tmp_path / "ref.pt"
+    done = subprocess.run(
+        [sys.executable, str(REFERENCE), "--steps", "3", "--eval-every", "100", "--seed", "1",
+         "--threads", "1", "--metric-scale", "0.0005", "--checkpoint", str(checkpoint)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = json.loads(done.stdout.strip().splitlines()[-1])
+    record = rescore.main(["--out", str(tmp_path / "out"), "--scale", "0.0005", "--threads",
+                           "1", "--reference-checkpoint", f"1={checkpoint}",
+                           "--reference", str(REFERENCE)])
+    point = record["models"][rescore.REFERENCE]["seeds"]["1"]["final"]
+    assert point["step"] == printed["step"] == 3
+    assert round(point["factor_vae"], 4) == printed["factor_vae"]
+    assert round(point["mig"], 4) == printed["mig"]
+    assert 0.0 < point["recon_mse"] < 1.0
+
+
+def test_bad_inputs_are_named(tmp_path):
+    run = tmp_path / "dsprites_gpu.json"
+    run.write_text(json.dumps({"models": {}}))
+    with pytest.raises(SystemExit, match="no kept models"):
+        rescore.main(["--out", str(tmp_path / "o"), "--gpu-json", str(run)])
+    with pytest.raises(SystemExit, match="SEED=PATH"):
+        rescore.main(["--out", str(tmp_path / "o"), "--reference-checkpoint", "ref.pt"])
+    with pytest.raises(SystemExit, match="not found"):
+        rescore.main(["--out", str(tmp_path / "o"), "--reference-checkpoint", "0=missing.pt"])
+    with pytest.raises(SystemExit):
+        rescore.main(["--out", str(tmp_path / "o")])
