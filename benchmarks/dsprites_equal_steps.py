@@ -36,8 +36,8 @@ from dsprites_gpu import chart, write_json  # noqa: E402  (benchmarks/, the scri
 
 METRICS = ("factor_vae", "mig")
 #: what a point may hold besides the metrics (runs from before reconstruction was scored lack
-#: ``recon_mse``; the reference script's lines hold neither)
-EXTRAS = ("sprite_fraction", "recon_mse")
+#: the reconstruction scores; the reference script's lines hold neither)
+EXTRAS = ("sprite_fraction", "recon_mse", "recon_iou")
 REFERENCE = "reference script"
 JSON_NAME = "dsprites_equal_steps.json"
 CHART_NAME = "equal_steps_metrics_vs_steps.png"
@@ -115,7 +115,7 @@ def compare(curves: Curves, paired_with: list[str]) -> dict[str, Any]:
                     row.setdefault("paired", {})[name] = {
                         "seeds": paired,
                         **{metric: [by_seed[s][step][metric] - other[s][step][metric]
-                                    for s in paired] for metric in (*METRICS, "recon_mse")
+                                    for s in paired] for metric in (*METRICS, "recon_mse", "recon_iou")
                            if all(metric in by_seed[s][step] and metric in other[s][step]
                                   for s in paired)}}
             rows[str(step)] = row
@@ -129,13 +129,13 @@ def print_table(comparison: dict[str, Any]) -> None:
 
     table = Table(title="dSprites at equal steps (mean ± std over seeds)")
     for column in ("model", "step", "seeds", "FactorVAE", "MIG", "sprites", "recon MSE",
-                   "paired FactorVAE"):
+                   "recon IoU", "paired FactorVAE"):
         table.add_column(column, justify="right")
     for model, rows in comparison.items():
         for step, row in rows.items():
             cells = [f"{row[m]['mean']:.{d}f} ± {row[m]['std']:.{d}f}" if m in row else "-"
                      for m, d in (("factor_vae", 3), ("mig", 3), ("sprite_fraction", 3),
-                                  ("recon_mse", 4))]
+                                  ("recon_mse", 4), ("recon_iou", 3))]
             diff = "; ".join(" ".join(f"{d:+.3f}" for d in p["factor_vae"]) + f" vs {name}"
                              for name, p in row.get("paired", {}).items())
             table.add_row(model, step, ",".join(row["seeds"]), *cells, diff)

@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 progress.console.print(
                     f"{model} seed {seed} step {runner.steps} (scale {args.scale:g}): FactorVAE "
                     f"{point['factor_vae']:.3f} MIG {point['mig']:.3f} recon MSE "
-                    f"{point['recon_mse']:.4f} ({time.perf_counter() - started:.0f} s)")
+                    f"{point['recon_mse']:.4f} IoU {point['recon_iou']:.3f} "
+                    f"({time.perf_counter() - started:.0f} s)")
                 progress.advance(task)
     print_table(record)
     print(f"wrote {args.out / JSON_NAME}", flush=True)
@@ -132,14 +133,15 @@ def print_table(record: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"dSprites, kept models at metric scale {record['scale']:g}")
-    for column in ("model", "seed", "step", "FactorVAE", "MIG", "sprites", "recon MSE"):
+    for column in ("model", "seed", "step", "FactorVAE", "MIG", "sprites", "recon MSE",
+                   "recon IoU"):
         table.add_column(column, justify="right")
     for model, entry in record["models"].items():
         for seed, run in entry["seeds"].items():
             p = run["final"]
             table.add_row(model, seed, str(run["steps"]), f"{p['factor_vae']:.3f}",
                           f"{p['mig']:.3f}", f"{p['sprite_fraction']:.3f}",
-                          f"{p['recon_mse']:.4f}")
+                          f"{p['recon_mse']:.4f}", f"{p['recon_iou']:.3f}")
     Console(width=max(Console().width, 100)).print(table)
 
 

@@ -33,12 +33,12 @@ def _point(step: int, fv: float, mig: float, scale: float = 0.2, **extra: float)
 def _inputs(tmp_path: Path) -> tuple[Path, list[Path], Path]:
     gpu = tmp_path / "dsprites_gpu.json"
     gpu.write_text(json.dumps({"models": {"beta_vae": {"seeds": {
-        "0": {"curve": [_point(2000, 0.50, 0.02, recon_mse=0.03),
+        "0": {"curve": [_point(2000, 0.50, 0.02, recon_mse=0.03, recon_iou=0.4),
                         _point(4000, 0.60, 0.04, scale=1.0)]},
-        "1": {"curve": [_point(2000, 0.70, 0.06, recon_mse=0.05)]}}},
+        "1": {"curve": [_point(2000, 0.70, 0.06, recon_mse=0.05, recon_iou=0.4)]}}},
         "factor_vae": {"seeds": {
-            "0": {"curve": [_point(2000, 0.55, 0.03, recon_mse=0.02)]},
-            "1": {"curve": [_point(2000, 0.65, 0.05, recon_mse=0.07)]}}}}}))
+            "0": {"curve": [_point(2000, 0.55, 0.03, recon_mse=0.02, recon_iou=0.5)]},
+            "1": {"curve": [_point(2000, 0.65, 0.05, recon_mse=0.07, recon_iou=0.6)]}}}}}))
     arms = []
     # the ablation's seed 1 is a run from before reconstruction was scored
     for seed, fv, recon in ((0, 0.40, {"recon_mse": 0.06}), (1, 0.80, {})):
@@ -71,8 +71,9 @@ def test_models_are_compared_at_equal_steps_and_paired_by_seed(tmp_path):
     # one seed of the ablation has no reconstruction: no mean of it, no pairing on it
     assert "recon_mse" not in comparison["infogan"]["2000"]
     assert "recon_mse" not in row["paired"]["infogan"]
-    assert comparison["factor_vae"]["2000"]["paired"]["beta_vae"]["recon_mse"] == pytest.approx(
-        [-0.01, 0.02])
+    paired = comparison["factor_vae"]["2000"]["paired"]["beta_vae"]
+    assert paired["recon_mse"] == pytest.approx([-0.01, 0.02])
+    assert paired["recon_iou"] == pytest.approx([0.1, 0.2])
     assert comparison["infogan"]["2000"]["paired"]["beta_vae"]["factor_vae"] == pytest.approx(
         [-0.10, 0.10])
     ref = comparison[equal.REFERENCE]["2000"]
@@ -107,6 +108,6 @@ def test_the_bisection_preset_is_the_comparison_run(tmp_path, one_thread):
     ours, theirs = arm["curve"][-1], run["final"]
     assert ours["step"] == theirs["step"] == 2
     for key in ("factor_vae", "mig", "sprite_fraction", "any_pixel_fraction", "recon_mse",
-                "recon_bce", "losses"):
+                "recon_bce", "recon_iou", "losses"):
         assert ours[key] == theirs[key], key
     assert ours["losses"]["mutual_information_loss"] > 0

@@ -203,6 +203,7 @@ def test_the_ablation_and_the_vaes_run_without_the_reference(tmp_path):
         assert again["mse"] == pytest.approx(final["recon_mse"], rel=1e-6), name
         assert again["bce"] == pytest.approx(final["recon_bce"], rel=1e-6), name
         assert 0.0 < final["recon_mse"] < 1.0 and final["recon_bce"] > 0.0
+        assert 0.0 <= final["recon_iou"] <= 1.0 and 0.0 <= final["recon_blank_fraction"] <= 1.0
     summary = record["summary"]["infogan"]
     assert summary["recon_mse_mean"] == record["models"]["infogan"]["seeds"]["1"]["final"][
         "recon_mse"]

@@ -21,7 +21,7 @@ import dsprites_rescore as rescore  # noqa: E402
 REFERENCE = Path(os.environ.get("INFOGAN_DSPRITES_REFERENCE",
                                 REPO.parent / "shared" / "reference" / "infogan_dsprites.py"))
 SCORES = ("factor_vae", "mig", "factor_vae_active_dims", "sprite_fraction", "recon_mse",
-          "recon_bce")
+          "recon_bce", "recon_iou", "recon_blank_fraction")
 
 
 @pytest.fixture

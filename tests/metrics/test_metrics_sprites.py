@@ -7,6 +7,7 @@ import torch
 from infovaegan_plugin.data.dsprites import load_dsprites
 from infovaegan_plugin.metrics.sprites import (
     area_range,
+    reconstruction_overlap,
     shapes_per_category,
     sprite_statistics,
     traversal_effects,
@@ -118,3 +119,21 @@ def test_traversal_effects_name_what_each_row_moves():
     assert effects[0]["col_range_px"] == pytest.approx(28 * 32 / 31, abs=1.0)
     with pytest.raises(ValueError, match="2 rows x 5 images"):
         traversal_effects(images, 5, ["a", "b"])
+
+
+def test_reconstruction_overlap_reads_place_and_blanks(real):
+    x = real[:20]
+    same = reconstruction_overlap(x, x)
+    assert np.array_equal(same["iou"], np.ones(20)) and np.allclose(same["centroid_error_px"], 0)
+    # every sprite moved 3 px right (none touches the right edge by 3 px in these 20): the
+    # centroid error is 3 px and the overlap drops below 1
+    shifted = np.roll(x, 3, axis=3)
+    moved = reconstruction_overlap(x, shifted)
+    assert np.allclose(moved["centroid_error_px"], 3.0, atol=1e-6)
+    assert (moved["iou"] < 1.0).all() and (moved["iou"] > 0.0).any()
+    blank = reconstruction_overlap(x, np.zeros_like(x))
+    assert np.array_equal(blank["iou"], np.zeros(20)) and np.isnan(blank["centroid_error_px"]).all()
+    with pytest.raises(ValueError, match="shapes differ"):
+        reconstruction_overlap(x, x[:, :, :32])
+    with pytest.raises(ValueError, match="no lit pixel"):
+        reconstruction_overlap(np.zeros_like(x), x)
