@@ -76,6 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="disentanglement_lib's sample sizes times this")
     ap.add_argument("--reference", default=str(REPO.parent / "shared" / "reference"
                                                / "infogan_dsprites.py"))
+    ap.add_argument("--seeds", type=int, nargs="*", default=None,
+                    help="score only these seeds (e.g. one process per core)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args(argv)
     if not (args.gpu_json or args.reference_checkpoint):
@@ -93,6 +95,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     jobs = [job for path in args.gpu_json for job in kept_models(path)]
     jobs += reference_checkpoints(args.reference_checkpoint)
+    if args.seeds is not None:
+        jobs = [job for job in jobs if job[1] in args.seeds]
+    if not jobs:
+        raise SystemExit("error: no kept model of the seeds asked for")
     ref = load_reference(Path(args.reference)) if args.reference_checkpoint else None
     areas, real = real_area_range(), real_sprites()
     record: dict[str, Any] = {

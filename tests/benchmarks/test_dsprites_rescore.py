@@ -50,6 +50,9 @@ def test_kept_models_rescored_at_the_runs_scale_give_its_numbers(tmp_path, one_t
             assert again["final"][key] == pytest.approx(final[key], rel=1e-6, abs=1e-9), (
                 model, key)
     assert json.loads((out / rescore.JSON_NAME).read_text())["models"] == record["models"]
+    with pytest.raises(SystemExit, match="no kept model of the seeds"):
+        rescore.main(["--out", str(out), "--seeds", "0", "--gpu-json",
+                      str(tmp_path / "run" / "dsprites_gpu.json")])
     # the equal-steps comparison reads the rescored file as a run of its own
     curves = equal.gather([out / rescore.JSON_NAME], [], [], 0.001)
     assert curves["infogan"]["2"][0]["recon_mse"] == record["models"]["infogan"]["seeds"]["2"][
