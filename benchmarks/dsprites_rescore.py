@@ -36,10 +36,10 @@ from dsprites_gpu import (  # noqa: E402  (benchmarks/, the script's own folder)
     real_sprites,
     write_json,
 )
+from dsprites_equal_steps import REFERENCE  # noqa: E402  (the name of the script's runs)
 from dsprites_gpu_runners import CachedGroundTruth, load_reference, load_saved  # noqa: E402
 
 JSON_NAME = "dsprites_rescore.json"
-REFERENCE = "reference script"  # the name dsprites_equal_steps.py gives the script's runs
 
 
 def kept_models(gpu_json: Path) -> list[tuple[str, int, Path, int]]:
@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                     ref=ref, seed=seed)
                 started = time.perf_counter()
                 point = evaluate(runner, data, seed, args.scale, areas, real)
-                point.pop("losses"), point.pop("train_s")
+                for unmeasured in ("losses", "train_s"):  # nothing trained here
+                    point.pop(unmeasured)
                 point["source"] = str(path)
                 entry = {"steps": runner.steps, "curve": [point], "final": point}
                 record["models"].setdefault(model, {"seeds": {}})["seeds"][str(seed)] = entry
