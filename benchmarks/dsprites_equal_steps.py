@@ -59,6 +59,14 @@ def _keep(points: list[dict[str, Any]], scale: float) -> list[dict[str, Any]]:
             for p in points if abs(p.get("metric_scale", scale) - scale) < 1e-9]
 
 
+def seed_and_path(spec: str, option: str) -> tuple[str, str]:
+    """``SEED=PATH`` of ``option`` split, or an error that names the option."""
+    seed, _, path = spec.partition("=")
+    if not seed.isdigit() or not path:
+        raise SystemExit(f"error: {option} takes SEED=PATH, got {spec!r}")
+    return seed, path
+
+
 def gather(gpu_jsons: list[Path], bisect_arms: list[Path], reference: list[str],
            scale: float) -> Curves:
     """model -> seed -> the points at ``scale`` (step, FactorVAE, MIG, sprites)."""
@@ -73,9 +81,7 @@ def gather(gpu_jsons: list[Path], bisect_arms: list[Path], reference: list[str],
         name = arm["variant"] if arm["arm"] == "preset" else f"{arm['variant']}:{arm['arm']}"
         _add(curves, name, str(arm["seed"]), _keep(arm["curve"], scale), str(path))
     for spec in reference:
-        seed, _, path = spec.partition("=")
-        if not seed.isdigit() or not path:
-            raise SystemExit(f"error: --reference-jsonl takes SEED=PATH, got {spec!r}")
+        seed, path = seed_and_path(spec, "--reference-jsonl")
         points = []
         for line in Path(path).read_text().splitlines():
             entry = json.loads(line) if line.startswith("{") else {}

@@ -36,7 +36,7 @@ from dsprites_gpu import (  # noqa: E402  (benchmarks/, the script's own folder)
     real_sprites,
     write_json,
 )
-from dsprites_equal_steps import REFERENCE  # noqa: E402  (the name of the script's runs)
+from dsprites_equal_steps import REFERENCE, seed_and_path  # noqa: E402
 from dsprites_gpu_runners import CachedGroundTruth, load_reference, load_saved  # noqa: E402
 
 JSON_NAME = "dsprites_rescore.json"
@@ -56,9 +56,7 @@ def kept_models(gpu_json: Path) -> list[tuple[str, int, Path, int]]:
 def reference_checkpoints(specs: list[str]) -> list[tuple[str, int, Path, int]]:
     out = []
     for spec in specs:
-        seed, _, path = spec.partition("=")
-        if not seed.isdigit() or not path:
-            raise SystemExit(f"error: --reference-checkpoint takes SEED=PATH, got {spec!r}")
+        seed, path = seed_and_path(spec, "--reference-checkpoint")
         if not Path(path).is_file():
             raise SystemExit(f"error: reference checkpoint not found: {path}")
         out.append((REFERENCE, int(seed), Path(path), 0))  # the step is the file's
