@@ -201,11 +201,12 @@ class ReferenceRunner:
         return self.G(torch.cat([q, noise], dim=1))
 
     def save(self, folder: Path) -> Path:
-        """G's and D's (with Q) weights and the step, loadable with ``weights_only=True``."""
+        """G's and D's (with Q) weights and the step under the reference script's own
+        checkpoint keys, so :func:`load_saved` reads both alike (``weights_only=True``)."""
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "reference.pt"
-        torch.save({"generator": self.G.state_dict(), "discriminator": self.D.state_dict(),
-                    "step": self.steps, "seed": self.seed}, path)
+        torch.save({"G": self.G.state_dict(), "D": self.D.state_dict(), "step": self.steps,
+                    "seed": self.seed}, path)
         return path
 
     @torch.no_grad()
@@ -548,8 +549,8 @@ def load_saved(name: str, path: Path, steps: int, device: str = "cpu",
             raise SystemExit("error: scoring a reference needs the reference script")
         state = torch.load(path, map_location="cpu", weights_only=True)
         runner = ReferenceRunner(ref, seed, device)
-        runner.G.load_state_dict(state.get("generator", state.get("G")))
-        runner.D.load_state_dict(state.get("discriminator", state.get("D")))
+        runner.G.load_state_dict(state["G"])
+        runner.D.load_state_dict(state["D"])
         runner.steps = int(state["step"])
         return runner
     if (path / "model_config.json").is_file():  # InfoVAEGAN or its ablation
