@@ -15,8 +15,10 @@ Every arm trains with the trainer ``infovaegan train`` builds (``dsprites_gpu_ru
 InfoVAEGANRunner``: its data loader, its ``training_step``) and is scored every
 ``--eval-every`` steps by the same code as ``benchmarks/dsprites_gpu.py`` (FactorVAE metric and
 MIG at disentanglement_lib's sizes times ``--eval-scale``, the sprites its prior draws). Arms run
-one after another; each writes ``arm_<name>_s<seed>.json`` at every evaluation and a finished
-one is not run again, so a stopped run continues with the same command. ``--reference-jsonl``
+one after another; each writes ``arm_<name>_s<seed>.json`` and its training state
+(``state/arm_<name>_s<seed>.pt``) at every evaluation, and on SIGTERM/SIGINT within ~25 steps;
+a finished arm is not run again and a stopped one continues where it stopped, bit for bit, so
+a stopped run continues with the same command (a finished arm, too, with a larger ``--steps``). ``--reference-jsonl``
 adds the reference script's own points (its JSON lines) to the table and the chart;
 ``--report`` trains nothing and reports every arm JSON in ``--out``.
 
@@ -48,6 +50,7 @@ from dsprites_gpu import (  # noqa: E402  (benchmarks/, the script's own folder)
 )
 from dsprites_gpu_runners import InfoVAEGANRunner, prepared_run, variant_run  # noqa: E402
 from machine import cpu_model  # noqa: E402
+from run_state import StopRequest, load_state, save_state, train_to  # noqa: E402
 
 METRICS = ("factor_vae", "mig")
 SUMMARY_NAME = "dsprites_bisect.json"
@@ -157,8 +160,10 @@ def train_arm(arm: Arm, seed: int, args: argparse.Namespace, path: Path,
               areas: tuple[float, float], data: CachedGroundTruth,
               real: Any = None) -> dict[str, Any]:
     """Train one arm for ``--steps``, scoring it every ``--eval-every``; the record is
-    rewritten at every point."""
+    rewritten at every point, the training state saved with it (``state/``), and an arm with
+    a saved state continues from it."""
     model_switches, trainer_switches = arm.overrides()
+    state_file = path.parent / "state" / f"{path.stem}.pt"
     with tempfile.TemporaryDirectory(prefix="dsprites_bisect_") as scratch:
         runner = arm_runner(arm, seed, args.variant, args.limit, scratch)
         record: dict[str, Any] = {
@@ -167,17 +172,37 @@ def train_arm(arm: Arm, seed: int, args: argparse.Namespace, path: Path,
             "trainer_overrides": trainer_switches, "steps_planned": args.steps,
             "train_images": runner.images_per_epoch, "curve": [], "complete": False,
         }
-        while runner.steps < args.steps:
-            runner.train(min(args.eval_every, args.steps - runner.steps))
-            point = evaluate(runner, data, seed, args.eval_scale, areas, real)
-            point["ms_per_step"] = round(1e3 * runner.train_s / runner.steps, 1)
-            record["curve"].append(point)
-            record["complete"] = runner.steps >= args.steps
+        if state_file.is_file():
+            saved = load_state(state_file)
+            if (saved["record"]["switched"], saved["record"]["variant"]) != (
+                    record["switched"], record["variant"]):
+                raise SystemExit(f"error: {state_file} is the state of another arm or variant "
+                                 "than its name says; delete it to train the arm again")
+            runner.load_training_state(saved["training"])
+            record = {**saved["record"], "steps_planned": args.steps}
+            print(f"{arm.name} seed {seed}: continues from step {runner.steps}", flush=True)
+
+        def keep() -> None:
+            save_state({"training": runner.training_state(), "record": record}, state_file)
             write_json(path, record)
-            print(f"{arm.name} seed {seed} step {runner.steps}: FactorVAE "
-                  f"{point['factor_vae']:.3f} MIG {point['mig']:.3f} sprites "
-                  f"{point['sprite_fraction']:.3f} ({point['ms_per_step']:.0f} ms/step, eval "
-                  f"{point['eval_s']:.0f} s)", flush=True)
+
+        with StopRequest() as stop:
+            while runner.steps < args.steps:
+                target = min(args.steps, (runner.steps // args.eval_every + 1) * args.eval_every)
+                if not train_to(runner, target, stop):
+                    keep()
+                    raise SystemExit(f"stopped by {stop.signal} at step {runner.steps} of "
+                                     f"{arm.name} seed {seed} (saved in {state_file}); the "
+                                     "same command continues it")
+                point = evaluate(runner, data, seed, args.eval_scale, areas, real)
+                point["ms_per_step"] = round(1e3 * runner.train_s / runner.steps, 1)
+                record["curve"].append(point)
+                record["complete"] = runner.steps >= args.steps
+                keep()
+                print(f"{arm.name} seed {seed} step {runner.steps}: FactorVAE "
+                      f"{point['factor_vae']:.3f} MIG {point['mig']:.3f} sprites "
+                      f"{point['sprite_fraction']:.3f} ({point['ms_per_step']:.0f} ms/step, "
+                      f"eval {point['eval_s']:.0f} s)", flush=True)
     return record
 
 

@@ -42,10 +42,17 @@ rounds ran slower than planned. Writes ``OUT/dsprites_gpu.json`` (rewritten afte
 every evaluation, so a run stopped from outside keeps its points), ``metrics_vs_steps.png``
 and one traversal grid per model of the first seed; prints a table.
 
+A run stops and continues: each model of each seed keeps its whole training state and its
+points in ``OUT/state/MODEL_sSEED.pt``, written after each of its evaluations; on SIGTERM or
+SIGINT every model finishes the step it is in (within ~25 steps), the states are written and the
+run stops. The same command with ``--resume`` continues it bit for bit (a finished run, too,
+with a larger ``--steps``). A new run into a folder that holds states is refused.
+
     bash benchmarks/dsprites_gpu.sh                      # the wrapper: environment, then this
     python benchmarks/dsprites_gpu.py --out runs/gpu --steps 20000 --eval-every 5000
     python benchmarks/dsprites_gpu.py --out runs/cmp --models infovaegan infogan beta_vae \
         factor_vae --steps 4000 --eval-every 2000 --metric-scale 0.2 --device cpu --threads 1
+    python benchmarks/dsprites_gpu.py --out runs/cmp ... --steps 20000 --resume   # on to 20,000
 """
 
 from __future__ import annotations
@@ -78,6 +85,7 @@ from dsprites_gpu_runners import (  # noqa: E402
     load_reference,
     prepared_run,
 )
+from run_state import StopRequest, load_state, save_state, train_to  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 #: the models compared unless ``--models`` says otherwise
@@ -96,6 +104,11 @@ RECONSTRUCTION_SEED = 7_000_000
 RECONSTRUCTION = ("recon_mse", "recon_bce", "recon_iou")
 JSON_NAME = "dsprites_gpu.json"
 CHART_NAME = "metrics_vs_steps.png"
+#: the folder of OUT with every run's training state and points (``--resume``)
+STATE_DIR = "state"
+#: settings a resumed run must share with the run it continues (``steps`` may grow)
+RESUME_SAME = ("models", "seeds", "metric_scale", "eval_scale", "infovaegan_train_images",
+               "batch_size", "limit")
 
 
 # ----- evaluation ---------------------------------------------------------------------------
@@ -396,6 +409,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "its ablation as the package saves them, for `infovaegan evaluate`)")
     ap.add_argument("--probe-steps", type=int, default=None,
                     help="timed steps per model of the budget probe (default 30 CUDA, 3 CPU)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the stopped (or finished) run in --out from its saved "
+                    "states, to --steps")
     args = ap.parse_args(argv)
     if args.steps is not None and args.steps < 1:
         ap.error("--steps must be >= 1")
@@ -407,7 +423,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--models must be distinct")
     if args.steps is None and not args.budget_s > 0:
         ap.error("give --steps or a --budget-s > 0")
+    if args.resume and args.steps is None:
+        ap.error("--resume needs --steps (a budget is planned for a fresh run only)")
     return args
+
+
+# ----- stopping and continuing --------------------------------------------------------------
+
+
+def state_path(out: Path, model: str, seed: int) -> Path:
+    return out / STATE_DIR / f"{model}_s{seed}.pt"
+
+
+def save_run(out: Path, model: str, seed: int, runner: Any, entry: dict[str, Any]) -> None:
+    """One run's training state with its points so far, in one file: what it trained and
+    what was scored cannot disagree after a crash."""
+    save_state({"training": runner.training_state(), "result": entry},
+               state_path(out, model, seed))
+
+
+def check_resumable(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A resumed run continues the same comparison: :data:`RESUME_SAME` unchanged."""
+    changed = [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in RESUME_SAME
+               if old.get(k) != new.get(k)]
+    if changed:
+        raise SystemExit("error: --resume continues the run with its own settings; changed: "
+                         + "; ".join(changed))
+
+
+def eval_targets(start: int, steps: int, every: int) -> list[int]:
+    """The steps the rounds train to after ``start``: multiples of ``every``, then ``steps``."""
+    targets = list(range((start // every + 1) * every, steps, every))
+    return [t for t in targets if t > start] + ([steps] if steps > start else [])
 
 
 def resolve_device(name: str) -> torch.device:
@@ -534,6 +581,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     ref = load_reference(Path(args.reference)) if "reference" in args.models else None
     out = Path(args.out)
+    states = sorted((out / STATE_DIR).glob("*.pt"))
+    if states and not args.resume:
+        raise SystemExit(f"error: {out} holds the training state of a run ({out / STATE_DIR}, "
+                         f"{len(states)} files): continue it with --resume, or choose another "
+                         "--out")
+    if args.resume and not (out / JSON_NAME).is_file():
+        raise SystemExit(f"error: --resume: no run to continue in {out} (no {JSON_NAME})")
     out.mkdir(parents=True, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix="dsprites_gpu_")
     record: dict[str, Any] = {
@@ -557,14 +611,18 @@ def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, wo
          out: Path, scratch: str, record: dict[str, Any], started: float,
          deadline: float | None) -> dict[str, Any]:
     cuda = device.type == "cuda"
+    old = json.loads((out / JSON_NAME).read_text()) if args.resume else None
     data = {seed: CachedGroundTruth(pool, workers) for seed in args.seeds}
     areas, real = real_area_range(), real_sprites()
     amp = {"on": True, "off": False, "auto": False}[args.amp]
     runs = {seed: prepared_run(seed, args.limit, amp, scratch) for seed in args.seeds}
-    record["probe"] = None
+    record["probe"] = old["probe"] if old else None
     steps = args.steps
-    if steps is None or (args.amp == "auto" and cuda
-                         and any(m in TRAINER_MODELS for m in args.models)):
+    if old is not None:  # the precision the run was trained in, not a new probe's choice
+        amp = next((bool(old["models"][m]["amp"]) for m in args.models if m in TRAINER_MODELS),
+                   amp)
+    elif steps is None or (args.amp == "auto" and cuda
+                           and any(m in TRAINER_MODELS for m in args.models)):
         record["probe"] = probe(ref, runs, args, device, pool, workers, areas)
         amp = record["probe"]["amp_chosen"]
         print(f"probe: {json.dumps(record['probe'])}", flush=True)
@@ -591,7 +649,7 @@ def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, wo
         "mode": "steps" if args.steps is not None else "budget", "budget_s": args.budget_s,
         "models": list(models), "seeds": args.seeds, "steps": steps,
         "eval_every": args.eval_every, "metric_scale": args.metric_scale,
-        "eval_scale": args.eval_scale,
+        "eval_scale": args.eval_scale, "limit": args.limit,
         "infovaegan_train_images": trained.images_per_epoch if trained else None,
         "infovaegan_steps_per_epoch": len(trained.trainer.train_loader) if trained else None,
         "batch_size": 64, "sprite_samples": SPRITE_SAMPLES,
@@ -601,52 +659,87 @@ def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, wo
         for seed in args.seeds:
             results[model][str(seed)] = {"steps": 0, "train_s": 0.0, "eval_s": 0.0,
                                          "ms_per_step": 0.0, "curve": [], "final": None}
+    wall_before = 0.0
+    if old is not None:
+        check_resumable(old["settings"], record["settings"])
+        for model in models:
+            for seed in args.seeds:
+                saved = load_state(state_path(out, model, seed))
+                runners[model][seed].load_training_state(saved["training"])
+                results[model][str(seed)] = saved["result"]
+        at = {m: {str(s): runners[m][s].steps for s in args.seeds} for m in models}
+        if max(v for per in at.values() for v in per.values()) > steps:
+            raise SystemExit(f"error: --steps {steps} is below where the run stands ({at})")
+        record["resumed"] = [*old.get("resumed", []), {"at_steps": at, "time": time.time()}]
+        wall_before = float(old.get("wall_s_total", old.get("wall_s", 0.0)))
+        print(f"resumed from {out / STATE_DIR}: {json.dumps(at)}", flush=True)
     record["models"] = {m: {"amp": runners[m][args.seeds[0]].amp,
                             "amp_dtype": getattr(runners[m][args.seeds[0]], "amp_dtype", None),
                             "seeds": results[m]} for m in models}
 
+    def write_record() -> None:
+        record["wall_s"] = round(time.time() - started, 1)
+        record["wall_s_total"] = round(wall_before + record["wall_s"], 1)
+        write_json(out / JSON_NAME, record)
+
     def score(seed: int, scale: float, final: bool) -> None:
         for model in models:
             runner = runners[model][seed]
-            point = evaluate(runner, data[seed], seed, scale, areas, real)
             entry = results[model][str(seed)]
+            done_before = entry["final"] if final else (entry["curve"] or [None])[-1]
+            if done_before is not None and done_before["step"] == runner.steps:
+                continue  # scored before the run stopped
+            point = evaluate(runner, data[seed], seed, scale, areas, real)
             entry.update(steps=runner.steps, train_s=round(runner.train_s, 2),
                          ms_per_step=round(1e3 * runner.train_s / max(runner.steps, 1), 3))
             entry["eval_s"] = round(entry["eval_s"] + point["eval_s"], 2)
             entry["curve"].append(point)
             if final:
                 entry["final"] = point
+            save_run(out, model, seed, runner, entry)
             print(f"{model} seed {seed} step {runner.steps} (scale {scale:g}): FactorVAE "
                   f"{point['factor_vae']:.3f} MIG {point['mig']:.3f} sprites "
                   f"{point['sprite_fraction']:.3f} ({point['eval_s']:.1f} s)", flush=True)
-        record["wall_s"] = round(time.time() - started, 1)
-        write_json(out / JSON_NAME, record)
+        write_record()
 
-    done, last_round_s = 0, None
-    final_estimate = record.get("plan", {}).get("final_s", 0.0)
-    while done < steps:
-        n = min(args.eval_every, steps - done)
-        if deadline is not None and done and last_round_s is not None:
-            needed = (last_round_s * n / args.eval_every + len(args.seeds) * final_estimate
-                      + FIXED_S)
-            if time.time() + needed > deadline:
-                print(f"stopping at step {done}: the next round would not leave time for the "
-                      "final evaluations", flush=True)
-                record["settings"]["stopped_early_at"] = done
-                break
-        round_started = time.time()
-        for seed in args.seeds:
-            for model in models:
-                runners[model][seed].train(n)
-        done += n
-        if done < steps:
+    def stop_here(stop: StopRequest) -> None:
+        for model in models:
             for seed in args.seeds:
-                score(seed, args.eval_scale, final=False)
-        last_round_s = time.time() - round_started
-    record["settings"]["steps"] = done
-    for seed in args.seeds:
-        score(seed, args.metric_scale, final=True)
-        data[seed].clear()
+                save_run(out, model, seed, runners[model][seed], results[model][str(seed)])
+        at = {m: {str(s): runners[m][s].steps for s in args.seeds} for m in models}
+        record["settings"]["stopped"] = {"signal": stop.signal, "at_steps": at}
+        write_record()
+        command = record["command"] + ("" if args.resume else " --resume")
+        raise SystemExit(f"stopped by {stop.signal} at {json.dumps(at)}: every run's state is "
+                         f"in {out / STATE_DIR}; continue with: {command}")
+
+    start = min(r.steps for per in runners.values() for r in per.values())
+    done, last_round_s = start, None
+    final_estimate = record.get("plan", {}).get("final_s", 0.0)
+    with StopRequest() as stop:
+        for target in eval_targets(start, steps, args.eval_every):
+            if deadline is not None and done > start and last_round_s is not None:
+                needed = (last_round_s * (target - done) / args.eval_every
+                          + len(args.seeds) * final_estimate + FIXED_S)
+                if time.time() + needed > deadline:
+                    print(f"stopping at step {done}: the next round would not leave time for "
+                          "the final evaluations", flush=True)
+                    record["settings"]["stopped_early_at"] = done
+                    break
+            round_started = time.time()
+            for seed in args.seeds:
+                for model in models:
+                    if not train_to(runners[model][seed], target, stop):
+                        stop_here(stop)
+            done = target
+            if done < steps:
+                for seed in args.seeds:
+                    score(seed, args.eval_scale, final=False)
+            last_round_s = time.time() - round_started
+        record["settings"]["steps"] = done
+        for seed in args.seeds:
+            score(seed, args.metric_scale, final=True)
+            data[seed].clear()
     record["traversals"] = {
         model: traversal_grid(runners[model][first], out / f"traversal_{model}.png", first)
         for model in models}
@@ -659,8 +752,7 @@ def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, wo
     record["render"] = {str(s): dict(d.stats) for s, d in data.items()}
     chart(out / CHART_NAME, results, (args.eval_scale, args.metric_scale))
     record["files"] = sorted({JSON_NAME, *(p.name for p in out.iterdir() if p.is_file())})
-    record["wall_s"] = round(time.time() - started, 1)
-    write_json(out / JSON_NAME, record)
+    write_record()
     print_table(record)
     print(f"wrote {out / JSON_NAME} ({record['wall_s']:.0f} s)", flush=True)
     return record

@@ -10,8 +10,10 @@
 - :class:`CachedGroundTruth`: ``DSpritesGroundTruth`` rendering each picture once.
 
 Each runner has ``train(n)``, ``steps``, ``train_s``, ``losses()``, an ``evaluating()`` context,
-``represent``/``reconstruct``/``samples``/``traversal`` for the metrics and ``save(folder)`` for
-its trained weights; :data:`RUNNERS` builds one by name.
+``represent``/``reconstruct``/``samples``/``traversal`` for the metrics, ``save(folder)`` for
+its trained weights and ``training_state()``/``load_training_state(state)`` for everything a
+stopped run needs to continue bit for bit (weights, optimizers, random streams, the place in
+its data); :data:`RUNNERS` builds one by name.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ from torch.profiler import record_function
 
 #: prior samples scored for sprites per evaluation (the reference script draws 1,000)
 SPRITE_SAMPLES = 1000
+
+
+def _cpu(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in weights.items()}
 
 
 # ----- rendering the metrics' sprites once --------------------------------------------------
@@ -124,6 +130,7 @@ class ReferenceRunner:
         self.oD = torch.optim.Adam(self.D.parameters(), 2e-3, betas=(0.5, 0.999))
         self._prefetch = ThreadPoolExecutor(1) if prefetch else None
         self._next = None
+        self._rng_before_next: dict[str, Any] | None = None  # the stream's state then
         self.steps, self.train_s = 0, 0.0
         self.last: dict[str, torch.Tensor] = {}
 
@@ -136,6 +143,7 @@ class ReferenceRunner:
         if self._next is None:
             self._next = self._prefetch.submit(self.ref.real_batch, self.batch, self.rng)
         real = self._next.result()
+        self._rng_before_next = self.rng.bit_generator.state  # no draw is in flight now
         self._next = self._prefetch.submit(self.ref.real_batch, self.batch, self.rng)
         return real
 
@@ -209,6 +217,35 @@ class ReferenceRunner:
                     "seed": self.seed}, path)
         return path
 
+    def training_state(self) -> dict[str, Any]:
+        """Everything the run continues from, under the reference script's own ``--checkpoint``
+        keys (``G``, ``D``, ``oG``, ``oD``, ``gen``, ``torch``, ``rng``, ``step``), so the
+        script continues a port's run and the port a script's. With prefetching, the data
+        stream's state from before the batch drawn ahead (that batch is drawn again)."""
+        if self._next is not None:
+            self._next.result()  # the draw in flight ends before the state is read
+        rng = self._rng_before_next if self._next is not None else self.rng.bit_generator.state
+        return {"G": _cpu(self.G.state_dict()), "D": _cpu(self.D.state_dict()),
+                "oG": self.oG.state_dict(), "oD": self.oD.state_dict(),
+                "gen": self.gen.get_state(), "torch": torch.get_rng_state(), "rng": rng,
+                "step": self.steps, "seed": self.seed, "train_s": self.train_s,
+                "losses": self.losses()}
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`training_state`'s (or the script's checkpoint's) state."""
+        if "seed" in state and int(state["seed"]) != self.seed:
+            raise ValueError(f"the state is of seed {state['seed']}, this run's seed is "
+                             f"{self.seed}")
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.oG.load_state_dict(state["oG"])
+        self.oD.load_state_dict(state["oD"])
+        self.gen.set_state(state["gen"])
+        self.rng.bit_generator.state = state["rng"]
+        self._next = self._rng_before_next = None
+        self.steps, self.train_s = int(state["step"]), float(state.get("train_s", 0.0))
+        self.last = dict(state.get("losses", {}))  # the last step's, scored with the point
+
     @torch.no_grad()
     def samples(self) -> np.ndarray:
         """1,000 samples drawn with the codes' generator, as the reference's ``evaluate``."""
@@ -278,6 +315,8 @@ class AdaptedRunner:
 
     model: torch.nn.Module
     device: torch.device
+    name: str
+    steps: int
 
     def _adapter(self) -> Any:
         raise NotImplementedError
@@ -296,7 +335,7 @@ class AdaptedRunner:
     def save(self, folder: Path) -> Path:
         """The weights (``model.pt``, loadable with ``weights_only=True``) and the step."""
         folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        state = _cpu(self.model.state_dict())
         torch.save({"model": self.name, "step": self.steps, "model_state_dict": state},
                    folder / "model.pt")
         return folder
@@ -326,7 +365,83 @@ def prepared_run(seed: int, limit: int | None, amp: bool, output_dir: str) -> An
                                      "amp": amp, "output_dir": output_dir}))
 
 
-class InfoVAEGANRunner(AdaptedRunner):
+class LoaderRunner(AdaptedRunner):
+    """A trainer's run stepped batch by batch through its shuffled data loader, in its own
+    random state (:class:`OwnRandomState`). Its training state holds the random state at the
+    start of the current epoch too: the loader draws the epoch's order from it, so a loaded
+    run deals the epoch again in the same order and skips the batches it already trained on."""
+
+    trainer: Any
+    random: OwnRandomState
+    epoch: int
+    step_in_epoch: int
+    train_s: float
+    _batches: Iterator[Any] | None
+    _epoch_rng: torch.Tensor | None = None
+
+    def _start_epoch(self) -> None:
+        self._epoch_rng = torch.get_rng_state()
+        self._batches, self.step_in_epoch = iter(self.trainer.train_loader), 0
+
+    def _next_batch(self) -> Any:
+        """The loader's next batch on the device; at an epoch's end ``model.update()`` and
+        the next epoch, as the trainers' ``train_step`` loops do."""
+        while True:
+            if self._batches is None:
+                self._start_epoch()
+            try:
+                inputs = next(self._batches)
+            except StopIteration:
+                self.model.update()
+                self.epoch, self._batches = self.epoch + 1, None
+                continue
+            self.step_in_epoch += 1
+            return self.trainer._set_inputs_to_device(inputs)
+
+    def _optimizers(self) -> dict[str, Any]:
+        """Every optimizer and scheduler the trainer steps, by attribute name."""
+        kinds = (torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler,
+                 torch.optim.lr_scheduler.ReduceLROnPlateau)
+        return {k: v for k, v in vars(self.trainer).items() if isinstance(v, kinds)}
+
+    def training_state(self) -> dict[str, Any]:
+        return {"runner": self.name, "step": self.steps, "train_s": self.train_s,
+                "losses": self.losses(), "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
+                "model": _cpu(self.model.state_dict()),
+                "optimizers": {k: o.state_dict() for k, o in self._optimizers().items()},
+                "rng": self.random.cpu_state, "cuda_rng": self.random.cuda_state,
+                "epoch_rng": self._epoch_rng if self._batches is not None else None}
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        if state.get("runner") != self.name:
+            raise ValueError(f"the state is of a {state.get('runner')!r} run, this run is "
+                             f"{self.name!r}")
+        optimizers = self._optimizers()
+        if set(state["optimizers"]) != set(optimizers):
+            raise ValueError(f"the state holds optimizers {sorted(state['optimizers'])}, this "
+                             f"run steps {sorted(optimizers)}")
+        self.model.load_state_dict(state["model"])
+        for name, saved in state["optimizers"].items():
+            optimizers[name].load_state_dict(saved)  # moves the moments to the params' device
+        self.steps, self.train_s = int(state["step"]), float(state["train_s"])
+        self.last = dict(state["losses"])  # the last step's, scored with the point
+        self.epoch, self._batches = int(state["epoch"]), None
+        self.random.cpu_state = state["rng"]
+        if self.random.cuda and state["cuda_rng"] is not None:
+            self.random.cuda_state = state["cuda_rng"]
+        if state["epoch_rng"] is not None:  # deal the epoch again, skip what was trained on
+            outer = torch.get_rng_state()
+            torch.set_rng_state(state["epoch_rng"])
+            try:
+                self._start_epoch()
+                for _ in range(int(state["step_in_epoch"])):
+                    next(self._batches)
+            finally:
+                torch.set_rng_state(outer)
+            self.step_in_epoch = int(state["step_in_epoch"])
+
+
+class InfoVAEGANRunner(LoaderRunner):
     """The trainer ``train_run`` builds for ``run`` on ``device``, seeded as its
     ``prepare_training`` seeds it, stepped as its ``train_step`` steps: ``training_step`` on
     each batch of its loader, the epoch counter and ``model.update()`` at each epoch's end.
@@ -364,27 +479,20 @@ class InfoVAEGANRunner(AdaptedRunner):
         self.last: dict[str, torch.Tensor] = {}
         self.images_per_epoch = len(run.train_data)
 
-    def _next_real(self) -> torch.Tensor:
-        trainer = self.trainer
-        while True:
-            if self._batches is None:
-                self.model.training_epoch = self.epoch
-                self._batches, self.step_in_epoch = iter(trainer.train_loader), 0
-            try:
-                inputs = next(self._batches)
-            except StopIteration:  # the end of train_step's epoch
-                self.model.update()
-                self.epoch, self._batches = self.epoch + 1, None
-                continue
-            self.step_in_epoch += 1
-            return trainer._set_inputs_to_device(inputs)["data"]
+    def _start_epoch(self) -> None:
+        self.model.training_epoch = self.epoch  # train_step's: instance noise's schedule
+        super()._start_epoch()
+
+    def _optimizers(self) -> dict[str, Any]:
+        """The trainer's optimizers by role (its ``optimizer`` attribute is one of them)."""
+        return dict(self.trainer.optimizers)
 
     def train(self, n: int) -> None:
         started = time.perf_counter()
         with self.random.active():
             self.model.train()
             for _ in range(n):
-                real = self._next_real()
+                real = self._next_batch()["data"]
                 self.last = self.trainer.training_step(real, self.epoch, self.step_in_epoch)
         _synchronize(self.device)
         self.train_s += time.perf_counter() - started
@@ -416,7 +524,7 @@ class InfoVAEGANRunner(AdaptedRunner):
 # ----- pythae's VAE baselines, as `infovaegan benchmark` trains them -------------------------
 
 
-class BaselineRunner(AdaptedRunner):
+class BaselineRunner(LoaderRunner):
     """``infovaegan benchmark``'s ``name`` baseline (``build_baseline`` on the run's preset
     config, ``baseline_trainer_config``'s optimizers) on the run's training images, stepped as
     pythae's ``train_step`` steps: per batch the model's forward (``epoch``, ``dataset_size``)
@@ -452,22 +560,12 @@ class BaselineRunner(AdaptedRunner):
         self.model = self.trainer.model
         self.device = torch.device(self.trainer.device)
         self.random = OwnRandomState(self.device)
-        self.epoch, self._batches = 1, None
+        self.epoch, self.step_in_epoch, self._batches = 1, 0, None
         self.steps, self.train_s = 0, 0.0
         self.last: dict[str, float] = {}
         self.images_per_epoch = len(run.train_data)
         self._reference = run.train_data.images[:1]
         self._built_from = run.model_config
-
-    def _next_real(self) -> Any:
-        while True:
-            if self._batches is None:
-                self._batches = iter(self.trainer.train_loader)
-            try:
-                return self.trainer._set_inputs_to_device(next(self._batches))
-            except StopIteration:  # the end of pythae's train_step: update, next epoch
-                self.model.update()
-                self.epoch, self._batches = self.epoch + 1, None
 
     def train(self, n: int) -> None:
         started = time.perf_counter()
@@ -475,7 +573,7 @@ class BaselineRunner(AdaptedRunner):
         with self.random.active():
             self.model.train()
             for _ in range(n):
-                inputs = self._next_real()
+                inputs = self._next_batch()
                 output = self.model(inputs, epoch=self.epoch, dataset_size=size, uses_ddp=False)
                 self.trainer._optimizers_step(output)
         _synchronize(self.device)

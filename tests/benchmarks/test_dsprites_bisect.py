@@ -86,3 +86,40 @@ def test_report_gathers_every_arm_in_the_folder(tmp_path):
     assert sorted(r["arm"] for r in report["arms"]) == ["hidden", "preset"]
     with pytest.raises(SystemExit, match="no arm"):
         bisect.main(["--out", str(tmp_path / "empty"), "--report"])
+
+
+def test_a_stopped_arm_continues_where_it_stopped(tmp_path, monkeypatch):
+    """SIGTERM mid-arm saves the arm's state; the same command ends with the points of the
+    arm that never stopped, and a larger ``--steps`` continues a finished arm."""
+    import signal
+
+    import dsprites_gpu_runners as runners
+    import run_state
+
+    def argv(out, steps=3):
+        return ["--out", str(out), "--arms", "preset", "--steps", str(steps),
+                "--eval-every", "2", "--eval-scale", "0.002", "--limit", "200"]
+
+    straight = bisect.main(argv(tmp_path / "straight"))["arms"][0]
+    monkeypatch.setattr(run_state, "CHUNK", 1)
+    train = runners.InfoVAEGANRunner.train
+
+    def stopped_at_1(runner, n):
+        train(runner, n)
+        if runner.steps == 1:
+            signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(runners.InfoVAEGANRunner, "train", stopped_at_1)
+    out = tmp_path / "stopped"
+    with pytest.raises(SystemExit, match="stopped by SIGTERM at step 1 of preset seed 0"):
+        bisect.main(argv(out))
+    assert json.loads((out / "arm_preset_s0.json").read_text())["curve"] == []
+    assert (out / "state" / "arm_preset_s0.pt").is_file()
+    monkeypatch.setattr(runners.InfoVAEGANRunner, "train", train)
+    resumed = bisect.main(argv(out))["arms"][0]
+    assert resumed["complete"] and [p["step"] for p in resumed["curve"]] == [2, 3]
+    for ours, theirs in zip(resumed["curve"], straight["curve"]):
+        for key in ("factor_vae", "mig", "sprite_fraction", "losses"):
+            assert ours[key] == theirs[key], (ours["step"], key)
+    longer = bisect.main(argv(out, steps=4))["arms"][0]
+    assert [p["step"] for p in longer["curve"]] == [2, 3, 4] and longer["complete"]

@@ -120,7 +120,10 @@ def test_the_cpu_run_writes_the_comparison(tmp_path):
     assert record["files"] == sorted(["dsprites_gpu.json", "dsprites_gpu.log",
                                       "metrics_vs_steps.png", "traversal_infovaegan.png",
                                       "traversal_reference.png"])
-    assert sorted(p.name for p in out.iterdir()) == record["files"]
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == record["files"]
+    # every run's training state, for --resume (tests/benchmarks/test_dsprites_run_state.py)
+    assert sorted(p.name for p in (out / "state").iterdir()) == ["infovaegan_s0.pt",
+                                                                 "reference_s0.pt"]
     chart = Image.open(out / "metrics_vs_steps.png")
     assert chart.size[0] == 2 * 760 and chart.size[1] >= 400  # FactorVAE beside MIG
     traversals = record["traversals"]
