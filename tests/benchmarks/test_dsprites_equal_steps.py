@@ -10,19 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import dsprites_equal_steps as equal  # noqa: E402
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def _point(step: int, fv: float, mig: float, scale: float = 0.2, **extra: float) -> dict:

@@ -21,31 +21,17 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import dsprites_gpu as bench  # noqa: E402
 import dsprites_gpu_runners as runners  # noqa: E402
 
-REFERENCE = Path(os.environ.get("INFOGAN_DSPRITES_REFERENCE",
-                                REPO.parent / "shared" / "reference" / "infogan_dsprites.py"))
-needs_reference = pytest.mark.skipif(not REFERENCE.is_file(),
-                                     reason=f"reference script not found: {REFERENCE}")
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the reference script's --threads 1
-    yield
-    torch.set_num_threads(before)
-
-
-@needs_reference
-def test_the_port_is_the_reference_script_on_the_cpu(tmp_path, one_thread):
+def test_the_port_is_the_reference_script_on_the_cpu(tmp_path, one_thread, reference_script):
     checkpoint = tmp_path / "ref.pt"
     # the script: 3 steps, then its evaluation (tiny metrics; 1,000 samples from its codes'
     # generator) and its checkpoint of everything; the port trains meanwhile
     script = subprocess.Popen(
-        [sys.executable, str(REFERENCE), "--steps", "3", "--eval-every", "100", "--seed", "0",
+        [sys.executable, str(reference_script), "--steps", "3", "--eval-every", "100",
+         "--seed", "0",
          "--threads", "1", "--metric-scale", "0.0005", "--checkpoint", str(checkpoint)],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"})
-    ref = runners.load_reference(REFERENCE)
+    ref = runners.load_reference(reference_script)
     port = runners.ReferenceRunner(ref, seed=0, device="cpu")
     untrained = {k: v.clone() for k, v in port.G.state_dict().items()}
     port.train(3)
@@ -78,12 +64,11 @@ def test_the_port_is_the_reference_script_on_the_cpu(tmp_path, one_thread):
     assert not all(torch.equal(untrained[k], v) for k, v in state["G"].items())
 
 
-@needs_reference
-def test_the_cpu_run_writes_the_comparison(tmp_path):
+def test_the_cpu_run_writes_the_comparison(tmp_path, reference_script):
     out = tmp_path / "out"
     env = {**os.environ, "OUT": str(out), "DEVICE": "cpu", "SEEDS": "0", "STEPS": "4",
            "EVAL_EVERY": "2", "METRIC_SCALE": "0.002", "EVAL_SCALE": "0.001", "LIMIT": "128",
-           "REFERENCE": str(REFERENCE), "PYTHON": sys.executable, "OMP_NUM_THREADS": "1",
+           "REFERENCE": str(reference_script), "PYTHON": sys.executable, "OMP_NUM_THREADS": "1",
            "EXTRA_ARGS": "--threads 1"}
     done = subprocess.run(["bash", str(REPO / "benchmarks" / "dsprites_gpu.sh")], env=env,
                           capture_output=True, text=True, timeout=600)
@@ -216,13 +201,13 @@ def test_the_ablation_and_the_vaes_run_without_the_reference(tmp_path):
     assert {f"traversal_{m}.png" for m in record["models"]} <= set(record["files"])
 
 
-@pytest.mark.parametrize("model", [pytest.param("reference", marks=needs_reference),
-                                   "infovaegan"])
-def test_scoring_reconstruction_does_not_steer_the_run(tmp_path, one_thread, model):
+@pytest.mark.parametrize("model", ["reference", "infovaegan"])
+def test_scoring_reconstruction_does_not_steer_the_run(tmp_path, one_thread, model, request):
     """The same run scored with and without real sprites to reconstruct trains on to the same
     weights: the reconstruction draws nothing from a run's streams, so points of runs from
     before it was scored stay comparable."""
-    ref = runners.load_reference(REFERENCE) if model == "reference" else None
+    ref = (runners.load_reference(request.getfixturevalue("reference_script"))
+           if model == "reference" else None)
     run = runners.prepared_run(0, 128, False, str(tmp_path / "scratch"))
     areas, real = bench.real_area_range(), bench.real_sprites(64)
     weights, errors = [], []

@@ -11,24 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import dsprites_equal_steps as equal  # noqa: E402
 import dsprites_rescore as rescore  # noqa: E402
 
-REFERENCE = Path(os.environ.get("INFOGAN_DSPRITES_REFERENCE",
-                                REPO.parent / "shared" / "reference" / "infogan_dsprites.py"))
 SCORES = ("factor_vae", "mig", "factor_vae_active_dims", "sprite_fraction", "recon_mse",
           "recon_bce", "recon_iou", "recon_blank_fraction")
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def test_kept_models_rescored_at_the_runs_scale_give_its_numbers(tmp_path, one_thread):
@@ -59,19 +49,19 @@ def test_kept_models_rescored_at_the_runs_scale_give_its_numbers(tmp_path, one_t
         "final"]["recon_mse"]
 
 
-@pytest.mark.skipif(not REFERENCE.is_file(), reason=f"reference script not found: {REFERENCE}")
-def test_a_reference_checkpoint_scores_as_the_script_printed(tmp_path, one_thread):
+def test_a_reference_checkpoint_scores_as_the_script_printed(tmp_path, one_thread,
+                                                             reference_script):
     checkpoint = tmp_path / "ref.pt"
     done = subprocess.run(
-        [sys.executable, str(REFERENCE), "--steps", "3", "--eval-every", "100", "--seed", "1",
-         "--threads", "1", "--metric-scale", "0.0005", "--checkpoint", str(checkpoint)],
+        [sys.executable, str(reference_script), "--steps", "3", "--eval-every", "100",
+         "--seed", "1", "--threads", "1", "--metric-scale", "0.0005", "--checkpoint", str(checkpoint)],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
         env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     printed = json.loads(done.stdout.strip().splitlines()[-1])
     record = rescore.main(["--out", str(tmp_path / "out"), "--scale", "0.0005", "--threads",
                            "1", "--reference-checkpoint", f"1={checkpoint}",
-                           "--reference", str(REFERENCE)])
+                           "--reference", str(reference_script)])
     point = record["models"][rescore.REFERENCE]["seeds"]["1"]["final"]
     assert point["step"] == printed["step"] == 3
     assert round(point["factor_vae"], 4) == printed["factor_vae"]

@@ -5,7 +5,6 @@ optimizers, random streams, its place in the data), saved and loaded as the benc
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -16,20 +15,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import dsprites_gpu_runners as runners  # noqa: E402
 import run_state  # noqa: E402
-
-REFERENCE = Path(os.environ.get("INFOGAN_DSPRITES_REFERENCE",
-                                REPO.parent / "shared" / "reference" / "infogan_dsprites.py"))
-needs_reference = pytest.mark.skipif(not REFERENCE.is_file(),
-                                     reason=f"reference script not found: {REFERENCE}")
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _weights(runner) -> dict[str, torch.Tensor]:
     nets = {"model": runner.model} if hasattr(runner, "model") else {"G": runner.G,
@@ -52,10 +37,11 @@ def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None
         assert torch.equal(value, b[key]), f"{key} differs"
 
 
-@pytest.mark.parametrize("model", [pytest.param("reference", marks=needs_reference),
-                                   "infovaegan", "infogan", "beta_vae", "factor_vae"])
-def test_a_stopped_run_continues_bit_for_bit(tmp_path, one_thread, model):
-    ref = runners.load_reference(REFERENCE) if model == "reference" else None
+@pytest.mark.parametrize("model", ["reference", "infovaegan", "infogan", "beta_vae",
+                                   "factor_vae"])
+def test_a_stopped_run_continues_bit_for_bit(tmp_path, one_thread, model, request):
+    ref = (runners.load_reference(request.getfixturevalue("reference_script"))
+           if model == "reference" else None)
     run = runners.prepared_run(0, 128, False, str(tmp_path / "scratch"))  # 2 batches an epoch
 
     def build():
@@ -82,10 +68,9 @@ def test_a_stopped_run_continues_bit_for_bit(tmp_path, one_thread, model):
     assert not all(torch.equal(v, _weights(straight)[k]) for k, v in untrained.items())
 
 
-@needs_reference
 def test_a_prefetching_reference_saves_the_stream_before_the_batch_drawn_ahead(
-        tmp_path, one_thread):
-    ref = runners.load_reference(REFERENCE)
+        tmp_path, one_thread, reference_script):
+    ref = runners.load_reference(reference_script)
     straight = runners.ReferenceRunner(ref, seed=1, device="cpu")
     straight.train(4)
     ahead = runners.ReferenceRunner(ref, seed=1, device="cpu", prefetch=True)
