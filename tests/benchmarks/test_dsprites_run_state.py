@@ -157,3 +157,21 @@ def test_the_comparison_stopped_by_sigterm_resumes_to_the_same_points(tmp_path, 
                            weights_only=True)["model_state_dict"]
                 for name in ("straight", "stopped")]
         _assert_same(*kept)
+
+
+def test_resume_keeps_the_runs_settings_and_rounds_continue_on_the_grid(capsys):
+    import dsprites_gpu as bench
+
+    settings = {"models": ["infovaegan"], "seeds": [0, 1], "metric_scale": 1.0,
+                "eval_scale": 0.2, "infovaegan_train_images": 18000, "batch_size": 64,
+                "limit": None, "steps": 4000}
+    bench.check_resumable(settings, {**settings, "steps": 20000})  # more steps: allowed
+    with pytest.raises(SystemExit, match=r"seeds \[0, 1\] -> \[0\]; eval_scale 0.2 -> 0.1"):
+        bench.check_resumable(settings, {**settings, "seeds": [0], "eval_scale": 0.1})
+    assert bench.eval_targets(0, 4000, 2000) == [2000, 4000]
+    assert bench.eval_targets(4000, 20000, 4000) == [8000, 12000, 16000, 20000]
+    assert bench.eval_targets(2500, 7000, 2000) == [4000, 6000, 7000]  # stopped mid-round
+    assert bench.eval_targets(4000, 4000, 2000) == []  # finished: only the final is left
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--resume"])
+    assert "--resume needs --steps" in capsys.readouterr().err
