@@ -729,8 +729,12 @@ def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, wo
             round_started = time.time()
             for seed in args.seeds:
                 for model in models:
-                    if not train_to(runners[model][seed], target, stop):
+                    runner = runners[model][seed]
+                    if not train_to(runner, target, stop):
                         stop_here(stop)
+                    print(f"{model} seed {seed}: step {runner.steps} of {steps} "
+                          f"({1e3 * runner.train_s / max(runner.steps, 1):.0f} ms/step)",
+                          flush=True)
             done = target
             if done < steps:
                 for seed in args.seeds:
