@@ -18,8 +18,9 @@ MIG at disentanglement_lib's sizes times ``--eval-scale``, the sprites its prior
 one after another; each writes ``arm_<name>_s<seed>.json`` and its training state
 (``state/arm_<name>_s<seed>.pt``) at every evaluation, and on SIGTERM/SIGINT within ~25 steps;
 a finished arm is not run again and a stopped one continues where it stopped, bit for bit, so
-a stopped run continues with the same command (a finished arm, too, with a larger ``--steps``). ``--reference-jsonl``
-adds the reference script's own points (its JSON lines) to the table and the chart;
+a stopped run continues with the same command (a finished arm, too, with a larger
+``--steps``). ``--reference-jsonl`` adds the reference script's own points (its JSON lines)
+to the table and the chart;
 ``--report`` trains nothing and reports every arm JSON in ``--out``.
 
     python benchmarks/dsprites_bisect.py --out runs/bisect --arms preset all all-codes \\
@@ -42,6 +43,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dsprites_gpu import (  # noqa: E402  (benchmarks/, the script's own folder)
     CachedGroundTruth,
+    eval_targets,
     evaluate,
     real_area_range,
     real_sprites,
@@ -50,7 +52,7 @@ from dsprites_gpu import (  # noqa: E402  (benchmarks/, the script's own folder)
 )
 from dsprites_gpu_runners import InfoVAEGANRunner, prepared_run, variant_run  # noqa: E402
 from machine import cpu_model  # noqa: E402
-from run_state import StopRequest, load_state, save_state, train_to  # noqa: E402
+from run_state import load_state, save_state, stop_requests, stopped_by, train_to  # noqa: E402
 
 METRICS = ("factor_vae", "mig")
 SUMMARY_NAME = "dsprites_bisect.json"
@@ -186,12 +188,11 @@ def train_arm(arm: Arm, seed: int, args: argparse.Namespace, path: Path,
             save_state({"training": runner.training_state(), "record": record}, state_file)
             write_json(path, record)
 
-        with StopRequest() as stop:
-            while runner.steps < args.steps:
-                target = min(args.steps, (runner.steps // args.eval_every + 1) * args.eval_every)
+        with stop_requests() as stop:
+            for target in eval_targets(runner.steps, args.steps, args.eval_every):
                 if not train_to(runner, target, stop):
                     keep()
-                    raise SystemExit(f"stopped by {stop.signal} at step {runner.steps} of "
+                    raise SystemExit(f"stopped by {stopped_by(stop)} at step {runner.steps} of "
                                      f"{arm.name} seed {seed} (saved in {state_file}); the "
                                      "same command continues it")
                 point = evaluate(runner, data, seed, args.eval_scale, areas, real)

@@ -85,7 +85,7 @@ from dsprites_gpu_runners import (  # noqa: E402
     load_reference,
     prepared_run,
 )
-from run_state import StopRequest, load_state, save_state, train_to  # noqa: E402
+from run_state import load_state, save_state, stop_requests, stopped_by, train_to  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 #: the models compared unless ``--models`` says otherwise
@@ -702,21 +702,21 @@ def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, wo
                   f"{point['sprite_fraction']:.3f} ({point['eval_s']:.1f} s)", flush=True)
         write_record()
 
-    def stop_here(stop: StopRequest) -> None:
+    def stop_here(stop: list[int]) -> None:
         for model in models:
             for seed in args.seeds:
                 save_run(out, model, seed, runners[model][seed], results[model][str(seed)])
         at = {m: {str(s): runners[m][s].steps for s in args.seeds} for m in models}
-        record["settings"]["stopped"] = {"signal": stop.signal, "at_steps": at}
+        record["settings"]["stopped"] = {"signal": stopped_by(stop), "at_steps": at}
         write_record()
         command = record["command"] + ("" if args.resume else " --resume")
-        raise SystemExit(f"stopped by {stop.signal} at {json.dumps(at)}: every run's state is "
+        raise SystemExit(f"stopped by {stopped_by(stop)} at {json.dumps(at)}: every run's state is "
                          f"in {out / STATE_DIR}; continue with: {command}")
 
     start = min(r.steps for per in runners.values() for r in per.values())
     done, last_round_s = start, None
     final_estimate = record.get("plan", {}).get("final_s", 0.0)
-    with StopRequest() as stop:
+    with stop_requests() as stop:
         for target in eval_targets(start, steps, args.eval_every):
             if deadline is not None and done > start and last_round_s is not None:
                 needed = (last_round_s * (target - done) / args.eval_every

@@ -2,7 +2,7 @@
 training toward a step in short chunks so a stop is seen within seconds.
 
 A run of these benchmarks can outlive the session or the device lease it runs in. On SIGTERM or
-SIGINT (:class:`StopRequest`) the benchmark finishes the chunk it is in, saves every runner's
+SIGINT (:func:`stop_requests`) the benchmark finishes the chunk it is in, saves every runner's
 ``training_state()`` (:func:`save_state`: atomic, loadable with ``weights_only=True``) and
 stops; the same command with ``--resume`` loads them (:func:`load_state`) and goes on as if it
 had never stopped.
@@ -10,6 +10,7 @@ had never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,6 @@ import torch
 
 #: steps trained between two looks at a stop request (about 10 s of a CPU step)
 CHUNK = 25
-_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def save_state(state: dict[str, Any], path: Path) -> Path:
@@ -42,33 +42,22 @@ def load_state(path: Path) -> dict[str, Any]:
                          "file: delete it to start that run again") from None
 
 
-class StopRequest:
-    """SIGTERM/SIGINT noted instead of ending the process (``bool(stop)`` says whether one
-    came; ``stop.signal`` names it), for the ``with`` block; the handlers before are restored
-    after it."""
+def stop_requests() -> contextlib.AbstractContextManager[list[int]]:
+    """SIGTERM/SIGINT noted instead of ending the process, for the ``with`` block: the list
+    of signals that came (``if stop:`` says whether one did); the handlers before are restored
+    after it and a noted signal is not delivered again (the trainer's ``deferred_interrupts``,
+    which holds signals back while a checkpoint is written)."""
+    from infovaegan_plugin.trainers.infovaegan_trainer.run_control import deferred_interrupts
 
-    def __init__(self) -> None:
-        self.signal: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __bool__(self) -> bool:
-        return self.signal is not None
-
-    def _note(self, signum: int, frame: Any) -> None:
-        self.signal = signal.Signals(signum).name
-
-    def __enter__(self) -> StopRequest:
-        self._previous = {s: signal.getsignal(s) for s in _SIGNALS}
-        for s in _SIGNALS:
-            signal.signal(s, self._note)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
+    return deferred_interrupts(redeliver=False)
 
 
-def train_to(runner: Any, step: int, stop: StopRequest | None, chunk: int | None = None
+def stopped_by(stop: list[int]) -> str:
+    """The name of the first signal :func:`stop_requests` noted (``SIGTERM``)."""
+    return signal.Signals(stop[0]).name
+
+
+def train_to(runner: Any, step: int, stop: list[int] | None, chunk: int | None = None
              ) -> bool:
     """Train ``runner`` until its ``steps`` reach ``step``, ``chunk`` (:data:`CHUNK`) steps
     at a time; False when a stop request came first (the runner is then between two steps)."""

@@ -105,10 +105,10 @@ def test_a_stop_request_is_seen_between_steps_and_restores_the_handlers():
     import signal
 
     before = signal.getsignal(signal.SIGTERM)
-    with run_state.StopRequest() as stop:
+    with run_state.stop_requests() as stop:
         assert not stop
         signal.raise_signal(signal.SIGTERM)
-        assert stop and stop.signal == "SIGTERM"
+        assert stop and run_state.stopped_by(stop) == "SIGTERM"
     assert signal.getsignal(signal.SIGTERM) is before
 
 

@@ -137,18 +137,20 @@ def interrupt_signals() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def deferred_interrupts(redeliver: bool = True) -> Iterator[None]:
+def deferred_interrupts(redeliver: bool = True) -> Iterator[list[int]]:
     """Hold SIGINT/SIGTERM back while files are written; deliver the first one afterwards
-    (to whatever handler was installed before), or drop it with ``redeliver=False``."""
-    if not _in_main_thread():
-        yield
-        return
+    (to whatever handler was installed before), or drop it with ``redeliver=False``. Yields
+    the signals held so far (a list that fills as they come), so a long loop can stop at a
+    point of its choosing (the benchmarks' ``run_state``)."""
     pending: list[int] = []
+    if not _in_main_thread():
+        yield pending
+        return
     previous = {s: signal.getsignal(s) for s in _SIGNALS}
     for s in _SIGNALS:
         signal.signal(s, lambda signum, frame: pending.append(signum))
     try:
-        yield
+        yield pending
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
