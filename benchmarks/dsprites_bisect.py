@@ -45,6 +45,7 @@ from dsprites_gpu import (  # noqa: E402  (benchmarks/, the script's own folder)
     CachedGroundTruth,
     eval_targets,
     evaluate,
+    factor_line,
     real_area_range,
     real_sprites,
     save_side_by_side,
@@ -203,7 +204,7 @@ def train_arm(arm: Arm, seed: int, args: argparse.Namespace, path: Path,
                 print(f"{arm.name} seed {seed} step {runner.steps}: FactorVAE "
                       f"{point['factor_vae']:.3f} MIG {point['mig']:.3f} sprites "
                       f"{point['sprite_fraction']:.3f} ({point['ms_per_step']:.0f} ms/step, "
-                      f"eval {point['eval_s']:.0f} s)", flush=True)
+                      f"eval {point['eval_s']:.0f} s); {factor_line(point)}", flush=True)
     return record
 
 

@@ -38,6 +38,8 @@ METRICS = ("factor_vae", "mig")
 #: what a point may hold besides the metrics (runs from before reconstruction was scored lack
 #: the reconstruction scores; the reference script's lines hold neither)
 EXTRAS = ("sprite_fraction", "recon_mse", "recon_iou")
+#: the FactorVAE metric's accuracy by factor (points scored since the breakdown is recorded)
+BY_FACTOR = "factor_vae_per_factor"
 REFERENCE = "reference script"
 JSON_NAME = "dsprites_equal_steps.json"
 CHART_NAME = "equal_steps_metrics_vs_steps.png"
@@ -55,7 +57,7 @@ def _add(curves: Curves, model: str, seed: str, points: list[dict[str, Any]],
 
 
 def _keep(points: list[dict[str, Any]], scale: float) -> list[dict[str, Any]]:
-    return [{k: p[k] for k in ("step", *METRICS, *EXTRAS) if k in p}
+    return [{k: p[k] for k in ("step", *METRICS, *EXTRAS, BY_FACTOR) if k in p}
             for p in points if abs(p.get("metric_scale", scale) - scale) < 1e-9]
 
 
@@ -98,6 +100,14 @@ def _spread(values: list[float]) -> dict[str, float]:
             "std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
+def _factor_means(per_seed: list[dict[str, float | None] | None]) -> dict[str, float] | None:
+    """Each factor's mean accuracy over the seeds, where every seed has one."""
+    if not per_seed or any(not p for p in per_seed):
+        return None
+    names = [n for n in per_seed[0] if all(p.get(n) is not None for p in per_seed)]
+    return {n: statistics.fmean(p[n] for p in per_seed) for n in names} or None
+
+
 def compare(curves: Curves, paired_with: list[str]) -> dict[str, Any]:
     """Per model and step (every seed of the model there): mean and std of each metric; the
     paired differences (this model minus the other) against each of ``paired_with`` on the
@@ -115,6 +125,9 @@ def compare(curves: Curves, paired_with: list[str]) -> dict[str, Any]:
                 values = [c[step][metric] for c in by_seed.values() if metric in c[step]]
                 if len(values) == len(by_seed):  # a mean of some seeds is not the model's
                     row[metric] = _spread(values)
+            by_factor = _factor_means([c[step].get(BY_FACTOR) for c in by_seed.values()])
+            if by_factor:
+                row[BY_FACTOR] = by_factor
             for name, other in others.items():
                 paired = sorted((s for s in by_seed if step in other.get(s, {})), key=int)
                 if name != model and paired:
@@ -146,6 +159,17 @@ def print_table(comparison: dict[str, Any]) -> None:
                              for name, p in row.get("paired", {}).items())
             table.add_row(model, step, ",".join(row["seeds"]), *cells, diff)
     Console(width=max(Console().width, 120)).print(table)
+    rows = [(model, step, row[BY_FACTOR]) for model, by_step in comparison.items()
+            for step, row in by_step.items() if BY_FACTOR in row]
+    if rows:
+        names = list(dict.fromkeys(n for *_, means in rows for n in means))
+        table = Table(title="FactorVAE accuracy by factor (mean over seeds; chance 0.2)")
+        for column in ("model", "step", *names):
+            table.add_column(column, justify="right")
+        for model, step, means in rows:
+            table.add_row(model, step, *(f"{means[n]:.3f}" if n in means else "-"
+                                         for n in names))
+        Console(width=max(Console().width, 120)).print(table)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -153,6 +153,25 @@ def reconstruction_scores(reconstruct: Any, real: np.ndarray, batch: int = 256
             "recon_blank_fraction": float(1.0 - drawn.mean())}
 
 
+def per_factor(scores: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """Where the scores are lost, by dSprites factor: the FactorVAE metric's accuracy on each
+    factor and the factor each code dimension stands for, MIG's gap for each factor."""
+    def named(values: list) -> dict[str, float | None]:
+        return {n: None if v is None or not np.isfinite(v) else round(float(v), 4)
+                for n, v in zip(names, values)}
+
+    fvae = scores["factor_vae"]
+    return {"factor_vae_per_factor": named(fvae["per_factor_accuracy"]),
+            "factor_vae_dim_factor": [None if k is None else names[k] for k in fvae["dim_factor"]],
+            "mig_per_factor": named(scores["mig"]["per_factor"])}
+
+
+def factor_line(point: dict[str, Any]) -> str:
+    """The FactorVAE metric's accuracy by factor, for a log line."""
+    return "by factor " + " ".join(f"{k} {_fmt(v, 2)}"
+                                   for k, v in point["factor_vae_per_factor"].items())
+
+
 def evaluate(runner: Any, data: CachedGroundTruth, seed: int, scale: float,
              areas: tuple[float, float], real: np.ndarray | None = None) -> dict[str, Any]:
     """FactorVAE metric and MIG (``evaluate_disentanglement``, as ``infovaegan evaluate``) of
@@ -176,6 +195,7 @@ def evaluate(runner: Any, data: CachedGroundTruth, seed: int, scale: float,
         "factor_vae": float(scores["factor_vae"]["eval_accuracy"]),
         "mig": float(scores["mig"]["discrete_mig"]),
         "factor_vae_active_dims": int(scores["factor_vae"]["num_active_dims"]),
+        **per_factor(scores, data.factor_names),
         "sprite_fraction": sprites["sprite_fraction"],
         "any_pixel_fraction": float(((fake > 0.5).reshape(len(fake), -1).sum(1) > 0).mean()),
         "centroid_col_std_px": sprites["centroid_col_std_px"],
@@ -357,6 +377,36 @@ def print_table(record: dict[str, Any]) -> None:
                             for k, d in (("factor_vae", 3), ("mig", 3), ("sprite_fraction", 3),
                                          ("any_pixel_fraction", 3), ("recon_mse", 4),
                                          ("recon_iou", 3))))
+    Console(width=max(Console().width, 120)).print(table)
+    print_per_factor(record["models"], "final")
+
+
+#: the factors' short names in the tables' code-dimension column
+FACTOR_ABBREVIATIONS = {"shape": "shp", "scale": "scl", "orientation": "rot", "posX": "x",
+                        "posY": "y"}
+
+
+def print_per_factor(models: dict[str, Any], point: str = "final") -> None:
+    """A table of each run's ``point`` by factor: FactorVAE accuracy / MIG gap (where the
+    scores are lost); runs scored before the breakdown was recorded are left out."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = [(model, seed, run[point]) for model, entry in models.items()
+            for seed, run in entry["seeds"].items()
+            if (run.get(point) or {}).get("factor_vae_per_factor")]
+    if not rows:
+        return
+    names = list(rows[0][2]["factor_vae_per_factor"])
+    table = Table(title="by factor: FactorVAE accuracy / MIG gap (chance accuracy 0.2)")
+    for column in ("model", "seed", "step", *names, "factor of each code dim"):
+        table.add_column(column, justify="right")
+    for model, seed, p in rows:
+        cells = [f"{_fmt(p['factor_vae_per_factor'][n], 2)} / {_fmt(p['mig_per_factor'][n], 2)}"
+                 for n in names]
+        dims = " ".join("-" if f is None else FACTOR_ABBREVIATIONS.get(f, f)
+                        for f in p["factor_vae_dim_factor"])
+        table.add_row(model, seed, str(p["step"]), *cells, dims)
     Console(width=max(Console().width, 120)).print(table)
 
 
@@ -699,7 +749,8 @@ def _run(args: argparse.Namespace, ref: Any, device: torch.device, pool: Any, wo
             save_run(out, model, seed, runner, entry)
             print(f"{model} seed {seed} step {runner.steps} (scale {scale:g}): FactorVAE "
                   f"{point['factor_vae']:.3f} MIG {point['mig']:.3f} sprites "
-                  f"{point['sprite_fraction']:.3f} ({point['eval_s']:.1f} s)", flush=True)
+                  f"{point['sprite_fraction']:.3f} ({point['eval_s']:.1f} s); "
+                  f"{factor_line(point)}", flush=True)
         write_record()
 
     def stop_here(stop: list[int]) -> None:

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dsprites_gpu import (  # noqa: E402  (benchmarks/, the script's own folder)
     REPO,
     evaluate,
+    print_per_factor,
     real_area_range,
     real_sprites,
     write_json,
@@ -148,6 +149,7 @@ def print_table(record: dict[str, Any]) -> None:
                           f"{p['mig']:.3f}", f"{p['sprite_fraction']:.3f}",
                           f"{p['recon_mse']:.4f}", f"{p['recon_iou']:.3f}")
     Console(width=max(Console().width, 100)).print(table)
+    print_per_factor(record["models"])
 
 
 if __name__ == "__main__":

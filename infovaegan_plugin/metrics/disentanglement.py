@@ -250,8 +250,9 @@ def factor_vae_metric(
     num_variance_estimate: int = 10000,
     represent_batch_size: int = _DEFAULT_REPRESENT_BATCH,
     prune_threshold: float = FACTOR_VAE_PRUNE_THRESHOLD,
-) -> dict[str, float | int]:
-    """FactorVAE metric (Kim & Mnih, 2018); the score is ``eval_accuracy``.
+) -> dict[str, Any]:
+    """FactorVAE metric (Kim & Mnih, 2018); the score is ``eval_accuracy``, with where it is lost
+    (``per_factor_accuracy``, ``dim_factor``, ``eval_votes``: :func:`_factor_vae_breakdown`).
 
     Each dimension is normalised by its global variance (estimated on
     ``num_variance_estimate`` points) so the argmin is scale invariant. Dimensions whose global
@@ -266,7 +267,9 @@ def factor_vae_metric(
     active_dims = (global_variances > 0.0) & (np.sqrt(global_variances) >= prune_threshold)
     pruned = {"num_active_dims": int(active_dims.sum()), "prune_threshold": float(prune_threshold)}
     if not active_dims.any():
-        return {"train_accuracy": 0.0, "eval_accuracy": 0.0, **pruned}
+        none = np.zeros((_num_factors(data), global_variances.shape[0]), dtype=np.int64)
+        return {"train_accuracy": 0.0, "eval_accuracy": 0.0, **pruned,
+                **_factor_vae_breakdown(none, none, np.zeros(none.shape[1], dtype=np.int64))}
     args = (batch_size, rng, global_variances, active_dims, represent_batch_size)
     train_votes = _factor_vae_votes(data, represent, num_train, *args)
     classifier = np.argmax(train_votes, axis=0)
@@ -276,6 +279,24 @@ def factor_vae_metric(
         "train_accuracy": float(train_votes[classifier, columns].sum() / train_votes.sum()),
         "eval_accuracy": float(eval_votes[classifier, columns].sum() / eval_votes.sum()),
         **pruned,
+        **_factor_vae_breakdown(train_votes, eval_votes, classifier),
+    }
+
+
+def _factor_vae_breakdown(train_votes: np.ndarray, eval_votes: np.ndarray,
+                          classifier: np.ndarray) -> dict[str, list]:
+    """Where the score is lost: per factor, the share of its evaluation votes the majority-vote
+    classifier reads as that factor (``None`` where it drew no vote); per code dimension, the
+    factor it stands for (``None``: no training vote, the classifier's label is arbitrary);
+    the evaluation vote matrix ``(K, d)`` itself."""
+    read_as_own = eval_votes * (classifier[None, :] == np.arange(eval_votes.shape[0])[:, None])
+    drawn = eval_votes.sum(axis=1)
+    return {
+        "per_factor_accuracy": [float(read_as_own[k].sum() / n) if n else None
+                                for k, n in enumerate(drawn)],
+        "dim_factor": [int(c) if train_votes[:, j].any() else None
+                       for j, c in enumerate(classifier)],
+        "eval_votes": eval_votes.tolist(),
     }
 
 

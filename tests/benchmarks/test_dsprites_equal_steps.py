@@ -17,7 +17,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import dsprites_equal_steps as equal  # noqa: E402
 
 
-def _point(step: int, fv: float, mig: float, scale: float = 0.2, **extra: float) -> dict:
+def _point(step: int, fv: float, mig: float, scale: float = 0.2, **extra: object) -> dict:
     return {"step": step, "factor_vae": fv, "mig": mig, "sprite_fraction": 0.9,
             "metric_scale": scale, **extra}
 
@@ -25,12 +25,17 @@ def _point(step: int, fv: float, mig: float, scale: float = 0.2, **extra: float)
 def _inputs(tmp_path: Path) -> tuple[Path, list[Path], Path]:
     gpu = tmp_path / "dsprites_gpu.json"
     gpu.write_text(json.dumps({"models": {"beta_vae": {"seeds": {
-        "0": {"curve": [_point(2000, 0.50, 0.02, recon_mse=0.03, recon_iou=0.4),
+        "0": {"curve": [_point(2000, 0.50, 0.02, recon_mse=0.03, recon_iou=0.4,
+                               factor_vae_per_factor={"shape": 0.0}),
                         _point(4000, 0.60, 0.04, scale=1.0)]},
         "1": {"curve": [_point(2000, 0.70, 0.06, recon_mse=0.05, recon_iou=0.4)]}}},
         "factor_vae": {"seeds": {
-            "0": {"curve": [_point(2000, 0.55, 0.03, recon_mse=0.02, recon_iou=0.5)]},
-            "1": {"curve": [_point(2000, 0.65, 0.05, recon_mse=0.07, recon_iou=0.6)]}}}}}))
+            "0": {"curve": [_point(2000, 0.55, 0.03, recon_mse=0.02, recon_iou=0.5,
+                                   factor_vae_per_factor={"shape": 0.0, "scale": 1.0,
+                                                          "posX": None})]},
+            "1": {"curve": [_point(2000, 0.65, 0.05, recon_mse=0.07, recon_iou=0.6,
+                                   factor_vae_per_factor={"shape": 0.2, "scale": 0.8,
+                                                          "posX": 0.5})]}}}}}))
     arms = []
     # the ablation's seed 1 is a run from before reconstruction was scored
     for seed, fv, recon in ((0, 0.40, {"recon_mse": 0.06}), (1, 0.80, {})):
@@ -58,6 +63,11 @@ def test_models_are_compared_at_equal_steps_and_paired_by_seed(tmp_path):
     assert row["factor_vae"]["mean"] == pytest.approx(0.60)
     assert row["factor_vae"]["std"] == pytest.approx(0.1414, abs=1e-4)
     assert row["paired"]["infogan"]["factor_vae"] == pytest.approx([0.10, -0.10])
+    # by factor: the mean over seeds where every seed has the breakdown, a factor without a
+    # vote on one seed left out; a model with a seed scored before the breakdown has none
+    assert comparison["factor_vae"]["2000"]["factor_vae_per_factor"] == pytest.approx(
+        {"shape": 0.1, "scale": 0.9})
+    assert "factor_vae_per_factor" not in row
     assert list(row["paired"]) == ["infogan"]  # not with itself
     assert row["recon_mse"]["mean"] == pytest.approx(0.04)
     # one seed of the ablation has no reconstruction: no mean of it, no pairing on it

@@ -160,10 +160,19 @@ def test_the_ablation_and_the_vaes_run_without_the_reference(tmp_path):
     assert record["reference_script"] is None  # not asked for: not needed
     assert record["settings"]["models"] == ["infogan", "beta_vae", "factor_vae"]
     assert list(record["models"]) == ["infogan", "beta_vae", "factor_vae"]
+    factors = ["shape", "scale", "orientation", "posX", "posY"]
     for name, model in record["models"].items():
         run = model["seeds"]["1"]
         assert run["steps"] == 2 and [p["step"] for p in run["curve"]] == [2], name
         assert 0.0 <= run["final"]["mig"] <= 1.0
+        # where the scores are lost, by factor; one entry per code dimension
+        final = run["final"]
+        assert list(final["factor_vae_per_factor"]) == list(final["mig_per_factor"]) == factors
+        assert all(v is None or 0.0 <= v <= 1.0 for v in final["factor_vae_per_factor"].values())
+        assert set(final["factor_vae_dim_factor"]) <= {*factors, None}
+    # the representation: 3 category probabilities and 5 continuous codes
+    assert len(record["models"]["infogan"]["seeds"]["1"]["final"]["factor_vae_dim_factor"]) == 8
+    assert "by factor: FactorVAE accuracy / MIG gap" in done.stdout
     assert set(record["models"]["factor_vae"]["seeds"]["1"]["final"]["losses"]) >= {
         "autoencoder_loss", "discriminator_loss"}
     assert "mutual_information_loss" in record["models"]["infogan"]["seeds"]["1"]["final"][
@@ -225,6 +234,16 @@ def test_scoring_reconstruction_does_not_steer_the_run(tmp_path, one_thread, mod
     assert weights[0].keys() == weights[1].keys()
     for key, value in weights[0].items():
         assert torch.equal(value, weights[1][key]), key
+
+
+def test_per_factor_names_the_factors_and_drops_undefined_values():
+    scores = {"factor_vae": {"per_factor_accuracy": [0.25, None, 1.0],
+                             "dim_factor": [2, None, 0, 2]},
+              "mig": {"per_factor": [0.123456, float("nan"), 0.5]}}
+    assert bench.per_factor(scores, ("shape", "scale", "posX")) == {
+        "factor_vae_per_factor": {"shape": 0.25, "scale": None, "posX": 1.0},
+        "factor_vae_dim_factor": ["posX", None, "shape", "posX"],
+        "mig_per_factor": {"shape": 0.1235, "scale": None, "posX": 0.5}}
 
 
 def test_real_sprites_are_fixed_and_real():

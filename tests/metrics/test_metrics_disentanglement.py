@@ -201,6 +201,16 @@ def test_factor_vae_ignores_dead_dimensions(data):
     scores = _factor_vae_small(data, with_dead_dim, prune_threshold=0.0)
     assert scores["num_active_dims"] == K
     assert scores["eval_accuracy"] == 1.0
+    assert scores["per_factor_accuracy"] == [1.0] * K
+    assert scores["dim_factor"] == [0, 1, 2, 3, None]
+
+
+def test_factor_vae_breakdown_without_an_active_dimension(data):
+    scores = _factor_vae_small(data, lambda obs: np.zeros((len(obs), 2)))
+    assert scores["eval_accuracy"] == 0.0 and scores["num_active_dims"] == 0
+    assert scores["per_factor_accuracy"] == [None] * K
+    assert scores["dim_factor"] == [None, None]
+    assert scores["eval_votes"] == [[0, 0]] * K
 
 
 def test_invalid_arguments_raise(data):
@@ -226,6 +236,13 @@ def test_factor_vae_prunes_dimensions_below_the_study_threshold(data):
     assert pruned["num_active_dims"] == K - 1
     # factors 1..3 are still read perfectly; factor 0's votes land on another factor's code
     assert 0.6 <= pruned["eval_accuracy"] <= 0.85
+    assert pruned["per_factor_accuracy"] == [0.0, 1.0, 1.0, 1.0]
+    assert pruned["dim_factor"] == [1, 2, 3, None]  # the pruned dimension never wins a vote
+    votes = np.array(pruned["eval_votes"])
+    assert votes.shape == (K, K) and votes[:, 3].sum() == 0
+    assert votes.sum() == 200  # one vote per evaluation point
+    read = np.array(pruned["per_factor_accuracy"]) @ votes.sum(axis=1) / votes.sum()
+    assert read == pytest.approx(pruned["eval_accuracy"])  # the score is their vote-weighted mean
     kept = _factor_vae_small(data, _factor0_in_a_tiny_dimension, prune_threshold=0.0)
     assert kept["num_active_dims"] == K
     assert kept["eval_accuracy"] == 1.0
