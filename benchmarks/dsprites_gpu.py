@@ -154,16 +154,15 @@ def reconstruction_scores(reconstruct: Any, real: np.ndarray, batch: int = 256
 
 
 def per_factor(scores: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    """Where the scores are lost, by dSprites factor: the FactorVAE metric's accuracy on each
-    factor and the factor each code dimension stands for, MIG's gap for each factor."""
-    def named(values: list) -> dict[str, float | None]:
-        return {n: None if v is None or not np.isfinite(v) else round(float(v), 4)
-                for n, v in zip(names, values)}
+    """Where the scores are lost, by dSprites factor (``scores_by_factor``): the FactorVAE
+    metric's accuracy on each factor and the factor each code dimension stands for, MIG's gap
+    for each factor."""
+    from infovaegan_plugin.metrics import scores_by_factor
 
-    fvae = scores["factor_vae"]
-    return {"factor_vae_per_factor": named(fvae["per_factor_accuracy"]),
-            "factor_vae_dim_factor": [None if k is None else names[k] for k in fvae["dim_factor"]],
-            "mig_per_factor": named(scores["mig"]["per_factor"])}
+    by = scores_by_factor(scores, names)
+    return {"factor_vae_per_factor": by["factor_vae"],
+            "factor_vae_dim_factor": by["factor_vae_dim_factor"],
+            "mig_per_factor": by["mig"]}
 
 
 def factor_line(point: dict[str, Any]) -> str:

@@ -28,7 +28,7 @@ from .evaluate import (
     sample_images,
     write_grids,
 )
-from .report import check_targets, hardware_info, markdown_table, summarize
+from .report import by_factor_markdown, check_targets, hardware_info, markdown_table, summarize
 
 __all__ = [
     "ModelAdapter",
@@ -54,6 +54,7 @@ __all__ = [
     "write_grids",
     "check_targets",
     "hardware_info",
+    "by_factor_markdown",
     "markdown_table",
     "summarize",
 ]

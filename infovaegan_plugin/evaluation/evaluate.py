@@ -29,6 +29,7 @@ from ..metrics import (
     evaluate_disentanglement,
     evaluate_reconstruction,
     require_trustworthy,
+    scores_by_factor,
     train_feature_classifier,
 )
 from ..metrics.dataset_classifier import predict_labels
@@ -188,6 +189,9 @@ def evaluate_adapter(
             ),
         )
         details["disentanglement"] = scores
+        names = getattr(ground_truth, "factor_names", None)
+        if names:  # where the scores are lost, by named factor
+            details["by_factor"] = scores_by_factor(scores, names)
         for name in settings.disentanglement_metrics:
             metrics[name] = float(scores[name][_DISENTANGLEMENT_HEADLINE[name]])
     return {

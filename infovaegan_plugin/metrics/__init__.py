@@ -31,6 +31,7 @@ from infovaegan_plugin.metrics.disentanglement import (
     factor_vae_metric,
     mig,
     mig_from_codes,
+    scores_by_factor,
 )
 from infovaegan_plugin.metrics.frechet import (
     DatasetClassifier,
@@ -72,6 +73,7 @@ __all__ = [
     "dci_disentanglement",
     "dci_completeness",
     "evaluate_disentanglement",
+    "scores_by_factor",
     # Frechet distances
     "frechet_distance",
     "feature_statistics",

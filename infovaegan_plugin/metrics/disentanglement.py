@@ -38,7 +38,7 @@ the vote; ``prune_threshold=0`` keeps every dimension with non-zero variance.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -62,6 +62,7 @@ __all__ = [
     "dci_disentanglement",
     "dci_completeness",
     "evaluate_disentanglement",
+    "scores_by_factor",
 ]
 
 Representation = Callable[[Any], np.ndarray]
@@ -499,3 +500,24 @@ def evaluate_disentanglement(
         )
     results["settings"] = {"rng_seed": rng_seed, "scale": scale, "sizes": sizes}
     return results
+
+
+def scores_by_factor(scores: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """The per-factor parts of :func:`evaluate_disentanglement`'s reports keyed by factor name:
+    where a score is lost. ``factor_vae``: accuracy per factor; ``factor_vae_dim_factor``: the
+    factor each code dimension stands for; ``mig``: the gap per factor. Undefined values (a
+    factor without a vote, a constant factor's gap) are ``None``; metrics not run are absent."""
+    def named(values: Sequence[float | None]) -> dict[str, float | None]:
+        if len(values) != len(names):
+            raise ValueError(f"{len(values)} per-factor values for {len(names)} factor names")
+        return {n: None if v is None or not np.isfinite(v) else float(v)
+                for n, v in zip(names, values)}
+
+    out: dict[str, Any] = {}
+    if "factor_vae" in scores:
+        out["factor_vae"] = named(scores["factor_vae"]["per_factor_accuracy"])
+        out["factor_vae_dim_factor"] = [None if k is None else names[k]
+                                        for k in scores["factor_vae"]["dim_factor"]]
+    if "mig" in scores:
+        out["mig"] = named(scores["mig"]["per_factor"])
+    return out

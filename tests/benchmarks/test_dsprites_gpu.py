@@ -236,16 +236,6 @@ def test_scoring_reconstruction_does_not_steer_the_run(tmp_path, one_thread, mod
         assert torch.equal(value, weights[1][key]), key
 
 
-def test_per_factor_names_the_factors_and_drops_undefined_values():
-    scores = {"factor_vae": {"per_factor_accuracy": [0.25, None, 1.0],
-                             "dim_factor": [2, None, 0, 2]},
-              "mig": {"per_factor": [0.123456, float("nan"), 0.5]}}
-    assert bench.per_factor(scores, ("shape", "scale", "posX")) == {
-        "factor_vae_per_factor": {"shape": 0.25, "scale": None, "posX": 1.0},
-        "factor_vae_dim_factor": ["posX", None, "shape", "posX"],
-        "mig_per_factor": {"shape": 0.1235, "scale": None, "posX": 0.5}}
-
-
 def test_real_sprites_are_fixed_and_real():
     first, again = bench.real_sprites(20), bench.real_sprites(20)
     assert first.shape == (20, 1, 64, 64) and first.dtype == np.float32

@@ -135,3 +135,23 @@ def test_dsprites_adds_disentanglement_and_targets(tmp_path):
     assert len(summary["targets"]) == 4
     assert all(t["met"] in (True, False) for t in summary["targets"])
     assert "target: InfoVAEGAN MIG >= beta-VAE's" in flat(result)
+    # where the scores are lost: per factor, in the summary, the page and `infovaegan evaluate`
+    factors = ["shape", "scale", "orientation", "posX", "posY"]
+    for name in ("infovaegan", "beta_vae"):
+        by = summary["models"][name]["by_factor"]
+        assert set(by["factor_vae"]) <= set(factors) and set(by["mig"]) <= set(factors)
+        assert all(0.0 <= v <= 1.0 for v in by["factor_vae"].values())
+    page = (tmp_path / "dsprites" / "comparison.md").read_text()
+    assert "## By factor" in page
+    assert "| model | shape | scale | orientation | posX | posY |" in page
+    model = tmp_path / "dsprites" / "infovaegan" / "seed0" / "training"
+    evaluated = runner.invoke(app, ["evaluate", str(model), "--dataset", "dsprites", "--limit",
+                                    "80", "--metric-scale", "0.002", "--n-samples", "40",
+                                    "--no-cfd", "--device", "cpu", "-o", str(tmp_path / "ev")])
+    assert evaluated.exit_code == 0, evaluated.output
+    details = json.loads((tmp_path / "ev" / "evaluation.json").read_text())["details"]
+    assert list(details["by_factor"]["mig"]) == factors
+    assert len(details["by_factor"]["factor_vae_dim_factor"]) == 3 + 5  # the representation
+    text = flat(evaluated)
+    assert "where the disentanglement scores are lost, by factor" in text
+    assert all(f in text for f in factors)

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from infovaegan_plugin.evaluation import (
+    by_factor_markdown,
     charts,
     check_targets,
     hardware_info,
@@ -35,6 +36,30 @@ def test_summary_is_mean_and_sample_std_over_seeds():
     assert acc["n"] == 2 and summary["infogan"]["metrics"]["accuracy"]["std"] == 0.0
     assert summary["infovaegan"]["train_time_s"]["mean"] == pytest.approx(10.5)
     assert summary["infovaegan"]["traversal"] == "infovaegan/seed0/traversal.png"
+
+
+def _with_factors(run, fvae, mig):
+    run["details"] = {"by_factor": {"factor_vae": fvae, "mig": mig,
+                                    "factor_vae_dim_factor": list(fvae)}}
+    return run
+
+
+def test_by_factor_means_over_seeds_and_its_table():
+    summary = summarize([
+        _with_factors(result("infovaegan", 0, factor_vae=0.5), {"shape": 0.0, "scale": 0.9},
+                      {"shape": 0.02, "scale": None}),
+        _with_factors(result("infovaegan", 1, factor_vae=0.6), {"shape": 0.2, "scale": 0.7},
+                      {"shape": 0.04, "scale": 0.3}),
+        result("beta_vae", 0, factor_vae=0.4)])  # a run without the breakdown: none
+    by = summary["infovaegan"]["by_factor"]
+    assert by["factor_vae"] == pytest.approx({"shape": 0.1, "scale": 0.8})
+    assert by["mig"] == pytest.approx({"shape": 0.03})  # scale: undefined on one seed
+    assert "by_factor" not in summary["beta_vae"]
+    table = by_factor_markdown(summary)
+    assert table.splitlines()[0] == "| model | shape | scale |"
+    assert "| InfoVAEGAN | 0.100 / 0.030 | 0.800 / - |" in table
+    assert "beta-VAE" not in table
+    assert by_factor_markdown(summarize([result("beta_vae", 0, factor_vae=0.4)])) == ""
 
 
 def test_table_bolds_the_best_in_each_direction():

@@ -12,6 +12,7 @@ from infovaegan_plugin.metrics.disentanglement import (
     factor_vae_metric,
     mig,
     mig_from_codes,
+    scores_by_factor,
 )
 
 NUM_VALUES = [5, 6, 8, 10]
@@ -266,3 +267,27 @@ def test_factor_vae_threshold_zero_is_the_unpruned_metric(data):
     assert default["num_active_dims"] == unpruned["num_active_dims"] == K
     assert {**default, "prune_threshold": 0.0} == unpruned
     assert unpruned["eval_accuracy"] == 1.0
+
+
+def test_scores_by_factor_names_the_factors_and_drops_undefined_values():
+    scores = {"factor_vae": {"per_factor_accuracy": [0.25, None, 1.0],
+                             "dim_factor": [2, None, 0, 2]},
+              "mig": {"per_factor": [0.125, float("nan"), 0.5]}, "settings": {}}
+    assert scores_by_factor(scores, ("shape", "scale", "posX")) == {
+        "factor_vae": {"shape": 0.25, "scale": None, "posX": 1.0},
+        "factor_vae_dim_factor": ["posX", None, "shape", "posX"],
+        "mig": {"shape": 0.125, "scale": None, "posX": 0.5}}
+    assert scores_by_factor({"mig": scores["mig"]}, ("a", "b", "c")) == {
+        "mig": {"a": 0.125, "b": None, "c": 0.5}}  # metrics not run are absent
+    with pytest.raises(ValueError, match="3 per-factor values for 2 factor names"):
+        scores_by_factor(scores, ("shape", "scale"))
+
+
+def test_evaluate_disentanglement_reports_by_factor(data):
+    """On the toy data a perfect representation reads every factor; the names follow the
+    factors' order."""
+    scores = evaluate_disentanglement(data, perfect, metrics=("factor_vae", "mig"), scale=SCALE)
+    by = scores_by_factor(scores, ("a", "b", "c", "d"))
+    assert by["factor_vae"] == {"a": 1.0, "b": 1.0, "c": 1.0, "d": 1.0}
+    assert by["factor_vae_dim_factor"] == ["a", "b", "c", "d"]
+    assert all(gap > 0.5 for gap in by["mig"].values())
