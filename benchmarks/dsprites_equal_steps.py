@@ -34,6 +34,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dsprites_gpu import chart, write_json  # noqa: E402  (benchmarks/, the script's own folder)
 
+from infovaegan_plugin.evaluation.report import factor_means  # noqa: E402
+
 METRICS = ("factor_vae", "mig")
 #: what a point may hold besides the metrics (runs from before reconstruction was scored lack
 #: the reconstruction scores; the reference script's lines hold neither)
@@ -100,14 +102,6 @@ def _spread(values: list[float]) -> dict[str, float]:
             "std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
-def _factor_means(per_seed: list[dict[str, float | None] | None]) -> dict[str, float] | None:
-    """Each factor's mean accuracy over the seeds, where every seed has one."""
-    if not per_seed or any(not p for p in per_seed):
-        return None
-    names = [n for n in per_seed[0] if all(p.get(n) is not None for p in per_seed)]
-    return {n: statistics.fmean(p[n] for p in per_seed) for n in names} or None
-
-
 def compare(curves: Curves, paired_with: list[str]) -> dict[str, Any]:
     """Per model and step (every seed of the model there): mean and std of each metric; the
     paired differences (this model minus the other) against each of ``paired_with`` on the
@@ -125,7 +119,7 @@ def compare(curves: Curves, paired_with: list[str]) -> dict[str, Any]:
                 values = [c[step][metric] for c in by_seed.values() if metric in c[step]]
                 if len(values) == len(by_seed):  # a mean of some seeds is not the model's
                     row[metric] = _spread(values)
-            by_factor = _factor_means([c[step].get(BY_FACTOR) for c in by_seed.values()])
+            by_factor = factor_means([c[step].get(BY_FACTOR) for c in by_seed.values()])
             if by_factor:
                 row[BY_FACTOR] = by_factor
             for name, other in others.items():

@@ -107,18 +107,23 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return summary
 
 
-def _by_factor_means(per_run: list[dict[str, Any] | None]) -> dict[str, dict[str, float]]:
-    """Per metric (FactorVAE accuracy, MIG gap), each factor's mean over the runs where every
-    run has a value for it: where a model's scores are lost."""
-    out: dict[str, dict[str, float]] = {}
+def factor_means(per_run: Sequence[dict[str, float | None] | None]) -> dict[str, float]:
+    """Each factor's mean over the runs, for the factors every run has a value for (``{}``
+    when a run has no breakdown: a mean of some runs is not the model's)."""
     if not per_run or any(not r for r in per_run):
-        return out
-    for metric in ("factor_vae", "mig"):
-        values = [r.get(metric) for r in per_run]
-        if all(values):
-            out[metric] = {n: float(np.mean([v[n] for v in values])) for n in values[0]
-                           if all(v.get(n) is not None for v in values)}
-    return out
+        return {}
+    return {n: float(np.mean([r[n] for r in per_run])) for n in per_run[0]
+            if all(r.get(n) is not None for r in per_run)}
+
+
+def _by_factor_means(per_run: list[dict[str, Any] | None]) -> dict[str, dict[str, float]]:
+    """Per metric (FactorVAE accuracy, MIG gap), :func:`factor_means` over the runs: where a
+    model's scores are lost."""
+    if not per_run or any(not r for r in per_run):
+        return {}
+    means = {metric: factor_means([r.get(metric) for r in per_run])
+             for metric in ("factor_vae", "mig")}
+    return {metric: m for metric, m in means.items() if m}
 
 
 def by_factor_markdown(summary: dict[str, Any]) -> str:
