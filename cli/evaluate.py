@@ -19,7 +19,7 @@ from infovaegan_plugin.cli.common import (
     resolve_device,
     user_errors,
 )
-from infovaegan_plugin.cli.tables import by_factor_table, metrics_table
+from infovaegan_plugin.cli.tables import metrics_table
 
 
 def resolve_model_dir(path: Path) -> Path:
@@ -80,6 +80,7 @@ def evaluate(
         planned_steps,
     )
     from infovaegan_plugin.evaluation.evaluate import OUTPUT_FILE, evaluate_and_record
+    from infovaegan_plugin.evaluation.report import by_factor_rows
     from infovaegan_plugin.saved_models import load_saved_model
 
     device = resolve_device(device)
@@ -121,8 +122,8 @@ def evaluate(
         progress.update(task, completed=len(steps), description="evaluated")
     console.print(metrics_table(result["metrics"], f"{held_out.name} (held-out)"))
     if result["details"].get("by_factor"):
-        console.print(by_factor_table(result["details"]["by_factor"],
-                                      "where the disentanglement scores are lost, by factor"))
+        console.print(metrics_table(by_factor_rows(result["details"]["by_factor"]),
+                                    "where the disentanglement scores are lost, by factor"))
     print_cfd_classifier(result["details"].get("cfd"))
     console.print(f"clustering: {result['clustering_method']}")
     console.print(f"evaluation:  {out / OUTPUT_FILE}")

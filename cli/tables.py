@@ -20,21 +20,6 @@ def metrics_table(metrics: dict, title: str) -> Table:
     return table
 
 
-def by_factor_table(by_factor: dict, title: str) -> Table:
-    """Factors as rows: the FactorVAE metric's accuracy (chance 1 / factors) and MIG's gap, and
-    the code dimensions that stand for each factor."""
-    table = Table(title=title)
-    for column in ("factor", "FactorVAE accuracy", "MIG gap", "code dimensions"):
-        table.add_column(column, justify="left" if column == "factor" else "right")
-    dims = by_factor.get("factor_vae_dim_factor", [])
-    names = list(dict.fromkeys([*by_factor.get("factor_vae", {}), *by_factor.get("mig", {})]))
-    for name in names:
-        cells = [by_factor.get(metric, {}).get(name) for metric in ("factor_vae", "mig")]
-        table.add_row(name, *("-" if v is None else f"{v:.4f}" for v in cells),
-                      ", ".join(str(j) for j, f in enumerate(dims) if f == name) or "-")
-    return table
-
-
 def print_run_result(console: Any, result: Any) -> None:
     """What ``infovaegan train`` prints after a run: last epoch, health, where things are."""
     title = f"{result.dataset}: last epoch"

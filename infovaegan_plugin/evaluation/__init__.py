@@ -28,7 +28,14 @@ from .evaluate import (
     sample_images,
     write_grids,
 )
-from .report import by_factor_markdown, check_targets, hardware_info, markdown_table, summarize
+from .report import (
+    by_factor_markdown,
+    by_factor_rows,
+    check_targets,
+    hardware_info,
+    markdown_table,
+    summarize,
+)
 
 __all__ = [
     "ModelAdapter",
@@ -55,6 +62,7 @@ __all__ = [
     "check_targets",
     "hardware_info",
     "by_factor_markdown",
+    "by_factor_rows",
     "markdown_table",
     "summarize",
 ]

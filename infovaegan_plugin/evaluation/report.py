@@ -126,6 +126,21 @@ def _by_factor_means(per_run: list[dict[str, Any] | None]) -> dict[str, dict[str
     return {metric: m for metric, m in means.items() if m}
 
 
+def by_factor_rows(by_factor: dict[str, Any]) -> dict[str, str]:
+    """One line per factor of a model's ``scores_by_factor``: the FactorVAE metric's accuracy,
+    MIG's gap and the code dimensions that stand for the factor (a table's rows)."""
+    dims = by_factor.get("factor_vae_dim_factor", [])
+    names = dict.fromkeys([*by_factor.get("factor_vae", {}), *by_factor.get("mig", {})])
+
+    def value(metric: str, name: str) -> str:
+        v = by_factor.get(metric, {}).get(name)
+        return "-" if v is None else f"{v:.4f}"
+
+    return {name: f"FactorVAE {value('factor_vae', name)}, MIG {value('mig', name)}, code dims "
+                  + (", ".join(str(j) for j, f in enumerate(dims) if f == name) or "-")
+            for name in names}
+
+
 def by_factor_markdown(summary: dict[str, Any]) -> str:
     """Models as rows, factors as columns: FactorVAE accuracy / MIG gap, means over seeds."""
     rows = {m: s["by_factor"] for m, s in summary.items() if s.get("by_factor")}

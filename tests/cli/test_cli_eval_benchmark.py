@@ -139,8 +139,9 @@ def test_dsprites_adds_disentanglement_and_targets(tmp_path):
     factors = ["shape", "scale", "orientation", "posX", "posY"]
     for name in ("infovaegan", "beta_vae"):
         by = summary["models"][name]["by_factor"]
-        assert set(by["factor_vae"]) <= set(factors) and set(by["mig"]) <= set(factors)
-        assert all(0.0 <= v <= 1.0 for v in by["factor_vae"].values())
+        # a tiny model's codes may all be pruned (std < 0.05): no FactorVAE vote, no accuracy
+        assert set(by.get("factor_vae", {})) <= set(factors) and set(by["mig"]) <= set(factors)
+        assert by["mig"] and all(0.0 <= v <= 1.0 for v in by.get("factor_vae", {}).values())
     page = (tmp_path / "dsprites" / "comparison.md").read_text()
     assert "## By factor" in page
     assert "| model | shape | scale | orientation | posX | posY |" in page

@@ -13,6 +13,7 @@ from PIL import Image
 
 from infovaegan_plugin.evaluation import (
     by_factor_markdown,
+    by_factor_rows,
     charts,
     check_targets,
     hardware_info,
@@ -60,6 +61,14 @@ def test_by_factor_means_over_seeds_and_its_table():
     assert "| InfoVAEGAN | 0.100 / 0.030 | 0.800 / - |" in table
     assert "beta-VAE" not in table
     assert by_factor_markdown(summarize([result("beta_vae", 0, factor_vae=0.4)])) == ""
+
+
+def test_by_factor_rows_say_each_factors_scores_and_codes():
+    rows = by_factor_rows({"factor_vae": {"shape": 0.0, "posX": 0.93},
+                           "mig": {"shape": 0.036, "posX": None},
+                           "factor_vae_dim_factor": ["posX", "posX", None, "scale"]})
+    assert rows == {"shape": "FactorVAE 0.0000, MIG 0.0360, code dims -",
+                    "posX": "FactorVAE 0.9300, MIG -, code dims 0, 1"}
 
 
 def test_table_bolds_the_best_in_each_direction():
