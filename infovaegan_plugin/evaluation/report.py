@@ -118,10 +118,8 @@ def factor_means(per_run: Sequence[dict[str, float | None] | None]) -> dict[str,
 
 def _by_factor_means(per_run: list[dict[str, Any] | None]) -> dict[str, dict[str, float]]:
     """Per metric (FactorVAE accuracy, MIG gap), :func:`factor_means` over the runs: where a
-    model's scores are lost."""
-    if not per_run or any(not r for r in per_run):
-        return {}
-    means = {metric: factor_means([r.get(metric) for r in per_run])
+    model's scores are lost (``{}`` when a run has no breakdown)."""
+    means = {metric: factor_means([(r or {}).get(metric) for r in per_run])
              for metric in ("factor_vae", "mig")}
     return {metric: m for metric, m in means.items() if m}
 
