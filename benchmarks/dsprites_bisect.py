@@ -9,7 +9,9 @@ of those differences switched to the reference's value:
 - ``all``: every difference switched (the reference's recipe in our code, its fresh sprites
   as 200,000 rendered training images);
 - ``codes+g_steps``: the preset with those two switched;
-- ``all-codes``: every difference but ``codes`` switched (leave one out).
+- ``all-codes``: every difference but ``codes`` switched (leave one out);
+- ``pooled_category``: a change the reference does not have (:data:`BEYOND_REFERENCE`), tried
+  on the same proxy; ``all`` never includes one.
 
 Every arm trains with the trainer ``infovaegan train`` builds (``dsprites_gpu_runners.
 InfoVAEGANRunner``: its data loader, its ``training_step``) and is scored every
@@ -93,6 +95,15 @@ DIFFERENCES: dict[str, Difference] = {
                        "the reference's fresh sprites (preset 20,000)", limit=200_000),
 }
 
+#: Changes the reference does not have, tried on the same proxy (arms may switch them by name;
+#: ``all`` is the reference's differences only).
+BEYOND_REFERENCE: dict[str, Difference] = {
+    "pooled_category": Difference("categorical logits from D's penultimate conv map averaged "
+                                  "over positions (the category cannot read position)",
+                                  model={"categorical_head": "pooled"}),
+}
+SWITCHES: dict[str, Difference] = {**DIFFERENCES, **BEYOND_REFERENCE}
+
 
 @dataclass(frozen=True)
 class Arm:
@@ -105,13 +116,13 @@ class Arm:
         model: dict[str, Any] = {}
         trainer: dict[str, Any] = {}
         for name in self.switched:
-            model.update(DIFFERENCES[name].model)
-            trainer.update(DIFFERENCES[name].trainer)
+            model.update(SWITCHES[name].model)
+            trainer.update(SWITCHES[name].trainer)
         return model, trainer
 
     def limit(self, default: int | None) -> int | None:
         """The training images rendered: the ``data`` difference's when switched."""
-        limits = [DIFFERENCES[n].limit for n in self.switched if DIFFERENCES[n].limit]
+        limits = [SWITCHES[n].limit for n in self.switched if SWITCHES[n].limit]
         return max(limits) if limits else default
 
 
@@ -126,10 +137,10 @@ def parse_arm(spec: str) -> Arm:
         chosen = [n for n in DIFFERENCES if n not in left_out]
     else:
         left_out, chosen = [], spec.split("+")
-    unknown = [n for n in [*left_out, *chosen] if n not in DIFFERENCES]
+    unknown = [n for n in [*left_out, *chosen] if n not in SWITCHES]
     if unknown or not spec:
         raise SystemExit(f"error: unknown difference {', '.join(unknown) or repr(spec)} in arm "
-                         f"{spec!r}; known: {', '.join(DIFFERENCES)} (arms: preset, all, a+b, "
+                         f"{spec!r}; known: {', '.join(SWITCHES)} (arms: preset, all, a+b, "
                          "all-a-b)")
     return Arm(spec, tuple(chosen))
 
@@ -252,7 +263,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="folder of the arms' JSON, the chart, summary")
     ap.add_argument("--arms", nargs="+", default=["preset", "all"],
-                    help=f"preset, all, a+b, all-a-b; differences: {', '.join(DIFFERENCES)}")
+                    help=f"preset, all, a+b, all-a-b; differences: {', '.join(DIFFERENCES)}; "
+                         f"beyond the reference: {', '.join(BEYOND_REFERENCE)}")
     ap.add_argument("--variant", default="infogan", choices=("infogan", "infovaegan"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--steps", type=int, default=4000)
@@ -310,7 +322,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "threads": torch.get_num_threads()},
         "differences": {k: {"what": d.what, "model": d.model, "trainer": d.trainer,
                             "limit": d.limit}
-                        for k, d in DIFFERENCES.items()},
+                        for k, d in SWITCHES.items()},
         "settings": {"steps": args.steps, "eval_every": args.eval_every,
                      "eval_scale": args.eval_scale, "variant": args.variant,
                      "seeds": args.seeds, "limit": args.limit},

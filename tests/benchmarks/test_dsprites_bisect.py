@@ -26,6 +26,10 @@ def test_arms_switch_the_named_differences():
     assert trainer == {"generator_steps": 2}
     assert bisect.parse_arm("codes").limit(300) == 300
     assert bisect.parse_arm("data+codes").limit(300) == 200_000
+    # a change beyond the reference is switched by name, never by ``all``
+    assert "pooled_category" not in bisect.parse_arm("all").switched
+    model, _ = bisect.parse_arm("pooled_category").overrides()
+    assert model == {"categorical_head": "pooled"}
 
 
 @pytest.mark.parametrize("spec", ["cods", "all-cods", "codes+", ""])

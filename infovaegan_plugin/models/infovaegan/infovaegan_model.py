@@ -157,7 +157,7 @@ class InfoVAEGAN(BaseAE):
         trunk = self.encoder.trunk(images)
         encoded = self._with_derived(
             latents.split_encoder_output(self.model_config, self.encoder.heads(trunk)))
-        encoded["trunk_features"] = trunk
+        encoded["trunk_features"] = trunk[:, : self.model_config.hidden_dim]  # less a pooled map
         return encoded
 
     def _with_derived(self, params: dict[str, torch.Tensor]) -> ModelOutput:

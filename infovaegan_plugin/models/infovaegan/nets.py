@@ -53,12 +53,22 @@ def init_weights(module: nn.Module) -> None:
 
 class ImageTrunk(nn.Module):
     """Conv trunk + FC layer mapping an image to a ``hidden_dim`` feature (encoder and D);
-    ``batch_norm=False`` leaves out the BatchNorm layers."""
+    ``batch_norm=False`` leaves out the BatchNorm layers.
+
+    With ``categorical_head="pooled"`` the output is ``[FC feature, pooled map]``
+    (``hidden_dim + pooled_width`` values): the penultimate conv layer's map averaged over
+    its positions, which the categorical head alone reads (:class:`Encoder`). The last map is
+    too coarse (4x4 at 64 px, a stride of 16) for its average to ignore where a sprite is."""
 
     def __init__(self, config: InfoVAEGANConfig, batch_norm: bool = True):
         super().__init__()
         channels, height, width = config.input_dim
         plan = conv_plan(config)
+        self.hidden_dim = config.hidden_dim
+        pooled = getattr(config, "categorical_head", "dense") == "pooled"
+        #: index in ``net`` of the layer whose output is pooled (None: no pooled part)
+        self.pool_at: int | None = None
+        self.pooled_width = plan[-2][0] if pooled else 0
         layers: list[nn.Module] = []
         in_ch = channels
         for i, (out_ch, stride) in enumerate(plan):
@@ -66,6 +76,8 @@ class ImageTrunk(nn.Module):
             if i > 0 and batch_norm:
                 layers.append(nn.BatchNorm2d(out_ch))
             layers.append(nn.LeakyReLU(LEAK, inplace=True))  # in place: same values, less memory
+            if pooled and i == len(plan) - 2:
+                self.pool_at = len(layers) - 1
             in_ch = out_ch
         flat = in_ch * downsampled(height, plan) * downsampled(width, plan)
         layers += [
@@ -77,7 +89,14 @@ class ImageTrunk(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images)
+        if self.pool_at is None:
+            return self.net(images)
+        x = images
+        for i, layer in enumerate(self.net):
+            x = layer(x)
+            if i == self.pool_at:
+                pooled = x.mean(dim=(2, 3))  # before the next layer: no in-place change reaches it
+        return torch.cat([x, pooled], dim=1)
 
 
 class Encoder(nn.Module):
@@ -96,6 +115,16 @@ class Encoder(nn.Module):
         self.trunk = trunk if trunk is not None else ImageTrunk(config)
         layout = config.layout
         codes = layout.code_head_width
+        self.hidden_dim = config.hidden_dim
+        #: the categorical logits from the trunk's pooled map (``categorical_head="pooled"``)
+        self.category_head: nn.Module | None = None
+        if self.trunk.pooled_width:
+            cats = layout.categorical_total
+            codes -= cats
+            self.category_head = nn.Sequential(
+                nn.Linear(self.trunk.pooled_width, 128), nn.BatchNorm1d(128),
+                nn.LeakyReLU(LEAK), nn.Linear(128, cats),
+            )
         if trunk is None:
             self.head: nn.Module = nn.Linear(config.hidden_dim, codes)
         else:  # InfoGAN's Q head on the discriminator's features: FC 128 + BN + lReLU
@@ -124,10 +153,16 @@ class Encoder(nn.Module):
     def heads(self, features: torch.Tensor) -> torch.Tensor:
         """The flat output from trunk features: with a shared trunk the discriminator's pass
         already computed them (InfoGAN's Q reads D's features; no second trunk pass)."""
-        out = self.head(features)
+        hidden = features
+        if self.category_head is not None:  # [FC feature, pooled map]: logits come first
+            hidden = features[:, : self.hidden_dim]
+            out = torch.cat(
+                [self.category_head(features[:, self.hidden_dim :]), self.head(hidden)], dim=1)
+        else:
+            out = self.head(hidden)
         if self.noise_head is None:
             return out
-        noise_in = features.detach() if self.detach_noise_head else features
+        noise_in = hidden.detach() if self.detach_noise_head else hidden
         return torch.cat([out, self.noise_head(noise_in)], dim=1)
 
 
@@ -207,7 +242,7 @@ class Discriminator(nn.Module):
         """Float32 logits (and, ``with_features``, the trunk's features, which a shared-trunk
         encoder reads without a second trunk pass)."""
         features = self.trunk(images)
-        joined = features
+        joined = features[:, : self.trunk.hidden_dim] if self.trunk.pooled_width else features
         if self.joint:
             if code is None:
                 raise ValueError("a joint discriminator needs the (image, code) pair.")

@@ -61,11 +61,18 @@ def parameter_count(config: Any) -> int:
     layout, hidden = config.layout, config.hidden_dim
     trunk = _trunk(config)
     d_trunk = _trunk(config, getattr(config, "discriminator_batch_norm", True))
-    # nets.Encoder: its own trunk and a linear head, or InfoGAN's Q head on D's trunk
+    # nets.Encoder: its own trunk and a linear head, or InfoGAN's Q head on D's trunk; a
+    # pooled categorical head (FC 128 + BN) reads the penultimate conv map's channels
+    codes = layout.code_head_width
+    encoder = 0
+    if getattr(config, "categorical_head", "dense") == "pooled":
+        codes -= layout.categorical_total
+        encoder = (_linear(conv_plan(config)[-2][0], 128) + 2 * 128
+                   + _linear(128, layout.categorical_total))
     if config.share_discriminator_trunk:
-        encoder = _linear(hidden, 128) + 2 * 128 + _linear(128, layout.code_head_width)
+        encoder += _linear(hidden, 128) + 2 * 128 + _linear(128, codes)
     else:
-        encoder = trunk + _linear(hidden, layout.code_head_width)
+        encoder += trunk + _linear(hidden, codes)
     if config.infer_noise and layout.noise_dim > 0:
         out = layout.noise_head_width
         encoder += (_linear(hidden, out) if config.noise_in_elbo
