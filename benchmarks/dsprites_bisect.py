@@ -100,7 +100,10 @@ DIFFERENCES: dict[str, Difference] = {
 BEYOND_REFERENCE: dict[str, Difference] = {
     "pooled_category": Difference("categorical logits from D's penultimate conv map averaged "
                                   "over positions (the category cannot read position)",
-                                  model={"categorical_head": "pooled"}),
+                                  model={"categorical_head": "mean_pooled"}),
+    "max_pooled_category": Difference("categorical logits from the maximum of D's penultimate "
+                                      "conv map over positions (nor position, hardly area)",
+                                      model={"categorical_head": "max_pooled"}),
 }
 SWITCHES: dict[str, Difference] = {**DIFFERENCES, **BEYOND_REFERENCE}
 

@@ -29,7 +29,9 @@ def test_arms_switch_the_named_differences():
     # a change beyond the reference is switched by name, never by ``all``
     assert "pooled_category" not in bisect.parse_arm("all").switched
     model, _ = bisect.parse_arm("pooled_category").overrides()
-    assert model == {"categorical_head": "pooled"}
+    assert model == {"categorical_head": "mean_pooled"}
+    assert bisect.parse_arm("max_pooled_category").overrides()[0] == {
+        "categorical_head": "max_pooled"}
 
 
 @pytest.mark.parametrize("spec", ["cods", "all-cods", "codes+", ""])

@@ -78,7 +78,7 @@ def test_the_parameter_count_is_that_of_the_built_networks():
             ["small", "infogan28", "dcgan64"], [(1, 8, 8), (2, 33, 47)],
             ["infovaegan", "infogan", "ali"],
             [{}, {"noise_in_elbo": False}, {"noise_dim": 0}, {"categorical_dims": [3, 4]},
-             {"discriminator_batch_norm": False}, {"categorical_head": "pooled"}]):
+             {"discriminator_batch_norm": False}, {"categorical_head": "max_pooled"}]):
         if arch == "dcgan64" and min(dim[1:]) < 16:
             continue
         config = InfoVAEGANConfig.for_variant(

@@ -1,5 +1,6 @@
-"""The pooled categorical head: its logits cannot follow an object's position, the rest of the
-model is unchanged (widths, trunk embedding, training, saving, ONNX)."""
+"""The pooled categorical heads (mean and max over positions): their logits cannot follow an
+object's position, the rest of the model is unchanged (widths, trunk embedding, training,
+saving, ONNX)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from torch import nn
 
 from infovaegan_plugin import InfoVAEGANConfig
 from infovaegan_plugin.models.infovaegan import InfoVAEGAN
+
+POOLED = ["mean_pooled", "max_pooled"]
 
 
 def _sprite_model(head: str, seed: int = 0) -> InfoVAEGAN:
@@ -34,10 +37,11 @@ def _blob_and_moved() -> tuple[torch.Tensor, torch.Tensor]:
     return image, torch.roll(image, shifts=(8, 8), dims=(2, 3))
 
 
-def test_pooled_logits_do_not_follow_a_moved_sprite_and_dense_ones_do():
+@pytest.mark.parametrize("pooled", POOLED)
+def test_pooled_logits_do_not_follow_a_moved_sprite_and_dense_ones_do(pooled):
     image, moved = _blob_and_moved()
     change = {}
-    for head in ("dense", "pooled"):
+    for head in ("dense", pooled):
         model = _sprite_model(head)
         with torch.no_grad():
             a, b = model.encode(image), model.encode(moved)
@@ -46,12 +50,13 @@ def test_pooled_logits_do_not_follow_a_moved_sprite_and_dense_ones_do():
         change[head] /= scale
         # the continuous codes read the FC feature in both: they do see the move
         assert (a["continuous_mean"] - b["continuous_mean"]).abs().max() > 1e-3
-    assert change["pooled"] < 1e-5, change
+    assert change[pooled] < 1e-5, change
     assert change["dense"] > 1e-2, change
 
 
-def test_pooled_head_keeps_the_output_layout_and_the_trunk_embedding():
-    model = _sprite_model("pooled")
+@pytest.mark.parametrize("pooled", POOLED)
+def test_pooled_head_keeps_the_output_layout_and_the_trunk_embedding(pooled):
+    model = _sprite_model(pooled)
     images = torch.rand(4, 1, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         encoded = model.encode(images, with_trunk=True)
@@ -68,9 +73,19 @@ def test_pooled_head_keeps_the_output_layout_and_the_trunk_embedding():
 
 
 def test_pooled_head_needs_a_categorical_code():
-    with pytest.raises(ValueError, match='categorical_head="pooled" needs a categorical code'):
+    with pytest.raises(ValueError, match="categorical_head='max_pooled' needs a categorical"):
         InfoVAEGANConfig(input_dim=(1, 64, 64), categorical_dims=[], continuous_dim=5,
-                         categorical_head="pooled")
+                         categorical_head="max_pooled")
+
+
+def test_mean_and_max_pooling_differ_on_the_same_weights():
+    """The two summaries are different functions of the map: same weights, other logits."""
+    image, _ = _blob_and_moved()
+    logits = {}
+    for head in POOLED:
+        with torch.no_grad():
+            logits[head] = _sprite_model(head).encode(image)["categorical_logits"]
+    assert not torch.allclose(logits["mean_pooled"], logits["max_pooled"], atol=1e-3)
 
 
 def test_pooled_head_trains_with_the_discriminator_and_the_elbo(make_model, digits_datasets,
@@ -79,7 +94,7 @@ def test_pooled_head_trains_with_the_discriminator_and_the_elbo(make_model, digi
     optimizer (the MI term) and the ELBO's step on it, and one training step moves it."""
     from infovaegan_plugin import InfoVAEGANTrainer, InfoVAEGANTrainerConfig
 
-    model = make_model(categorical_head="pooled")
+    model = make_model(categorical_head="mean_pooled")
     config = InfoVAEGANTrainerConfig(output_dir=str(tmp_path), per_device_train_batch_size=32,
                                      num_epochs=1)
     trainer = InfoVAEGANTrainer(model, digits_datasets[0], digits_datasets[1],
@@ -96,13 +111,14 @@ def test_pooled_head_trains_with_the_discriminator_and_the_elbo(make_model, digi
     assert all(not torch.equal(a, b) for a, b in zip(after, before))
 
 
-def test_pooled_model_reloads_and_exports_to_onnx(tmp_path):
+@pytest.mark.parametrize("pooled", POOLED)
+def test_pooled_model_reloads_and_exports_to_onnx(tmp_path, pooled):
     from infovaegan_plugin.deploy.export import export_onnx
 
-    model = _sprite_model("pooled")
+    model = _sprite_model(pooled)
     model.save(str(tmp_path / "model"))
     again = InfoVAEGAN.load_from_folder(str(tmp_path / "model")).eval()
-    assert again.model_config.categorical_head == "pooled"
+    assert again.model_config.categorical_head == pooled
     images = torch.rand(6, 1, 64, 64, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = model.encode(images, with_trunk=True)

@@ -240,11 +240,12 @@ class InfoVAEGANConfig(BaseAEConfig):
             InfoGAN-CR's dSprites discriminator (convolutions and LeakyReLU, usually with
             ``discriminator_spectral_norm``). A separate encoder keeps its BatchNorm.
         categorical_head: (beyond the paper) what the categorical logits read. ``"dense"``:
-            the trunk's FC feature, as the continuous codes (InfoGAN's Q). ``"pooled"``: the
-            trunk's penultimate conv map averaged over its positions (FC 128 + BN + lReLU on
-            it), a head that can hardly tell where an object is, so the generator cannot
-            spend the category on position: on dSprites the dense head's category stood for
-            position on every seed (docs/RESULTS.md).
+            the trunk's FC feature, as the continuous codes (InfoGAN's Q). ``"mean_pooled"``
+            / ``"max_pooled"``: the trunk's penultimate conv map averaged / its maximum taken
+            over its positions (FC 128 + BN + lReLU on it), a head that can hardly tell where
+            an object is, so the generator cannot spend the category on position: on dSprites
+            the dense head's category stood for position on every seed (docs/RESULTS.md). A
+            mean grows with an object's area, a maximum hardly does.
         use_inference_stage: run the data-free ELBO stage (False gives InfoGAN).
         use_mutual_information: use the MI terms (False with a joint discriminator gives ALI).
         variant: the ablation this config describes; it sets ``use_inference_stage``,
@@ -291,7 +292,7 @@ class InfoVAEGANConfig(BaseAEConfig):
     instance_noise_anneal_epochs: int = 0
     discriminator_spectral_norm: bool = False
     discriminator_batch_norm: bool = True
-    categorical_head: Literal["dense", "pooled"] = "dense"
+    categorical_head: Literal["dense", "mean_pooled", "max_pooled"] = "dense"
     use_inference_stage: bool | None = None
     use_mutual_information: bool | None = None
     variant: Literal["infovaegan", "infogan", "ali", "custom"] = "infovaegan"
@@ -346,9 +347,9 @@ class InfoVAEGANConfig(BaseAEConfig):
                 "self_augmentation_weight > 0 needs share_discriminator_trunk=True and a "
                 "categorical code: the term trains InfoGAN's Q with the discriminator."
             )
-        if self.categorical_head == "pooled" and not self.categorical_dims:
-            raise ValueError('categorical_head="pooled" needs a categorical code '
-                             "(categorical_dims is empty).")
+        if self.categorical_head != "dense" and not self.categorical_dims:
+            raise ValueError(f"categorical_head={self.categorical_head!r} needs a categorical "
+                             "code (categorical_dims is empty).")
         if self.encoder_adversarial and not self.joint_discriminator:
             raise ValueError(
                 "encoder_adversarial=True needs joint_discriminator=True: the encoder's "

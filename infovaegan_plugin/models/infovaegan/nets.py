@@ -13,6 +13,7 @@ Because nothing but the config describes a network, saved models hold weights on
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
@@ -22,6 +23,12 @@ from .infovaegan_config import InfoVAEGANConfig
 from .sizes import conv_plan, downsampled
 
 LEAK = 0.1  # InfoGAN's leaky-ReLU slope
+
+#: How a pooled categorical head summarises a conv map over its positions (``categorical_head``)
+POOLINGS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "mean_pooled": lambda x: x.mean(dim=(2, 3)),
+    "max_pooled": lambda x: x.amax(dim=(2, 3)),
+}
 
 
 def _conv(in_ch: int, out_ch: int, stride: int) -> nn.Conv2d:
@@ -55,17 +62,19 @@ class ImageTrunk(nn.Module):
     """Conv trunk + FC layer mapping an image to a ``hidden_dim`` feature (encoder and D);
     ``batch_norm=False`` leaves out the BatchNorm layers.
 
-    With ``categorical_head="pooled"`` the output is ``[FC feature, pooled map]``
-    (``hidden_dim + pooled_width`` values): the penultimate conv layer's map averaged over
-    its positions, which the categorical head alone reads (:class:`Encoder`). The last map is
-    too coarse (4x4 at 64 px, a stride of 16) for its average to ignore where a sprite is."""
+    With a pooled ``categorical_head`` the output is ``[FC feature, pooled map]``
+    (``hidden_dim + pooled_width`` values): the penultimate conv layer's map averaged (or its
+    maximum taken) over its positions, which the categorical head alone reads
+    (:class:`Encoder`). The last map is too coarse (4x4 at 64 px, a stride of 16) for its
+    summary to ignore where a sprite is."""
 
     def __init__(self, config: InfoVAEGANConfig, batch_norm: bool = True):
         super().__init__()
         channels, height, width = config.input_dim
         plan = conv_plan(config)
         self.hidden_dim = config.hidden_dim
-        pooled = getattr(config, "categorical_head", "dense") == "pooled"
+        self.pooling = POOLINGS.get(getattr(config, "categorical_head", "dense"))
+        pooled = self.pooling is not None
         #: index in ``net`` of the layer whose output is pooled (None: no pooled part)
         self.pool_at: int | None = None
         self.pooled_width = plan[-2][0] if pooled else 0
@@ -95,7 +104,7 @@ class ImageTrunk(nn.Module):
         for i, layer in enumerate(self.net):
             x = layer(x)
             if i == self.pool_at:
-                pooled = x.mean(dim=(2, 3))  # before the next layer: no in-place change reaches it
+                pooled = self.pooling(x)  # before the next layer: no in-place change reaches it
         return torch.cat([x, pooled], dim=1)
 
 
@@ -116,7 +125,7 @@ class Encoder(nn.Module):
         layout = config.layout
         codes = layout.code_head_width
         self.hidden_dim = config.hidden_dim
-        #: the categorical logits from the trunk's pooled map (``categorical_head="pooled"``)
+        #: the categorical logits from the trunk's pooled map (a pooled ``categorical_head``)
         self.category_head: nn.Module | None = None
         if self.trunk.pooled_width:
             cats = layout.categorical_total

@@ -65,7 +65,7 @@ def parameter_count(config: Any) -> int:
     # pooled categorical head (FC 128 + BN) reads the penultimate conv map's channels
     codes = layout.code_head_width
     encoder = 0
-    if getattr(config, "categorical_head", "dense") == "pooled":
+    if getattr(config, "categorical_head", "dense") != "dense":
         codes -= layout.categorical_total
         encoder = (_linear(conv_plan(config)[-2][0], 128) + 2 * 128
                    + _linear(128, layout.categorical_total))
