@@ -102,7 +102,7 @@ BEYOND_REFERENCE: dict[str, Difference] = {
                                   "over positions (the category cannot read position)",
                                   model={"categorical_head": "mean_pooled"}),
     "max_pooled_category": Difference("categorical logits from the maximum of D's penultimate "
-                                      "conv map over positions (nor position, hardly area)",
+                                      "conv map over positions (the category cannot read position)",
                                       model={"categorical_head": "max_pooled"}),
 }
 SWITCHES: dict[str, Difference] = {**DIFFERENCES, **BEYOND_REFERENCE}

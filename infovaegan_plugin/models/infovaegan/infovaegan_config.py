@@ -244,8 +244,9 @@ class InfoVAEGANConfig(BaseAEConfig):
             / ``"max_pooled"``: the trunk's penultimate conv map averaged / its maximum taken
             over its positions (FC 128 + BN + lReLU on it), a head that can hardly tell where
             an object is, so the generator cannot spend the category on position: on dSprites
-            the dense head's category stood for position on every seed (docs/RESULTS.md). A
-            mean grows with an object's area, a maximum hardly does.
+            the dense head's category stood for position on every seed; either pooled head
+            moved it to the scale, not the shape, with worse reconstructions (docs/RESULTS.md),
+            so the presets keep ``"dense"``.
         use_inference_stage: run the data-free ELBO stage (False gives InfoGAN).
         use_mutual_information: use the MI terms (False with a joint discriminator gives ALI).
         variant: the ablation this config describes; it sets ``use_inference_stage``,
