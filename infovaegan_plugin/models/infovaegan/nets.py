@@ -20,7 +20,7 @@ from torch import nn
 
 from .fast_cpu import OneChannelConv2d, OneChannelConvTranspose2d
 from .infovaegan_config import InfoVAEGANConfig
-from .sizes import conv_plan, downsampled
+from .sizes import conv_plan, downsampled, pooled_width
 
 LEAK = 0.1  # InfoGAN's leaky-ReLU slope
 
@@ -73,11 +73,11 @@ class ImageTrunk(nn.Module):
         channels, height, width = config.input_dim
         plan = conv_plan(config)
         self.hidden_dim = config.hidden_dim
-        self.pooling = POOLINGS.get(getattr(config, "categorical_head", "dense"))
-        pooled = self.pooling is not None
+        self.pooled_width = pooled_width(config)
+        pooled = self.pooled_width > 0
+        self.pooling = POOLINGS[config.categorical_head] if pooled else None
         #: index in ``net`` of the layer whose output is pooled (None: no pooled part)
         self.pool_at: int | None = None
-        self.pooled_width = plan[-2][0] if pooled else 0
         layers: list[nn.Module] = []
         in_ch = channels
         for i, (out_ch, stride) in enumerate(plan):

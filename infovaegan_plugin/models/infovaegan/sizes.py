@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["conv_plan", "downsampled", "parameter_count"]
+__all__ = ["conv_plan", "downsampled", "parameter_count", "pooled_width"]
 
 
 def conv_plan(config: Any) -> list[tuple[int, int]]:
@@ -23,6 +23,13 @@ def conv_plan(config: Any) -> list[tuple[int, int]]:
         "dcgan64": [(max(b // 2, 1), 2), (max(b // 2, 1), 2), (b, 2), (b, 2)],
     }
     return plans[config.resolved_architecture]
+
+
+def pooled_width(config: Any) -> int:
+    """Channels a pooled categorical head reads (the penultimate conv layer's), 0 without one."""
+    if getattr(config, "categorical_head", "dense") == "dense":
+        return 0
+    return conv_plan(config)[-2][0]
 
 
 def downsampled(size: int, plan: list[tuple[int, int]]) -> int:
@@ -65,9 +72,9 @@ def parameter_count(config: Any) -> int:
     # pooled categorical head (FC 128 + BN) reads the penultimate conv map's channels
     codes = layout.code_head_width
     encoder = 0
-    if getattr(config, "categorical_head", "dense") != "dense":
+    if pooled_width(config):
         codes -= layout.categorical_total
-        encoder = (_linear(conv_plan(config)[-2][0], 128) + 2 * 128
+        encoder = (_linear(pooled_width(config), 128) + 2 * 128
                    + _linear(128, layout.categorical_total))
     if config.share_discriminator_trunk:
         encoder += _linear(hidden, 128) + 2 * 128 + _linear(128, codes)
