@@ -10,8 +10,8 @@ of those differences switched to the reference's value:
   as 200,000 rendered training images);
 - ``codes+g_steps``: the preset with those two switched;
 - ``all-codes``: every difference but ``codes`` switched (leave one out);
-- ``pooled_category``: a change the reference does not have (:data:`BEYOND_REFERENCE`), tried
-  on the same proxy; ``all`` never includes one.
+- ``pooled_category``, ``pooled_category+nuisance_augmentation``: changes the reference does
+  not have (:data:`BEYOND_REFERENCE`), tried on the same proxy; ``all`` never includes one.
 
 Every arm trains with the trainer ``infovaegan train`` builds (``dsprites_gpu_runners.
 InfoVAEGANRunner``: its data loader, its ``training_step``) and is scored every
@@ -104,6 +104,12 @@ BEYOND_REFERENCE: dict[str, Difference] = {
     "max_pooled_category": Difference("categorical logits from the maximum of D's penultimate "
                                       "conv map over positions (the category cannot read position)",
                                       model={"categorical_head": "max_pooled"}),
+    "nuisance_augmentation": Difference(
+        "self-augmented training of the category on real sprites rotated by up to 180 degrees "
+        "and rescaled by up to 40% (weight 1, no shift): q(c|x) must not follow orientation "
+        "or scale; with a pooled head, not position either, which leaves the shape",
+        model={"self_augmentation_weight": 1.0, "self_augmentation_rotation_deg": 180.0,
+               "self_augmentation_scale": 0.4, "self_augmentation_shift": 0.0}),
 }
 SWITCHES: dict[str, Difference] = {**DIFFERENCES, **BEYOND_REFERENCE}
 

@@ -499,8 +499,11 @@ class InfoVAEGANRunner(LoaderRunner):
         self.steps += n
 
     def losses(self) -> dict[str, float]:
+        # the MI terms per code kind and self-augmentation's terms say why a category
+        # follows one factor: Q recovering the generator's category, real sprites' consistency
         keep = ("discriminator_loss", "adversarial_loss", "mutual_information_loss",
-                "elbo_loss", "d_real_accuracy", "d_fake_accuracy")
+                "elbo_loss", "d_real_accuracy", "d_fake_accuracy", "mi_categorical",
+                "mi_continuous", "sat_consistency", "sat_balance")
         return {k: float(self.last[k]) for k in keep if k in self.last}
 
     def _adapter(self) -> Any:

@@ -5,6 +5,7 @@ train a finished arm again."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -32,6 +33,10 @@ def test_arms_switch_the_named_differences():
     assert model == {"categorical_head": "mean_pooled"}
     assert bisect.parse_arm("max_pooled_category").overrides()[0] == {
         "categorical_head": "max_pooled"}
+    model, _ = bisect.parse_arm("pooled_category+nuisance_augmentation").overrides()
+    assert model == {"categorical_head": "mean_pooled", "self_augmentation_weight": 1.0,
+                     "self_augmentation_rotation_deg": 180.0, "self_augmentation_scale": 0.4,
+                     "self_augmentation_shift": 0.0}
 
 
 @pytest.mark.parametrize("spec", ["cods", "all-cods", "codes+", ""])
@@ -52,6 +57,19 @@ def test_the_runner_trains_with_the_arms_configs(tmp_path):
     assert runner.config.generator_steps == 2
     assert runner.config.discriminator_learning_rate == 2e-3
     assert runner.images_per_epoch == 180  # 90% of --limit 200 (the data switch left out)
+    invariant_runner = bisect.arm_runner(
+        bisect.parse_arm("pooled_category+nuisance_augmentation"), 0, "infovaegan", 200,
+        str(tmp_path))
+    invariant_runner.train(1)
+    # the points record the signals that say why the category follows a factor
+    signals = invariant_runner.losses()
+    assert signals["sat_consistency"] >= 0.0 and 0.0 <= signals["sat_balance"] <= math.log(3)
+    assert signals["mi_categorical"] > 0.0 and "mi_continuous" in signals
+    invariant = invariant_runner.model.model_config
+    assert (invariant.categorical_head, invariant.self_augmentation_weight) == ("mean_pooled", 1.0)
+    assert (invariant.self_augmentation_rotation_deg, invariant.self_augmentation_scale,
+            invariant.self_augmentation_shift) == (180.0, 0.4, 0.0)
+    assert invariant.use_inference_stage is True
     preset = bisect.arm_runner(bisect.parse_arm("preset"), 0, "infogan", 200, str(tmp_path))
     assert preset.model.model_config.categorical_dims == [3]
     assert preset.config.generator_steps == 1
