@@ -10,8 +10,9 @@ of those differences switched to the reference's value:
   as 200,000 rendered training images);
 - ``codes+g_steps``: the preset with those two switched;
 - ``all-codes``: every difference but ``codes`` switched (leave one out);
-- ``pooled_category``, ``pooled_category+nuisance_augmentation``: changes the reference does
-  not have (:data:`BEYOND_REFERENCE`), tried on the same proxy; ``all`` never includes one.
+- ``pooled_category``, ``pooled_category+nuisance_augmentation``, ``contrastive``: changes the
+  reference does not have (:data:`BEYOND_REFERENCE`), tried on the same proxy; ``all`` never
+  includes one.
 
 Every arm trains with the trainer ``infovaegan train`` builds (``dsprites_gpu_runners.
 InfoVAEGANRunner``: its data loader, its ``training_step``) and is scored every
@@ -110,6 +111,10 @@ BEYOND_REFERENCE: dict[str, Difference] = {
         "or scale; with a pooled head, not position either, which leaves the shape",
         model={"self_augmentation_weight": 1.0, "self_augmentation_rotation_deg": 180.0,
                "self_augmentation_scale": 0.4, "self_augmentation_shift": 0.0}),
+    "contrastive": Difference(
+        "InfoGAN-CR's contrastive regulariser at its weight 2, on from the first step (InfoGAN-CR "
+        "switches it on after 288,000 steps): a classifier names the code a pair of generated "
+        "images shares, the generator helps it", model={"contrastive_weight": 2.0}),
 }
 SWITCHES: dict[str, Difference] = {**DIFFERENCES, **BEYOND_REFERENCE}
 

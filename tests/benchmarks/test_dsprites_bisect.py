@@ -37,6 +37,7 @@ def test_arms_switch_the_named_differences():
     assert model == {"categorical_head": "mean_pooled", "self_augmentation_weight": 1.0,
                      "self_augmentation_rotation_deg": 180.0, "self_augmentation_scale": 0.4,
                      "self_augmentation_shift": 0.0}
+    assert bisect.parse_arm("contrastive").overrides()[0] == {"contrastive_weight": 2.0}
 
 
 @pytest.mark.parametrize("spec", ["cods", "all-cods", "codes+", ""])

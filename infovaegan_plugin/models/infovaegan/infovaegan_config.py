@@ -247,6 +247,16 @@ class InfoVAEGANConfig(BaseAEConfig):
             the dense head's category stood for position on every seed; either pooled head
             moved it to the scale, not the shape, with worse reconstructions (docs/RESULTS.md),
             so the presets keep ``"dense"``.
+        contrastive_weight: (beyond the paper) InfoGAN-CR's contrastive regulariser (Lin et
+            al. 2020): pairs of generated images share one interpretable code (one categorical
+            code or one continuous dimension, drawn at random; every other input drawn anew),
+            a classifier reading the pair (its images stacked as channels) names which code
+            they share, and the generator and the classifier both minimise its cross-entropy,
+            the generator's term weighted by this. A code that changes two factors, or a
+            factor spread over two codes, makes the shared code harder to name, so the term
+            asks each code for one factor. 0 switches it off (no classifier is built).
+        contrastive_start_epoch: the first training epoch (1-based) with the regulariser on;
+            InfoGAN-CR switches it on late in training, after the InfoGAN has converged.
         use_inference_stage: run the data-free ELBO stage (False gives InfoGAN).
         use_mutual_information: use the MI terms (False with a joint discriminator gives ALI).
         variant: the ablation this config describes; it sets ``use_inference_stage``,
@@ -294,6 +304,8 @@ class InfoVAEGANConfig(BaseAEConfig):
     discriminator_spectral_norm: bool = False
     discriminator_batch_norm: bool = True
     categorical_head: Literal["dense", "mean_pooled", "max_pooled"] = "dense"
+    contrastive_weight: float = 0.0
+    contrastive_start_epoch: int = 1
     use_inference_stage: bool | None = None
     use_mutual_information: bool | None = None
     variant: Literal["infovaegan", "infogan", "ali", "custom"] = "infovaegan"
@@ -351,6 +363,13 @@ class InfoVAEGANConfig(BaseAEConfig):
         if self.categorical_head != "dense" and not self.categorical_dims:
             raise ValueError(f"categorical_head={self.categorical_head!r} needs a categorical "
                              "code (categorical_dims is empty).")
+        if self.contrastive_weight > 0 and self.code_count < 2:
+            raise ValueError(
+                f"contrastive_weight > 0 needs at least 2 interpretable codes to tell apart "
+                f"(categorical codes + continuous dimensions), got {self.code_count}.")
+        if self.contrastive_start_epoch < 1:
+            raise ValueError(
+                f"contrastive_start_epoch must be >= 1, got {self.contrastive_start_epoch}.")
         if self.encoder_adversarial and not self.joint_discriminator:
             raise ValueError(
                 "encoder_adversarial=True needs joint_discriminator=True: the encoder's "
@@ -368,7 +387,7 @@ class InfoVAEGANConfig(BaseAEConfig):
                      "kl_continuous_weight", "kl_noise_weight", "noise_regression_weight",
                      "elbo_reconstruction_weight", "self_augmentation_weight",
                      "cluster_balance_weight", "instance_noise_std", "elbo_categorical_gradient",
-                     "instance_noise_anneal_epochs"):
+                     "instance_noise_anneal_epochs", "contrastive_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
         if not self.use_mutual_information and not self.encoder_adversarial and (
@@ -438,6 +457,12 @@ class InfoVAEGANConfig(BaseAEConfig):
     def code_dim(self) -> int:
         """Size of the interpretable code (one-hot categorical + continuous)."""
         return self.layout.categorical_total + self.layout.continuous_dim
+
+    @property
+    def code_count(self) -> int:
+        """How many interpretable codes a pair can share: each categorical code and each
+        continuous dimension (the contrastive regulariser's classes)."""
+        return len(self.categorical_dims) + self.continuous_dim
 
     @property
     def generator_input_dim(self) -> int:

@@ -31,7 +31,7 @@ from ...load_errors import invalid_config_message, unreadable_weights_message
 from . import latents
 from .augment import random_affine
 from .infovaegan_config import InfoVAEGANConfig, variant_contradictions
-from .nets import build_networks, init_weights
+from .nets import ContrastiveClassifier, build_networks, init_weights
 
 MODEL_FILE = "model.pt"
 
@@ -122,6 +122,9 @@ class InfoVAEGAN(BaseAE):
         self.input_dim = model_config.input_dim
         self.latent_dim = model_config.latent_dim
         self.discriminator, self.encoder, self.generator = build_networks(model_config)
+        #: InfoGAN-CR's classifier of the code a pair shares (``contrastive_weight > 0``)
+        self.contrastive: ContrastiveClassifier | None = (
+            ContrastiveClassifier(model_config) if model_config.contrastive_weight > 0 else None)
         self.apply(init_weights)
         if model_config.discriminator_spectral_norm:
             self.discriminator.apply_spectral_norm()
@@ -131,7 +134,9 @@ class InfoVAEGAN(BaseAE):
         self.training_epoch = 1
 
     def networks(self) -> dict[str, nn.Module]:
-        return {"encoder": self.encoder, "generator": self.generator, "discriminator": self.discriminator}
+        nets = {"encoder": self.encoder, "generator": self.generator,
+                "discriminator": self.discriminator}
+        return nets if self.contrastive is None else {**nets, "contrastive": self.contrastive}
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
@@ -552,9 +557,27 @@ class InfoVAEGAN(BaseAE):
             zero = fake.new_zeros((), dtype=torch.float32)
             out.update(mutual_information=zero, mi_categorical=zero, mi_continuous=zero,
                        noise_regression=zero)
+        if cfg.contrastive_weight > 0 and self.training:  # a training term (as InfoGAN-CR's)
+            out.update(self._contrastive_terms(len(prior)))
         if inference:
             out.update(self._elbo_terms(fake.detach(), prior, post))
         return out
+
+    def _contrastive_terms(self, n: int) -> dict[str, torch.Tensor]:
+        """InfoGAN-CR's contrastive regulariser (``contrastive_weight``) on ``n`` fresh pairs:
+        ``contrastive``, the classifier's cross-entropy, trains the classifier and, weighted
+        (``contrastive_generator``), the generator, from one forward pass. Before
+        ``contrastive_start_epoch`` the generator's term is 0 and the classifier rests."""
+        cfg = self.model_config
+        if self.training_epoch < cfg.contrastive_start_epoch:
+            return {"contrastive_generator": torch.zeros((), device=self._device())}
+        first, second, shared = latents.shared_code_pairs(cfg, n, self._device())
+        images = self.generator(torch.cat([first.generator_input(), second.generator_input()]))
+        logits = self.contrastive(*images.split(n))
+        cross_entropy = F.cross_entropy(logits, shared)
+        return {"contrastive": cross_entropy,
+                "contrastive_generator": cfg.contrastive_weight * cross_entropy,
+                "contrastive_accuracy": (logits.argmax(1) == shared).float().mean().detach()}
 
     def _elbo_terms(
         self, fake: torch.Tensor, prior: latents.LatentCodes, post: dict[str, torch.Tensor]

@@ -126,6 +126,33 @@ def sample_prior(
     )
 
 
+def shared_code_pairs(
+    config: InfoVAEGANConfig,
+    n: int,
+    device: torch.device | str = "cpu",
+    generator: torch.Generator | None = None,
+) -> tuple[LatentCodes, LatentCodes, torch.Tensor]:
+    """InfoGAN-CR's pairs: two prior draws per row that agree on one interpretable code and
+    on nothing else, and which code that is, ``shared`` (N,): ``i < len(categorical_dims)``
+    is categorical code ``i``, the rest continuous dimension ``i - len(categorical_dims)``."""
+    first = sample_prior(config, n, device, generator)
+    second = sample_prior(config, n, device, generator)
+    shared = torch.randint(0, config.code_count, (n,), device=device, generator=generator)
+    sizes = list(config.layout.categorical_sizes)
+    index = second.categorical_index.clone()
+    for i in range(len(sizes)):
+        index[:, i] = torch.where(shared == i, first.categorical_index[:, i], index[:, i])
+    columns = torch.arange(config.layout.continuous_dim, device=device) + len(sizes)
+    same = shared[:, None] == columns[None, :]
+    second = LatentCodes(
+        noise=second.noise,
+        categorical=one_hot_per_code(index, sizes).to(device),
+        continuous=torch.where(same, first.continuous, second.continuous),
+        categorical_index=index,
+    )
+    return first, second, shared
+
+
 def split_encoder_output(config: InfoVAEGANConfig, raw: torch.Tensor) -> dict[str, torch.Tensor]:
     """Flat encoder output -> named posterior parameters (log-variances clamped for stability),
     in float32: under bf16 autocast the losses built on them keep full precision."""

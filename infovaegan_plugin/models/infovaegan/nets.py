@@ -68,12 +68,14 @@ class ImageTrunk(nn.Module):
     (:class:`Encoder`). The last map is too coarse (4x4 at 64 px, a stride of 16) for its
     summary to ignore where a sprite is."""
 
-    def __init__(self, config: InfoVAEGANConfig, batch_norm: bool = True):
+    def __init__(self, config: InfoVAEGANConfig, batch_norm: bool = True,
+                 in_channels: int | None = None, with_pooled: bool = True):
         super().__init__()
         channels, height, width = config.input_dim
+        channels = in_channels or channels
         plan = conv_plan(config)
         self.hidden_dim = config.hidden_dim
-        self.pooled_width = pooled_width(config)
+        self.pooled_width = pooled_width(config) if with_pooled else 0
         pooled = self.pooled_width > 0
         self.pooling = POOLINGS[config.categorical_head] if pooled else None
         #: index in ``net`` of the layer whose output is pooled (None: no pooled part)
@@ -258,6 +260,24 @@ class Discriminator(nn.Module):
             joined = torch.cat([features, self.code_net(code)], dim=1)
         logits = self.head(joined).squeeze(1).float()
         return (logits, features) if with_features else logits
+
+
+class ContrastiveClassifier(nn.Module):
+    """InfoGAN-CR's contrastive classifier: a pair of images, stacked as channels, -> logits
+    over the interpretable codes (``config.code_count``) the pair may share. The trunk of the
+    discriminator's shape on twice the channels (BatchNorm, never pooled) and a head like Q's
+    (FC 128 + BN + lReLU)."""
+
+    def __init__(self, config: InfoVAEGANConfig):
+        super().__init__()
+        self.trunk = ImageTrunk(config, in_channels=2 * config.input_dim[0], with_pooled=False)
+        self.head = nn.Sequential(
+            nn.Linear(config.hidden_dim, 128), nn.BatchNorm1d(128), nn.LeakyReLU(LEAK),
+            nn.Linear(128, config.code_count),
+        )
+
+    def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(torch.cat([first, second], dim=1))).float()
 
 
 def build_networks(config: InfoVAEGANConfig) -> tuple[Discriminator, Encoder, Generator]:

@@ -50,10 +50,10 @@ def _conv(n_in: int, n_out: int, stride: int) -> int:
     return n_in * n_out * kernel * kernel + n_out
 
 
-def _trunk(config: Any, batch_norm: bool = True) -> int:
+def _trunk(config: Any, batch_norm: bool = True, in_channels: int | None = None) -> int:
     """``nets.ImageTrunk``: convs (BatchNorm after all but the first), FC + BatchNorm."""
     channels, height, width = config.input_dim
-    plan, in_ch, total = conv_plan(config), channels, 0
+    plan, in_ch, total = conv_plan(config), in_channels or channels, 0
     norm = 2 if batch_norm else 0
     for i, (out_ch, stride) in enumerate(plan):
         total += _conv(in_ch, out_ch, stride) + (norm * out_ch if i > 0 else 0)
@@ -64,7 +64,8 @@ def _trunk(config: Any, batch_norm: bool = True) -> int:
 
 def parameter_count(config: Any) -> int:
     """Parameters of the discriminator, encoder and generator ``config`` (an
-    ``InfoVAEGANConfig``) describes, a shared trunk counted once: arithmetic on its numbers."""
+    ``InfoVAEGANConfig``) describes (and its contrastive classifier, when it has one), a
+    shared trunk counted once: arithmetic on its numbers."""
     layout, hidden = config.layout, config.hidden_dim
     trunk = _trunk(config)
     d_trunk = _trunk(config, getattr(config, "discriminator_batch_norm", True))
@@ -100,4 +101,9 @@ def parameter_count(config: Any) -> int:
     for i, (out_ch, (_, stride)) in enumerate(zip(targets, plan[::-1])):
         generator += _conv(in_ch, out_ch, stride) + (2 * out_ch if i < len(targets) - 1 else 0)
         in_ch = out_ch
-    return discriminator + encoder + generator
+    # nets.ContrastiveClassifier: a trunk on the stacked pair and a Q-like head
+    contrastive = 0
+    if getattr(config, "contrastive_weight", 0.0) > 0:
+        contrastive = (_trunk(config, in_channels=2 * channels) + _linear(hidden, 128) + 2 * 128
+                       + _linear(128, config.code_count))
+    return discriminator + encoder + generator + contrastive

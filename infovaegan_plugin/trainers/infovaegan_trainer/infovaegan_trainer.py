@@ -66,6 +66,9 @@ logger = logging.getLogger(__name__)
 
 #: Terms of the discriminator's loss reported per epoch when they exist.
 DISCRIMINATOR_TERMS = ("d_mutual_information", "sat_consistency", "sat_balance")
+#: The contrastive regulariser's terms, reported per epoch while it is on.
+CONTRASTIVE_TERMS = {"contrastive": "contrastive_loss",
+                     "contrastive_accuracy": "contrastive_accuracy"}
 HISTORY_FILE = "training_history.json"
 
 
@@ -248,7 +251,8 @@ class InfoVAEGANTrainer(BaseTrainer):
         ``encoder``: the data-free ELBO, encoder only (its heads with a shared trunk);
         ``discriminator``: the discriminator, and with a shared trunk the encoder's heads too
         (InfoGAN's Q, whose MI term is then part of D's loss: the generator's MI gradient
-        trains the generator only).
+        trains the generator only); ``contrastive``: InfoGAN-CR's classifier (with
+        ``contrastive_weight > 0``).
         """
         m, cfg = self.model, self.model_config
         generator, encoder = list(m.generator.parameters()), list(m.encoder.parameters())
@@ -271,6 +275,8 @@ class InfoVAEGANTrainer(BaseTrainer):
             plan["generator"] = mi_trained
         if cfg.use_inference_stage:
             plan["encoder"] = encoder_own
+        if m.contrastive is not None:
+            plan["contrastive"] = list(m.contrastive.parameters())
         return plan
 
     def optimizer_losses(self) -> dict[str, tuple[str, ...]]:
@@ -278,7 +284,9 @@ class InfoVAEGANTrainer(BaseTrainer):
 
         ``discriminator``: ``discriminator``; ``generator``: ``adversarial`` (+
         ``mutual_information`` when the MI loss has no optimizer of its own);
-        ``mutual_information``: ``mutual_information``; ``encoder``: ``elbo``.
+        ``mutual_information``: ``mutual_information``; ``encoder``: ``elbo``;
+        ``contrastive``: ``contrastive``, whose weighted copy ``contrastive_generator`` the
+        generator's optimizer adds.
         """
         plan = self.optimizer_parameters()
         cfg = self.model_config
@@ -292,6 +300,10 @@ class InfoVAEGANTrainer(BaseTrainer):
             losses["generator"] = ("adversarial", "mutual_information")
         if "encoder" in plan:
             losses["encoder"] = ("elbo",)
+        if "contrastive" in plan:
+            # InfoGAN-CR: the classifier and the generator minimise the same cross-entropy
+            losses["contrastive"] = ("contrastive",)
+            losses["generator"] = (*losses["generator"], "contrastive_generator")
         return losses
 
     def optimizer_loss(self, name: str, losses) -> torch.Tensor:
@@ -488,6 +500,8 @@ class InfoVAEGANTrainer(BaseTrainer):
         # the discriminator stage's extra terms when Q trains there (InfoGAN's official MI,
         # self-augmented training of the categories on real images)
         metrics.update({k: d_out[k] for k in DISCRIMINATOR_TERMS if k in d_out})
+        metrics.update({name: out[k].detach() for k, name in CONTRASTIVE_TERMS.items()
+                        if k in out})
         if cfg.regresses_noise:
             metrics["noise_regression"] = out.noise_regression.detach()
         metrics.update(self._gradient_norms(grads))

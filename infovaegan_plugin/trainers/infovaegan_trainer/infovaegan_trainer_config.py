@@ -49,6 +49,8 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
             their own Adam, so neither gradient crowds out the other) or ``"shared"`` (one Adam
             on generator + encoder for their sum, our 0.1 behaviour).
         encoder_learning_rate, encoder_betas: the data-free ELBO stage optimizer (encoder only).
+        contrastive_learning_rate, contrastive_betas: the contrastive classifier's optimizer
+            (a model with ``contrastive_weight > 0``); InfoGAN-CR's 2e-3 and beta1 0.5.
         discriminator_steps: discriminator updates per generator update (same batch).
         generator_steps: generator updates per step (default 1). Each extra one renders the
             same prior codes again with the updated generator and steps the generation losses
@@ -80,6 +82,8 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
     mi_optimizer: Literal["separate", "shared"] = "shared"
     encoder_learning_rate: float = 2e-4
     encoder_betas: tuple[float, float] = (0.5, 0.999)
+    contrastive_learning_rate: float = 2e-3
+    contrastive_betas: tuple[float, float] = (0.5, 0.999)
     discriminator_steps: int = 1
     generator_steps: int = 1
     warmup_epochs: int = 0
@@ -94,7 +98,8 @@ class InfoVAEGANTrainerConfig(BaseTrainerConfig):
         requested_amp = self.amp
         super().__post_init__()
         self.amp = requested_amp
-        for name in ("discriminator", "generator", "mutual_information", "encoder"):
+        for name in ("discriminator", "generator", "mutual_information", "encoder",
+                     "contrastive"):
             lr = getattr(self, f"{name}_learning_rate")
             if lr <= 0:
                 raise ValueError(f"{name}_learning_rate must be > 0, got {lr}.")
