@@ -499,11 +499,13 @@ class InfoVAEGANRunner(LoaderRunner):
         self.steps += n
 
     def losses(self) -> dict[str, float]:
-        # the MI terms per code kind and self-augmentation's terms say why a category
-        # follows one factor: Q recovering the generator's category, real sprites' consistency
+        # the signals that say why a code follows a factor: the MI terms per code kind (Q
+        # recovering the generator's codes), self-augmentation's consistency on real sprites,
+        # the contrastive classifier's loss and accuracy
         keep = ("discriminator_loss", "adversarial_loss", "mutual_information_loss",
                 "elbo_loss", "d_real_accuracy", "d_fake_accuracy", "mi_categorical",
-                "mi_continuous", "sat_consistency", "sat_balance")
+                "mi_continuous", "sat_consistency", "sat_balance", "contrastive_loss",
+                "contrastive_accuracy")
         return {k: float(self.last[k]) for k in keep if k in self.last}
 
     def _adapter(self) -> Any:

@@ -17,7 +17,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import dsprites_bisect as bisect  # noqa: E402
 
 
-def test_arms_switch_the_named_differences():
+def test_arms_switch_the_named_differences(tmp_path):
     assert bisect.parse_arm("preset").switched == ()
     assert set(bisect.parse_arm("all").switched) == set(bisect.DIFFERENCES)
     left_one_out = bisect.parse_arm("all-codes-g_steps")
@@ -38,6 +38,11 @@ def test_arms_switch_the_named_differences():
                      "self_augmentation_rotation_deg": 180.0, "self_augmentation_scale": 0.4,
                      "self_augmentation_shift": 0.0}
     assert bisect.parse_arm("contrastive").overrides()[0] == {"contrastive_weight": 2.0}
+    runner = bisect.arm_runner(bisect.parse_arm("contrastive"), 0, "infovaegan", 200,
+                               str(tmp_path))
+    runner.train(1)
+    signals = runner.losses()
+    assert signals["contrastive_loss"] > 0 and 0 <= signals["contrastive_accuracy"] <= 1
 
 
 @pytest.mark.parametrize("spec", ["cods", "all-cods", "codes+", ""])
