@@ -47,6 +47,13 @@ def _deconv(in_ch: int, out_ch: int, stride: int) -> nn.Module:
     return nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=1, padding=1)
 
 
+def q_head(n_in: int, n_out: int) -> nn.Sequential:
+    """InfoGAN's Q head: FC 128 + BN + lReLU + linear (the codes on D's trunk, the pooled
+    category, the contrastive classifier)."""
+    return nn.Sequential(nn.Linear(n_in, 128), nn.BatchNorm1d(128), nn.LeakyReLU(LEAK),
+                         nn.Linear(128, n_out))
+
+
 def init_weights(module: nn.Module) -> None:
     """DCGAN initialisation, which the InfoGAN and InfoVAEGAN reference code use."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -132,17 +139,11 @@ class Encoder(nn.Module):
         if self.trunk.pooled_width:
             cats = layout.categorical_total
             codes -= cats
-            self.category_head = nn.Sequential(
-                nn.Linear(self.trunk.pooled_width, 128), nn.BatchNorm1d(128),
-                nn.LeakyReLU(LEAK), nn.Linear(128, cats),
-            )
+            self.category_head = q_head(self.trunk.pooled_width, cats)
         if trunk is None:
             self.head: nn.Module = nn.Linear(config.hidden_dim, codes)
         else:  # InfoGAN's Q head on the discriminator's features: FC 128 + BN + lReLU
-            self.head = nn.Sequential(
-                nn.Linear(config.hidden_dim, 128), nn.BatchNorm1d(128), nn.LeakyReLU(LEAK),
-                nn.Linear(128, codes),
-            )
+            self.head = q_head(config.hidden_dim, codes)
         self.detach_noise_head = config.regresses_noise
         self.noise_head: nn.Module | None = None
         if config.infer_noise and layout.noise_dim > 0:
@@ -271,10 +272,7 @@ class ContrastiveClassifier(nn.Module):
     def __init__(self, config: InfoVAEGANConfig):
         super().__init__()
         self.trunk = ImageTrunk(config, in_channels=2 * config.input_dim[0], with_pooled=False)
-        self.head = nn.Sequential(
-            nn.Linear(config.hidden_dim, 128), nn.BatchNorm1d(128), nn.LeakyReLU(LEAK),
-            nn.Linear(128, config.code_count),
-        )
+        self.head = q_head(config.hidden_dim, config.code_count)
 
     def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(torch.cat([first, second], dim=1))).float()

@@ -50,6 +50,11 @@ def _conv(n_in: int, n_out: int, stride: int) -> int:
     return n_in * n_out * kernel * kernel + n_out
 
 
+def _q_head(n_in: int, n_out: int) -> int:
+    """``nets.q_head``: FC 128 + BatchNorm + linear."""
+    return _linear(n_in, 128) + 2 * 128 + _linear(128, n_out)
+
+
 def _trunk(config: Any, batch_norm: bool = True, in_channels: int | None = None) -> int:
     """``nets.ImageTrunk``: convs (BatchNorm after all but the first), FC + BatchNorm."""
     channels, height, width = config.input_dim
@@ -75,10 +80,9 @@ def parameter_count(config: Any) -> int:
     encoder = 0
     if pooled_width(config):
         codes -= layout.categorical_total
-        encoder = (_linear(pooled_width(config), 128) + 2 * 128
-                   + _linear(128, layout.categorical_total))
+        encoder = _q_head(pooled_width(config), layout.categorical_total)
     if config.share_discriminator_trunk:
-        encoder += _linear(hidden, 128) + 2 * 128 + _linear(128, codes)
+        encoder += _q_head(hidden, codes)
     else:
         encoder += trunk + _linear(hidden, codes)
     if config.infer_noise and layout.noise_dim > 0:
@@ -104,6 +108,5 @@ def parameter_count(config: Any) -> int:
     # nets.ContrastiveClassifier: a trunk on the stacked pair and a Q-like head
     contrastive = 0
     if getattr(config, "contrastive_weight", 0.0) > 0:
-        contrastive = (_trunk(config, in_channels=2 * channels) + _linear(hidden, 128) + 2 * 128
-                       + _linear(128, config.code_count))
+        contrastive = _trunk(config, in_channels=2 * channels) + _q_head(hidden, config.code_count)
     return discriminator + encoder + generator + contrastive
