@@ -665,6 +665,29 @@ def load_saved(name: str, path: Path, steps: int, device: str = "cpu",
     return SavedRunner(name, model, steps, device)
 
 
+
+def load_arm_state(path: Path, device: str = "cpu") -> SavedRunner:
+    """A bisection arm's saved training state (``dsprites_bisect.py``'s ``state/arm_*.pt``) as a
+    kept model named ``VARIANT[ARM]``: the model config the arm trained with (its record's
+    variant and model switches) holding the state's weights, scored and trained no more."""
+    from run_state import load_state
+
+    from infovaegan_plugin.data.dsprites import IMAGE_SIZE
+    from infovaegan_plugin.models.infovaegan import InfoVAEGAN
+    from infovaegan_plugin.presets import model_config_for
+
+    saved = load_state(path)
+    record = saved.get("record") if isinstance(saved, dict) else None
+    if not record or "training" not in saved or "model" not in saved["training"]:
+        raise SystemExit(f"error: {path} is not a bisection arm's state (dsprites_bisect.py "
+                         "writes them in OUT/state/)")
+    config = model_config_for("dsprites", (1, IMAGE_SIZE, IMAGE_SIZE), record["variant"],
+                              **record["model_overrides"])
+    model = InfoVAEGAN(config)
+    model.load_state_dict(saved["training"]["model"])
+    return SavedRunner(f"{record['variant']}[{record['arm']}]", model,
+                       int(saved["training"]["step"]), device)
+
 #: The models benchmarks/dsprites_gpu.py compares, by name: ``(ref, run, device, prefetch)``
 #: to a runner (``run``: the seed's ``prepared_run``; ``prefetch``: render the reference's
 #: next batch in a thread, on a GPU).

@@ -4,7 +4,9 @@
 A run of ``benchmarks/dsprites_gpu.py --keep-models`` scores its models at a reduced scale to
 save time; this scores what it kept at disentanglement_lib's sample sizes (``--scale 1.0``)
 afterwards, without training again. The reference script's ``--checkpoint`` files are scored
-the same way (``--reference-checkpoint SEED=PATH``, as the model ``reference script``). Every
+the same way (``--reference-checkpoint SEED=PATH``, as the model ``reference script``), and so
+are the saved states of ``benchmarks/dsprites_bisect.py``'s arms (``--arm-state
+OUT/state/arm_<arm>_s<seed>.pt``, as the model ``VARIANT[ARM]``; its seed is the state's). Every
 model of a seed draws the same factor rows (the metrics' streams are seeded by the seed), so
 each picture is rendered once per seed.
 
@@ -15,6 +17,8 @@ table. On two cores, a model at scale 1.0 takes minutes (about 980,000 pictures 
     python benchmarks/dsprites_rescore.py --out runs/rescore --scale 1.0 \\
         --gpu-json runs/recon4k/dsprites_gpu.json \\
         --reference-checkpoint 0=runs/ref/ref_s0.pt --threads 1
+    python benchmarks/dsprites_rescore.py --out runs/rescore_arm --scale 1.0 \\
+        --arm-state runs/bisect/state/arm_pooled_category_s0.pt --threads 1
 """
 
 from __future__ import annotations
@@ -38,7 +42,12 @@ from dsprites_gpu import (  # noqa: E402  (benchmarks/, the script's own folder)
     write_json,
 )
 from dsprites_equal_steps import REFERENCE, seed_and_path  # noqa: E402
-from dsprites_gpu_runners import CachedGroundTruth, load_reference, load_saved  # noqa: E402
+from dsprites_gpu_runners import (  # noqa: E402
+    CachedGroundTruth,
+    load_arm_state,
+    load_reference,
+    load_saved,
+)
 
 JSON_NAME = "dsprites_rescore.json"
 
@@ -64,6 +73,13 @@ def reference_checkpoints(specs: list[str]) -> list[tuple[str, int, Path, int]]:
     return out
 
 
+def arm_seed(path: Path) -> int:
+    """The seed of a bisection arm's state, from its record (the file name may be renamed)."""
+    from run_state import load_state
+
+    return int(load_state(path)["record"]["seed"])
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, type=Path)
@@ -71,6 +87,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="dsprites_gpu.json files of --keep-models runs")
     ap.add_argument("--reference-checkpoint", nargs="*", default=[], metavar="SEED=PATH",
                     help="the reference script's --checkpoint files")
+    ap.add_argument("--arm-state", nargs="*", default=[], type=Path, metavar="PATH",
+                    help="dsprites_bisect.py's saved arm states (OUT/state/arm_*.pt)")
     ap.add_argument("--scale", type=float, default=1.0,
                     help="disentanglement_lib's sample sizes times this")
     ap.add_argument("--reference", default=str(REPO.parent / "shared" / "reference"
@@ -79,8 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="score only these seeds (e.g. one process per core)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args(argv)
-    if not (args.gpu_json or args.reference_checkpoint):
-        ap.error("give at least one --gpu-json or --reference-checkpoint")
+    if not (args.gpu_json or args.reference_checkpoint or args.arm_state):
+        ap.error("give at least one --gpu-json, --reference-checkpoint or --arm-state")
     if not args.scale > 0:
         ap.error("--scale must be > 0")
     return args
@@ -94,6 +112,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     jobs = [job for path in args.gpu_json for job in kept_models(path)]
     jobs += reference_checkpoints(args.reference_checkpoint)
+    arms = {path: load_arm_state(path) for path in args.arm_state}  # small models, loaded once
+    jobs += [(runner.name, arm_seed(path), path, runner.steps) for path, runner in arms.items()]
     if args.seeds is not None:
         jobs = [job for job in jobs if job[1] in args.seeds]
     if not jobs:
@@ -113,8 +133,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for seed in sorted({job[1] for job in jobs}):
             data = CachedGroundTruth()  # one seed's pictures, rendered once for its models
             for model, _, path, steps in (j for j in jobs if j[1] == seed):
-                runner = load_saved("reference" if model == REFERENCE else model, path, steps,
-                                    ref=ref, seed=seed)
+                runner = arms.get(path) or load_saved(
+                    "reference" if model == REFERENCE else model, path, steps, ref=ref, seed=seed)
                 started = time.perf_counter()
                 point = evaluate(runner, data, seed, args.scale, areas, real)
                 for unmeasured in ("losses", "train_s"):  # nothing trained here

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -67,6 +68,32 @@ def test_a_reference_checkpoint_scores_as_the_script_printed(tmp_path, one_threa
     assert round(point["factor_vae"], 4) == printed["factor_vae"]
     assert round(point["mig"], 4) == printed["mig"]
     assert 0.0 < point["recon_mse"] < 1.0
+
+
+def test_a_bisection_arms_state_scores_as_its_last_point(tmp_path, one_thread):
+    """An arm's saved state, rebuilt from the config its record names, gives the arm's own
+    last point at the same scale (so its score at another scale is the same instrument)."""
+    import dsprites_bisect as bisect
+
+    summary = bisect.main(["--out", str(tmp_path / "bisect"), "--arms", "pooled_category",
+                           "--variant", "infovaegan", "--seeds", "1", "--steps", "2",
+                           "--eval-every", "2", "--eval-scale", "0.001", "--limit", "200",
+                           "--threads", "1"])
+    last = summary["arms"][0]["curve"][-1]
+    state = tmp_path / "bisect" / "state" / "arm_pooled_category_s1.pt"
+    renamed = tmp_path / "kept.pt"  # the seed is read from the record, not the name
+    renamed.write_bytes(state.read_bytes())
+    record = rescore.main(["--out", str(tmp_path / "out"), "--scale", "0.001", "--threads",
+                           "1", "--arm-state", str(renamed)])
+    assert list(record["models"]) == ["infovaegan[pooled_category]"]
+    again = record["models"]["infovaegan[pooled_category]"]["seeds"]["1"]
+    assert again["steps"] == last["step"] == 2
+    for key in SCORES:
+        assert again["final"][key] == pytest.approx(last[key], rel=1e-6, abs=1e-9), key
+    not_a_state = tmp_path / "other.pt"
+    torch.save({"G": {}}, not_a_state)
+    with pytest.raises(SystemExit, match="not a bisection arm's state"):
+        rescore.main(["--out", str(tmp_path / "o"), "--arm-state", str(not_a_state)])
 
 
 def test_bad_inputs_are_named(tmp_path):
