@@ -37,6 +37,8 @@ def test_arms_switch_the_named_differences(tmp_path):
     assert model == {"categorical_head": "mean_pooled", "self_augmentation_weight": 1.0,
                      "self_augmentation_rotation_deg": 180.0, "self_augmentation_scale": 0.4,
                      "self_augmentation_shift": 0.0}
+    heavy, _ = bisect.parse_arm("pooled_category+heavy_nuisance_augmentation").overrides()
+    assert heavy == {**model, "self_augmentation_weight": 4.0}
     assert bisect.parse_arm("contrastive").overrides()[0] == {"contrastive_weight": 2.0}
     runner = bisect.arm_runner(bisect.parse_arm("contrastive"), 0, "infovaegan", 200,
                                str(tmp_path))
