@@ -130,6 +130,13 @@ def _line(draw: ImageDraw.ImageDraw, points: Sequence[tuple], colour: tuple, wid
             phase = (phase + step) % (on + off)
 
 
+def legend_columns(labels: Sequence[str], font, width: float) -> int:
+    """Legend entries per row (at most 3): as many as fit ``width`` with the widest label, its
+    24 px swatch and a gap, so long labels take a row each instead of overlapping."""
+    widest = max(font.getlength(label) for label in labels) + 30 + 16
+    return max(1, min(3, int(width // widest)))
+
+
 def line_chart(
     path: Path,
     title: str,
@@ -144,12 +151,13 @@ def line_chart(
     if not series or any(len(xs) != len(ys) or not xs for _, xs, ys in series):
         raise ValueError("a line chart needs at least one series with as many x as y values.")
     low, high = y_range
-    legend_rows = math.ceil(len(series) / 3)
+    small, big = _font(12), _font(16)
+    plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
+    columns = legend_columns([str(label) for label, _, _ in series], small, plot_w)
+    legend_rows = math.ceil(len(series) / columns)
     height = HEIGHT + 18 * legend_rows
     image = Image.new("RGB", (WIDTH, height), "white")
     draw = ImageDraw.Draw(image)
-    small, big = _font(12), _font(16)
-    plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
     x_max = max(max(xs) for _, xs, _ in series)
     x_min = min(min(xs) for _, xs, _ in series)
@@ -182,8 +190,8 @@ def line_chart(
             _line(draw, points, colour, 2, dashed)
         for px, py in points:
             draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
-        lx = MARGIN_LEFT + (i % 3) * (plot_w / 3)
-        ly = HEIGHT - 8 + 18 * (i // 3)
+        lx = MARGIN_LEFT + (i % columns) * (plot_w / columns)
+        ly = HEIGHT - 8 + 18 * (i // columns)
         _line(draw, [(lx, ly), (lx + 24, ly)], colour, 3, dashed)
         draw.text((lx + 30, ly), str(label), fill=AXIS, font=small, anchor="lm")
     draw.line([(MARGIN_LEFT, MARGIN_TOP), (MARGIN_LEFT, HEIGHT - MARGIN_BOTTOM)], fill=AXIS)

@@ -152,6 +152,24 @@ def test_line_chart_png_size_colours_and_legend_rows(tmp_path):
     assert _pixels(one, charts.PALETTE[0])[0].size > 0  # a single point is still drawn
 
 
+def test_long_legend_labels_take_a_row_each_instead_of_overlapping(tmp_path):
+    font, plot_w = charts._font(12), charts.WIDTH - charts.MARGIN_LEFT - charts.MARGIN_RIGHT
+    assert charts.legend_columns(["run 1", "run 2"], font, plot_w) == 3
+    # 3 of these overlapped in a row; 2 fit, each within its column
+    two = ["pooled_category+nuisance_augmentation s0"]
+    assert charts.legend_columns(two, font, plot_w) == 2
+    assert font.getlength(two[0]) + 30 < plot_w / 2
+    long = [(f"pooled_category+nuisance_augmentation+heavy_nuisance_augmentation s{i}", [0, 1],
+             [0.2, 0.4]) for i in range(3)]
+    path = line_chart(tmp_path / "long.png", "x", long)
+    assert Image.open(path).size == (charts.WIDTH, charts.HEIGHT + 3 * 18)
+    image = np.asarray(Image.open(path).convert("RGB"))
+    for i in range(3):  # each swatch at the row's start, in its own colour
+        y = int(charts.HEIGHT - 8 + 18 * i)
+        assert (image[y, charts.MARGIN_LEFT + 1:charts.MARGIN_LEFT + 23]
+                == charts.PALETTE[i]).all()
+
+
 def test_line_chart_series_past_the_palette_are_dashed(tmp_path):
     n = len(charts.PALETTE) + 1  # the last reuses the first colour
     series = [(f"run {i}", [0, 1], [0.1 + 0.08 * i] * 2) for i in range(n)]
