@@ -79,8 +79,10 @@ class Difference:
 #: weight: the reference's 0.05 times its 0.5 squared error is 0.025 of our
 #: ``mean_squared_error``, the InfoGAN form the preset uses).
 DIFFERENCES: dict[str, Difference] = {
-    "codes": Difference("5 continuous codes + 5 noise dims, no categorical code",
-                        model={"categorical_dims": [], "continuous_dim": 5, "noise_dim": 5}),
+    "codes": Difference("5 continuous codes + 5 noise dims, no categorical code (nor the "
+                        "category's own head and self-augmentation)",
+                        model={"categorical_dims": [], "continuous_dim": 5, "noise_dim": 5,
+                               "categorical_head": "dense", "self_augmentation_weight": 0.0}),
     "hidden": Difference("FC width 128 (preset 256)", model={"hidden_dim": 128}),
     "d_batch_norm": Difference("no BatchNorm in D", model={"discriminator_batch_norm": False}),
     "spectral_norm": Difference("spectral norm on D's layers",

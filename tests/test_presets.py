@@ -82,7 +82,15 @@ def test_dsprites_discriminator_sees_noisy_images_others_do_not():
 def test_self_augmentation_is_on_except_where_it_was_not_measured_to_help():
     assert model_config_for("mnist", (1, 28, 28)).self_augmentation_weight == 1.0
     assert model_config_for("digits", (1, 8, 8)).self_augmentation_weight == 1.0
-    assert model_config_for("dsprites", (1, 64, 64)).self_augmentation_weight == 0.0
+    dsprites = model_config_for("dsprites", (1, 64, 64))
+    # dSprites: the category asked out of orientation and scale, and blind to position
+    assert (dsprites.self_augmentation_weight, dsprites.self_augmentation_rotation_deg,
+            dsprites.self_augmentation_scale, dsprites.self_augmentation_shift) == (
+                1.0, 180.0, 0.4, 0.0)
+    assert dsprites.categorical_head == "mean_pooled"
+    assert model_config_for("dsprites", (1, 64, 64), "infogan").categorical_head == "mean_pooled"
+    assert model_config_for("mnist", (1, 28, 28)).categorical_head == "dense"
+    assert model_config_for("dsprites", (1, 64, 64), "ali").self_augmentation_weight == 0.0
     assert model_config_for("mnist", (1, 28, 28), "ali").self_augmentation_weight == 0.0
 
 

@@ -70,12 +70,13 @@ OBJECTIVE_WEIGHTS: dict[str, dict[str, Any]] = {
 
 
 class MatchedEncoder(BaseEncoder):
-    """InfoVAEGAN's image trunk + a linear head giving the Gaussian posterior's parameters."""
+    """InfoVAEGAN's image trunk + a linear head giving the Gaussian posterior's parameters.
+    The trunk's FC feature only: a pooled map serves a categorical head, which a VAE has not."""
 
     def __init__(self, config: InfoVAEGANConfig, latent_dim: int):
         BaseEncoder.__init__(self)
         self.latent_dim = latent_dim
-        self.trunk = ImageTrunk(config)
+        self.trunk = ImageTrunk(config, with_pooled=False)
         self.head = nn.Linear(config.hidden_dim, 2 * latent_dim)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:

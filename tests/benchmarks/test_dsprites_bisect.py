@@ -23,7 +23,8 @@ def test_arms_switch_the_named_differences(tmp_path):
     left_one_out = bisect.parse_arm("all-codes-g_steps")
     assert set(left_one_out.switched) == set(bisect.DIFFERENCES) - {"codes", "g_steps"}
     model, trainer = bisect.parse_arm("codes+g_steps").overrides()
-    assert model == {"categorical_dims": [], "continuous_dim": 5, "noise_dim": 5}
+    assert model == {"categorical_dims": [], "continuous_dim": 5, "noise_dim": 5,
+                     "categorical_head": "dense", "self_augmentation_weight": 0.0}
     assert trainer == {"generator_steps": 2}
     assert bisect.parse_arm("codes").limit(300) == 300
     assert bisect.parse_arm("data+codes").limit(300) == 200_000
@@ -45,6 +46,21 @@ def test_arms_switch_the_named_differences(tmp_path):
     runner.train(1)
     signals = runner.losses()
     assert signals["contrastive_loss"] > 0 and 0 <= signals["contrastive_accuracy"] <= 1
+
+
+def test_the_dsprites_preset_is_the_arm_that_won_at_budget():
+    """The runs of ``pooled_category+nuisance_augmentation`` are the preset's own runs: the
+    arm's switches change nothing in the preset's config (variant by variant)."""
+    from infovaegan_plugin.presets import model_config_for
+
+    model, trainer = bisect.parse_arm("pooled_category+nuisance_augmentation").overrides()
+    assert trainer == {}
+    for variant in ("infovaegan", "infogan"):
+        assert model_config_for("dsprites", (1, 64, 64), variant, **model) == model_config_for(
+            "dsprites", (1, 64, 64), variant)
+    assert model_config_for("dsprites", (1, 64, 64), "infovaegan", categorical_head="dense",
+                            self_augmentation_weight=0.0) != model_config_for(
+        "dsprites", (1, 64, 64))
 
 
 @pytest.mark.parametrize("spec", ["cods", "all-cods", "codes+", ""])

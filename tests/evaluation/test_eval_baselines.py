@@ -37,6 +37,21 @@ def test_baselines_match_infovaegan_capacity_and_train_one_batch(name, config_fa
     assert torch.isfinite(out.loss)
 
 
+@pytest.mark.parametrize("name", BASELINE_NAMES)
+def test_a_pooled_categorical_head_leaves_the_baselines_nets_as_with_a_dense_one(
+        name, config_factory, digits):
+    """The dSprites preset's pooled category head is InfoVAEGAN's own: a VAE matched to that
+    config has no category, so its encoder reads the trunk's FC feature as with a dense head."""
+    torch.manual_seed(0)
+    pooled = build_baseline(name, config_factory(categorical_head="mean_pooled"))
+    torch.manual_seed(0)
+    dense = build_baseline(name, config_factory())
+    assert count_parameters(pooled) == count_parameters(dense)
+    images = torch.from_numpy(digits.images[:16])
+    assert pooled.encoder(images).embedding.shape == dense.encoder(images).embedding.shape
+    assert torch.isfinite(pooled(DatasetOutput(data=images), dataset_size=16).loss)
+
+
 def test_vaegan_compares_images_at_the_trunk_feature_layer(config_factory, digits):
     config = config_factory()
     model = build_baseline("vaegan", config)
