@@ -100,6 +100,9 @@ DIFFERENCES: dict[str, Difference] = {
 
 #: Changes the reference does not have, tried on the same proxy (arms may switch them by name;
 #: ``all`` is the reference's differences only).
+#: the self-augmentation ranges of the nuisance arms: full rotation, 40% rescaling, no shift
+NUISANCE_RANGES = {"self_augmentation_rotation_deg": 180.0, "self_augmentation_scale": 0.4,
+                   "self_augmentation_shift": 0.0}
 BEYOND_REFERENCE: dict[str, Difference] = {
     "pooled_category": Difference("categorical logits from D's penultimate conv map averaged "
                                   "over positions (the category cannot read position)",
@@ -111,13 +114,11 @@ BEYOND_REFERENCE: dict[str, Difference] = {
         "self-augmented training of the category on real sprites rotated by up to 180 degrees "
         "and rescaled by up to 40% (weight 1, no shift): q(c|x) must not follow orientation "
         "or scale; with a pooled head, not position either, which leaves the shape",
-        model={"self_augmentation_weight": 1.0, "self_augmentation_rotation_deg": 180.0,
-               "self_augmentation_scale": 0.4, "self_augmentation_shift": 0.0}),
+        model={"self_augmentation_weight": 1.0, **NUISANCE_RANGES}),
     "heavy_nuisance_augmentation": Difference(
         "the same self-augmentation at 4x the weight (4): at weight 1 real sprites' categories "
         "still change under rotation and rescaling (consistency KL 0.29-0.30 nats)",
-        model={"self_augmentation_weight": 4.0, "self_augmentation_rotation_deg": 180.0,
-               "self_augmentation_scale": 0.4, "self_augmentation_shift": 0.0}),
+        model={"self_augmentation_weight": 4.0, **NUISANCE_RANGES}),
     "contrastive": Difference(
         "InfoGAN-CR's contrastive regulariser at its weight 2, on from the first step (InfoGAN-CR "
         "switches it on after 288,000 steps): a classifier names the code a pair of generated "

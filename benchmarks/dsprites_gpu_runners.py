@@ -665,11 +665,11 @@ def load_saved(name: str, path: Path, steps: int, device: str = "cpu",
     return SavedRunner(name, model, steps, device)
 
 
-
-def load_arm_state(path: Path, device: str = "cpu") -> SavedRunner:
+def load_arm_state(path: Path, device: str = "cpu") -> tuple[SavedRunner, int]:
     """A bisection arm's saved training state (``dsprites_bisect.py``'s ``state/arm_*.pt``) as a
-    kept model named ``VARIANT[ARM]``: the model config the arm trained with (its record's
-    variant and model switches) holding the state's weights, scored and trained no more."""
+    kept model named ``VARIANT[ARM]`` and its seed (from the record: the file may be renamed):
+    the model config the arm trained with (its record's variant and model switches) holding the
+    state's weights, scored and trained no more."""
     from run_state import load_state
 
     from infovaegan_plugin.data.dsprites import IMAGE_SIZE
@@ -685,8 +685,10 @@ def load_arm_state(path: Path, device: str = "cpu") -> SavedRunner:
                               **record["model_overrides"])
     model = InfoVAEGAN(config)
     model.load_state_dict(saved["training"]["model"])
-    return SavedRunner(f"{record['variant']}[{record['arm']}]", model,
-                       int(saved["training"]["step"]), device)
+    runner = SavedRunner(f"{record['variant']}[{record['arm']}]", model,
+                         int(saved["training"]["step"]), device)
+    return runner, int(record["seed"])
+
 
 #: The models benchmarks/dsprites_gpu.py compares, by name: ``(ref, run, device, prefetch)``
 #: to a runner (``run``: the seed's ``prepared_run``; ``prefetch``: render the reference's

@@ -73,13 +73,6 @@ def reference_checkpoints(specs: list[str]) -> list[tuple[str, int, Path, int]]:
     return out
 
 
-def arm_seed(path: Path) -> int:
-    """The seed of a bisection arm's state, from its record (the file name may be renamed)."""
-    from run_state import load_state
-
-    return int(load_state(path)["record"]["seed"])
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, type=Path)
@@ -113,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     jobs = [job for path in args.gpu_json for job in kept_models(path)]
     jobs += reference_checkpoints(args.reference_checkpoint)
     arms = {path: load_arm_state(path) for path in args.arm_state}  # small models, loaded once
-    jobs += [(runner.name, arm_seed(path), path, runner.steps) for path, runner in arms.items()]
+    jobs += [(runner.name, seed, path, runner.steps) for path, (runner, seed) in arms.items()]
     if args.seeds is not None:
         jobs = [job for job in jobs if job[1] in args.seeds]
     if not jobs:
@@ -133,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for seed in sorted({job[1] for job in jobs}):
             data = CachedGroundTruth()  # one seed's pictures, rendered once for its models
             for model, _, path, steps in (j for j in jobs if j[1] == seed):
-                runner = arms.get(path) or load_saved(
+                runner = arms[path][0] if path in arms else load_saved(
                     "reference" if model == REFERENCE else model, path, steps, ref=ref, seed=seed)
                 started = time.perf_counter()
                 point = evaluate(runner, data, seed, args.scale, areas, real)
