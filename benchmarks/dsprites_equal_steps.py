@@ -9,7 +9,9 @@ over seeds at each step every seed reached, the paired differences against each
 
 - ``--gpu-json``: a ``dsprites_gpu.json``; each of its models under its own name;
 - ``--bisect-arm``: an ``arm_<name>_s<seed>.json``; the ``preset`` arm under its variant's name
-  (``infovaegan``, ``infogan``), another arm as ``variant:arm``;
+  (``infovaegan``, ``infogan``), another arm as ``variant:arm`` (``--arm-as VARIANT:ARM=MODEL``:
+  an arm that a preset has since taken, under the model's name; the bisection's test shows the
+  arm and the preset are the same training);
 - ``--reference-jsonl SEED=PATH``: the reference script's JSON lines for that seed, as
   ``reference script``.
 
@@ -71,10 +73,22 @@ def seed_and_path(spec: str, option: str) -> tuple[str, str]:
     return seed, path
 
 
+def arm_names(specs: list[str]) -> dict[str, str]:
+    """``--arm-as VARIANT:ARM=MODEL`` as ``variant:arm`` -> model, or an error naming it."""
+    names = {}
+    for spec in specs:
+        arm, _, model = spec.partition("=")
+        if ":" not in arm or not model:
+            raise SystemExit(f"error: --arm-as takes VARIANT:ARM=MODEL, got {spec!r}")
+        names[arm] = model
+    return names
+
+
 def gather(gpu_jsons: list[Path], bisect_arms: list[Path], reference: list[str],
-           scale: float) -> Curves:
+           scale: float, arm_as: dict[str, str] | None = None) -> Curves:
     """model -> seed -> the points at ``scale`` (step, FactorVAE, MIG, sprites)."""
     curves: Curves = {}
+    arm_as = arm_as or {}
     for path in gpu_jsons:
         record = json.loads(Path(path).read_text())
         for model, entry in record["models"].items():
@@ -83,6 +97,7 @@ def gather(gpu_jsons: list[Path], bisect_arms: list[Path], reference: list[str],
     for path in bisect_arms:
         arm = json.loads(Path(path).read_text())
         name = arm["variant"] if arm["arm"] == "preset" else f"{arm['variant']}:{arm['arm']}"
+        name = arm_as.get(name, name)
         _add(curves, name, str(arm["seed"]), _keep(arm["curve"], scale), str(path))
     for spec in reference:
         seed, path = seed_and_path(spec, "--reference-jsonl")
@@ -128,7 +143,8 @@ def compare(curves: Curves, paired_with: list[str]) -> dict[str, Any]:
                     row.setdefault("paired", {})[name] = {
                         "seeds": paired,
                         **{metric: [by_seed[s][step][metric] - other[s][step][metric]
-                                    for s in paired] for metric in (*METRICS, "recon_mse", "recon_iou")
+                                    for s in paired]
+                           for metric in (*METRICS, "recon_mse", "recon_iou")
                            if all(metric in by_seed[s][step] and metric in other[s][step]
                                   for s in paired)}}
             rows[str(step)] = row
@@ -172,6 +188,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--gpu-json", nargs="*", default=[], type=Path)
     ap.add_argument("--bisect-arm", nargs="*", default=[], type=Path)
     ap.add_argument("--reference-jsonl", nargs="*", default=[], metavar="SEED=PATH")
+    ap.add_argument("--arm-as", nargs="*", default=[], metavar="VARIANT:ARM=MODEL",
+                    help="show a bisection arm a preset has taken under the model's name")
     ap.add_argument("--scale", type=float, default=0.2,
                     help="the metric scale of the points compared")
     ap.add_argument("--paired-with", nargs="*", default=["infogan"],
@@ -184,7 +202,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    curves = gather(args.gpu_json, args.bisect_arm, args.reference_jsonl, args.scale)
+    curves = gather(args.gpu_json, args.bisect_arm, args.reference_jsonl, args.scale,
+                    arm_names(args.arm_as))
     if not curves:
         raise SystemExit(f"error: no point at metric scale {args.scale:g} in the inputs")
     comparison = compare(curves, args.paired_with)
@@ -196,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "scale": args.scale,
         "sources": {"gpu_json": [str(p) for p in args.gpu_json],
                     "bisect_arm": [str(p) for p in args.bisect_arm],
-                    "reference_jsonl": args.reference_jsonl},
+                    "reference_jsonl": args.reference_jsonl, "arm_as": args.arm_as},
         "comparison": comparison,
         "curves": curves,
     }

@@ -94,6 +94,31 @@ def test_the_same_run_given_twice_is_refused(tmp_path):
         equal.main(["--out", str(tmp_path / "out"), "--reference-jsonl", "ref.jsonl"])
 
 
+def test_an_arm_a_preset_has_taken_is_shown_under_the_models_name(tmp_path):
+    gpu, _, _ = _inputs(tmp_path)
+    arms = []
+    for seed, fv in ((0, 0.70), (1, 0.60)):
+        arm = tmp_path / f"arm_invariant_s{seed}.json"
+        arm.write_text(json.dumps({"arm": "invariant", "variant": "infovaegan", "seed": seed,
+                                   "curve": [_point(2000, fv, 0.05)]}))
+        arms.append(arm)
+    out = tmp_path / "out"
+    record = equal.main(["--out", str(out), "--gpu-json", str(gpu), "--bisect-arm",
+                         *map(str, arms), "--arm-as", "infovaegan:invariant=infovaegan",
+                         "--paired-with", "beta_vae"])
+    comparison = record["comparison"]
+    assert "infovaegan:invariant" not in comparison
+    assert comparison["infovaegan"]["2000"]["factor_vae"]["mean"] == pytest.approx(0.65)
+    assert comparison["infovaegan"]["2000"]["paired"]["beta_vae"]["factor_vae"] == (
+        pytest.approx([0.20, -0.10]))
+    # without the option the arm keeps its own name; a spec without the variant is refused
+    plain = equal.main(["--out", str(out), "--bisect-arm", *map(str, arms)])
+    assert list(plain["comparison"]) == ["infovaegan:invariant"]
+    with pytest.raises(SystemExit, match="VARIANT:ARM=MODEL, got 'invariant=infovaegan'"):
+        equal.main(["--out", str(out), "--bisect-arm", *map(str, arms),
+                    "--arm-as", "invariant=infovaegan"])
+
+
 def test_the_bisection_preset_is_the_comparison_run(tmp_path, one_thread):
     """What makes merging the two scripts' points valid: the same seed trains the same model
     on the same images and scores the same numbers."""
