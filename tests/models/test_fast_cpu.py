@@ -112,12 +112,18 @@ def test_one_channel_layer_traces_and_exports_as_the_standard_op():
     assert "_convolution" in str(traced.graph)
 
 
-def test_one_channel_layer_keeps_onednn_under_autocast():
+def test_one_channel_layer_keeps_the_standard_op_under_autocast():
+    """Under bf16 autocast the layer leaves the kernel to torch (oneDNN where the CPU has bf16
+    support; torch's own fallback, the im2col kernel too, where it has not: AVX2-only CPUs), so
+    it runs exactly what ``nn.ConvTranspose2d`` runs and never forces the im2col kernel."""
     layer = OneChannelConvTranspose2d(8, 1, kernel_size=4, stride=2, padding=1)
     layer.fast_cpu = True
+    plain = torch.nn.ConvTranspose2d(8, 1, kernel_size=4, stride=2, padding=1)
+    x = torch.randn(2, 8, 8, 8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        names = kernels_run(layer, torch.randn(2, 8, 8, 8))
-    assert "aten::slow_conv_transpose2d" not in names
+        names, standard = kernels_run(layer, x), kernels_run(plain, x)
+    assert "aten::conv_transpose2d" in names  # the standard op's entry, not the direct kernel
+    assert names == standard
 
 
 def test_the_one_channel_layers_are_used_only_for_grey_images():

@@ -22,7 +22,8 @@ __all__ = ["OneChannelConv2d", "OneChannelConvTranspose2d", "set_fast_cpu"]
 
 def _eager_cpu_float32(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """A plain eager float32 CPU call: not traced, exported or compiled (those keep the standard
-    op, which every exporter knows), and not under autocast (bf16 keeps oneDNN)."""
+    op, which every exporter knows), and not under autocast (bf16 leaves the kernel to torch:
+    oneDNN where the CPU supports bf16 there)."""
     return (
         x.device.type == "cpu"
         and x.dtype == torch.float32
